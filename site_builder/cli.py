@@ -1,0 +1,29 @@
+"""The `crm` command: a thin click layer over site_builder.api and the command modules.
+
+Each command lives in site_builder/commands/<name>.py; this module only lists them.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import __version__
+from .commands.check import check_command
+
+COMMANDS: list[click.Command] = [
+    check_command,
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="crm")
+def main() -> None:
+    """A personal CRM kept as Markdown files in git.
+
+    Contacts live in contacts/*.md and organisations in orgs/*.md, each with YAML front
+    matter and dated note sections (see docs/format.md).
+    """
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
