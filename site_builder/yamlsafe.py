@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
@@ -99,7 +100,14 @@ def load(text: str, first_line: int = 1) -> YamlResult:
     """
     offset = first_line - 1
     result = YamlResult()
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # control characters are rejected before parsing
+        result.ok = False
+        line = text[: max(exc.position, 0)].count("\n") + first_line
+        result.issues.append(YamlIssue(line, "error", "yaml-syntax",
+                                       f"character U+{exc.character:04X} is not allowed in front matter"))
+        return result
     try:
         node = loader.get_single_node()
         if node is None:
