@@ -25,7 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
 try:  # libyaml is about 5x faster; fall back to pure Python where it is missing
-    from yaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser
 
     _PURE = ()
 except ImportError:  # pragma: no cover - depends on the PyYAML build
@@ -126,6 +126,11 @@ def load(text: str, first_line: int = 1) -> YamlResult:
             return result
         _index(node, (), result, set(), offset)
         result.data = loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:  # libyaml finds control characters while parsing
+        result.ok = False
+        line = text[: max(exc.position, 0)].count("\n") + first_line
+        result.issues.append(YamlIssue(line, "error", "yaml-syntax",
+                                       f"character U+{exc.character:04X} is not allowed in front matter"))
     except yaml.MarkedYAMLError as exc:
         result.ok = False
         mark = exc.problem_mark or exc.context_mark
