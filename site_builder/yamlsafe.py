@@ -188,6 +188,7 @@ def _index(node: Node, path: Path, result: YamlResult, active: set[int], offset:
     active.add(id(node))
     if isinstance(node, MappingNode):
         seen: dict[object, int] = {}
+        kept: list[tuple[Node, Node]] = []
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1 + offset
             key: object = key_node.value if isinstance(key_node, ScalarNode) else None
@@ -199,13 +200,15 @@ def _index(node: Node, path: Path, result: YamlResult, active: set[int], offset:
                             line,
                             "error",
                             "duplicate-key",
-                            f"duplicate key '{shown}' (first at line {seen[key]}); only one value can be kept",
+                            f"duplicate key '{shown}' (first at line {seen[key]}); the first value is used",
                         )
                     )
-                else:
-                    seen[key] = line
-                    result.lines.setdefault((*path, str(key)), line)
-                    _index(value_node, (*path, str(key)), result, active, offset)
+                    continue  # drop it, so the data matches the line map: the first one wins
+                seen[key] = line
+                result.lines.setdefault((*path, str(key)), line)
+                _index(value_node, (*path, str(key)), result, active, offset)
+            kept.append((key_node, value_node))
+        node.value = kept
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
             result.lines.setdefault((*path, i), item.start_mark.line + 1 + offset)
