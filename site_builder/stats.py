@@ -1,0 +1,612 @@
+"""Relationship intelligence: pure functions of (CRM, today) -> JSON-ready figures.
+
+`compute(crm, today)` is the one entry point; the CLI (`crm stats`, `crm due`) and the
+site both call it. Every definition is written out in docs/stats.md. The work is one pass
+over all sections (stats_touches.build_index), then per-contact and per-org arithmetic
+on what that pass collected, so the cost grows with the size of the CRM, not its square.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Iterable
+
+from .model import CRM, Birthday, Contact, Config, Entity, Org
+from .stats_money import (
+    Money, Purchase, add_by_year, add_money, by_year_json, days_between, days_since_last, lateness,
+    lifetime_value, money_json, outstanding, pipeline, purchases_of, revenue_by_year, revenue_trend,
+    share_json, within_last,
+)
+from .stats_due import DueItem, DueReport, due_items, in_days
+from .stats_rfm import CustomerFigures, rfm
+from .stats_touches import Linked, SectionIndex, Touch, build_index
+
+__all__ = ["Stats", "compute", "DueItem", "DueReport", "due_items", "in_days"]
+
+Json = dict[str, Any]
+
+TOUCH_WINDOWS = (7, 30, 90, 365)
+FUNNEL = ("lead", "qualified", "opportunity", "customer")
+# How far along the funnel each status got; "former" customers got all the way.
+FUNNEL_REACHED = {"lead": 1, "qualified": 2, "opportunity": 3, "customer": 4, "former": 4}
+CUSTOMER_STATUSES = ("customer",)
+MONTHS_OF_TOUCHES = 24
+THIN_ORG_MAX_CONTACTS = 2
+UNSET = "unset"  # the bucket for contacts without a status, tier, source or time zone
+
+
+@dataclass(slots=True)
+class Stats:
+    contacts: dict[str, Json]  # by slug
+    orgs: dict[str, Json]
+    summary: Json
+
+    def to_json(self) -> Json:
+        return {
+            "contacts": [self.contacts[s] for s in sorted(self.contacts)],
+            "orgs": [self.orgs[s] for s in sorted(self.orgs)],
+            "summary": self.summary,
+        }
+
+
+@dataclass(slots=True)
+class _Money:
+    """Money facts of one file, computed once and reused by contacts, orgs and summary."""
+
+    purchases: list[Purchase]
+    basis: str | None
+    lifetime: Money
+    by_year: dict[int, Money]
+
+
+@dataclass(slots=True)
+class _Context:
+    crm: CRM
+    today: date
+    index: SectionIndex
+    money: dict[str, _Money]  # by path, so a contact and an org may share a slug
+    referred: dict[str, list[str]]  # referrer slug -> slugs they referred
+    children: dict[str, list[str]]  # org slug -> child org slugs
+    members: dict[str, list[str]]  # org slug -> contact slugs
+
+
+def compute(crm: CRM, today: date) -> Stats:
+    ctx = _Context(crm, today, build_index(crm, today), _money_of_all(crm, today), _referrals(crm),
+                   org_children(crm), _members(crm))
+    contacts = {slug: contact_stats(c, ctx) for slug, c in crm.contacts.items()}
+    for slug, scores in rfm(_customer_figures(crm, contacts, ctx), today).items():
+        contacts[slug]["rfm"] = scores
+    total = _total_revenue(ctx)
+    orgs = {slug: org_stats(o, ctx, total) for slug, o in crm.orgs.items()}
+    return Stats(contacts, orgs, summary_stats(crm, contacts, orgs, ctx, total))
+
+
+def _money_of_all(crm: CRM, today: date) -> dict[str, _Money]:
+    result = {}
+    for entity in crm.entities():
+        purchases, basis = purchases_of(entity, today)
+        result[entity.path] = _Money(purchases, basis, lifetime_value(purchases), revenue_by_year(purchases))
+    return result
+
+
+def _referrals(crm: CRM) -> dict[str, list[str]]:
+    referred: dict[str, list[str]] = defaultdict(list)
+    for slug, contact in crm.contacts.items():  # sorted by slug, so the lists are too
+        if contact.referred_by and contact.referred_by != slug and contact.referred_by in crm.contacts:
+            referred[contact.referred_by].append(slug)
+    return dict(referred)
+
+
+def _total_revenue(ctx: _Context) -> Money:
+    total: Money = {}
+    for m in ctx.money.values():
+        add_money(total, m.lifetime)
+    return total
+
+
+# --- touches --------------------------------------------------------------------------
+
+
+def iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def touch_figures(touches: list[Touch], today: date) -> Json:
+    """Counts, first/last, windows and spacing of touches sorted oldest first."""
+    first = touches[0][0] if touches else None
+    last = touches[-1][0] if touches else None
+    figures: Json = {
+        "touches": len(touches),
+        "touches_by_kind": dict(sorted(Counter(t[1] for t in touches).items())),
+        "first_touch": iso(first),
+        "last_touch": iso(last),
+        "days_since_last_touch": (today - last).days if last else None,
+    }
+    for days in TOUCH_WINDOWS:
+        figures[f"touches_{days}d"] = _count_since(touches, today - timedelta(days=days))
+    figures["avg_days_between_touches"] = (
+        round((last - first).days / (len(touches) - 1), 2) if first and last and len(touches) >= 2 else None
+    )
+    return figures
+
+
+def _count_since(touches: list[Touch], after: date) -> int:
+    """Touches dated after `after`: they are sorted, so walk back from the newest."""
+    count = 0
+    for touch in reversed(touches):
+        if touch[0] <= after:
+            break
+        count += 1
+    return count
+
+
+def cadence_figures(contact: Contact, config: Config, last: date | None, today: date) -> Json:
+    cadence = contact.cadence_days or config.default_cadence_days
+    next_due = last + timedelta(days=cadence) if cadence and last else None
+    return {
+        "cadence_days": cadence,
+        "next_due": iso(next_due),
+        "overdue_days": max(0, (today - next_due).days) if next_due else None,
+    }
+
+
+# --- birthdays ------------------------------------------------------------------------
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def birthday_in(birthday: Birthday, year: int) -> date:
+    """The birthday's date in a year: 29 February falls on 28 February in other years."""
+    if (birthday.month, birthday.day) == (2, 29) and not _is_leap(year):
+        return date(year, 2, 28)
+    return date(year, birthday.month, birthday.day)
+
+
+def next_birthday(birthday: Birthday, today: date) -> date:
+    this_year = birthday_in(birthday, today.year)
+    return this_year if this_year >= today else birthday_in(birthday, today.year + 1)
+
+
+def birthday_figures(birthday: Birthday | None, window_days: int, today: date) -> Json:
+    if birthday is None:
+        return {"next_birthday": None, "days_to_birthday": None, "upcoming_birthday": None, "age_next": None}
+    upcoming = next_birthday(birthday, today)
+    days = (upcoming - today).days
+    return {
+        "next_birthday": upcoming.isoformat(),
+        "days_to_birthday": days,
+        "upcoming_birthday": upcoming.isoformat() if days <= window_days else None,
+        "age_next": upcoming.year - birthday.year if birthday.year else None,
+    }
+
+
+# --- money ----------------------------------------------------------------------------
+
+
+def money_figures(entity: Entity, money: _Money, today: date) -> Json:
+    late = lateness(entity.invoices, today)
+    trend, trend_by_currency = revenue_trend(money.purchases, today)
+    won = [d for d in entity.deals if d.stage == "won"]
+    lost = [d for d in entity.deals if d.stage == "lost"]
+    return {
+        "lifetime_value": money_json(money.lifetime),
+        "revenue_by_year": by_year_json(money.by_year),
+        "revenue_basis": money.basis,
+        "revenue_trend": trend,
+        "revenue_trend_by_currency": trend_by_currency,
+        "purchases": len(money.purchases),
+        "last_purchase": iso(money.purchases[-1].date) if money.purchases else None,
+        "days_since_last_purchase": days_since_last(money.purchases, today),
+        "avg_days_late": late.avg_days_late,
+        "share_paid_late": late.share_paid_late,
+        "invoices_late": late.late,
+        "invoices_rated": late.counted,
+        "outstanding": money_json(outstanding(entity.invoices, today)),
+        "overdue": money_json(outstanding(entity.invoices, today, overdue_only=True)),
+        "deals_won": len(won),
+        "deals_lost": len(lost),
+        "deals_open": sum(1 for d in entity.deals if d.is_open),
+        "lost_to": dict(sorted(Counter(d.lost_to for d in lost if d.lost_to).items())),
+        "pipeline": money_json(pipeline(entity)),
+    }
+
+
+# --- per contact ----------------------------------------------------------------------
+
+
+def contact_stats(contact: Contact, ctx: _Context) -> Json:
+    today, config = ctx.today, ctx.crm.config
+    linked = ctx.index.contact(contact.slug)
+    touches = touch_figures(linked.touches, today)
+    last = linked.touches[-1][0] if linked.touches else None
+    snoozed = contact.snooze_until is not None and contact.snooze_until > today
+    stats: Json = {
+        "slug": contact.slug,
+        "name": contact.name,
+        "path": contact.path,
+        "org": contact.org,
+        "status": contact.status,
+        "tier": contact.tier,
+        "source": contact.source,
+        "private": contact.private,
+        **touches,
+        **cadence_figures(contact, config, last, today),
+        "never_touched": not linked.touches,
+        "follow_up": iso(contact.follow_up),
+        "follow_up_due": contact.follow_up is not None and contact.follow_up <= today,
+        "snooze_until": iso(contact.snooze_until),
+        "snoozed": snoozed,
+        "planned": _planned_json(linked),
+        "over_contacted": touches["touches_7d"] > config.max_touches_per_week,
+        "topics": _topics_json(linked.topics),
+        **birthday_figures(contact.birthday, config.birthday_window_days, today),
+        "referred": ctx.referred.get(contact.slug, []),
+        **money_figures(contact, ctx.money[contact.path], today),
+        "days_to_convert": days_between(contact.since, contact.customer_since),
+        "rfm": None,
+    }
+    return stats
+
+
+def _planned_json(linked: Linked) -> list[Json]:
+    return [{"date": p.date.isoformat(), "kind": p.kind, "title": p.title, "path": p.path, "line": p.line}
+            for p in linked.planned]
+
+
+def _topics_json(topics: Counter[str]) -> dict[str, int]:
+    return dict(sorted(topics.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def is_customer(contact: Contact, money: _Money) -> bool:
+    return contact.status in CUSTOMER_STATUSES or bool(money.lifetime)
+
+
+def _customer_figures(crm: CRM, contacts: dict[str, Json], ctx: _Context) -> dict[str, CustomerFigures]:
+    figures = {}
+    for slug, contact in crm.contacts.items():
+        money = ctx.money[contact.path]
+        if not is_customer(contact, money):
+            continue
+        first = money.purchases[0].date if money.purchases else contact.customer_since
+        figures[slug] = CustomerFigures(
+            recency_days=contacts[slug]["days_since_last_purchase"],
+            frequency=len(money.purchases),
+            monetary=money.lifetime,
+            became_customer=first,
+        )
+    return figures
+
+
+# --- per org --------------------------------------------------------------------------
+
+
+def org_children(crm: CRM) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = defaultdict(list)
+    for slug, org in crm.orgs.items():
+        if org.parent and org.parent != slug and org.parent in crm.orgs:
+            children[org.parent].append(slug)
+    return children
+
+
+def org_group(slug: str, children: dict[str, list[str]]) -> list[str]:
+    """The org and every org below it through `parent`, each once even if parents loop."""
+    seen = {slug}
+    order = [slug]
+    stack = list(reversed(children.get(slug, [])))
+    while stack:
+        child = stack.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        order.append(child)
+        stack.extend(reversed(children.get(child, [])))
+    return order
+
+
+def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
+    crm, today = ctx.crm, ctx.today
+    children, members = ctx.children, ctx.members
+    group = org_group(org.slug, children)
+    contacts = sorted(c for g in group for c in members.get(g, []))
+    touches: set[Touch] = set()
+    for g in group:
+        touches.update(ctx.index.org(g).touches)
+    for c in contacts:
+        touches.update(ctx.index.contact(c).touches)
+    lifetime: Money = {}
+    by_year: dict[int, Money] = {}
+    for entity in [*(crm.orgs[g] for g in group), *(crm.contacts[c] for c in contacts)]:
+        add_money(lifetime, ctx.money[entity.path].lifetime)
+        add_by_year(by_year, ctx.money[entity.path].by_year)
+    roles = Counter(crm.contacts[c].role for c in contacts if crm.contacts[c].role)
+    own = ctx.money[org.path]
+    linked = ctx.index.org(org.slug)
+    return {
+        "slug": org.slug,
+        "name": org.name,
+        "path": org.path,
+        "parent": org.parent if org.parent in crm.orgs else None,
+        "child_orgs": sorted(children.get(org.slug, [])),
+        "group_orgs": group[1:],
+        "contacts": contacts,
+        "direct_contacts": sorted(members.get(org.slug, [])),
+        "roles": dict(sorted(roles.items())),
+        "has_decision_maker": "decision-maker" in roles,
+        "has_influencer": "influencer" in roles,
+        "has_champion": "champion" in roles,
+        **touch_figures(sorted(touches), today),
+        "planned": _planned_json(linked),
+        "topics": _topics_json(linked.topics),
+        "open_deals": _open_deals(crm, group, contacts),
+        "pipeline": money_json(_group_pipeline(crm, group, contacts)),
+        "lifetime_value": money_json(lifetime),
+        "revenue_by_year": by_year_json(by_year),
+        "share_of_revenue": share_json(lifetime, total),
+        "own_revenue_basis": own.basis,
+        "outstanding": money_json(_group_outstanding(crm, group, contacts, today)),
+    }
+
+
+def _members(crm: CRM) -> dict[str, list[str]]:
+    """org slug -> slugs of the contacts whose `org` is it (sorted)."""
+    by_org: dict[str, list[str]] = defaultdict(list)
+    for slug, contact in crm.contacts.items():
+        if contact.org:
+            by_org[contact.org].append(slug)
+    return dict(by_org)
+
+
+def _entities(crm: CRM, group: list[str], contacts: list[str]) -> Iterable[Entity]:
+    yield from (crm.orgs[g] for g in group)
+    yield from (crm.contacts[c] for c in contacts)
+
+
+def _open_deals(crm: CRM, group: list[str], contacts: list[str]) -> list[Json]:
+    deals = []
+    for entity in _entities(crm, group, contacts):
+        for d in entity.deals:
+            if d.is_open:
+                deals.append({
+                    "title": d.title, "stage": d.stage,
+                    "amount": money_json({"_": d.amount})["_"] if d.amount is not None else None,
+                    "currency": d.currency, "opened": iso(d.opened), "slug": entity.slug, "path": entity.path,
+                })
+    return sorted(deals, key=lambda d: (d["opened"] or "", d["path"], d["title"]))
+
+
+def _group_pipeline(crm: CRM, group: list[str], contacts: list[str]) -> Money:
+    total: Money = {}
+    for entity in _entities(crm, group, contacts):
+        add_money(total, pipeline(entity))
+    return total
+
+
+def _group_outstanding(crm: CRM, group: list[str], contacts: list[str], today: date) -> Money:
+    total: Money = {}
+    for entity in _entities(crm, group, contacts):
+        add_money(total, outstanding(entity.invoices, today))
+    return total
+
+
+# --- the whole CRM --------------------------------------------------------------------
+
+
+def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ctx: _Context,
+                  total: Money) -> Json:
+    today = ctx.today
+    people = list(crm.contacts.values())
+    all_by_year: dict[int, Money] = {}
+    for m in ctx.money.values():
+        add_by_year(all_by_year, m.by_year)
+    return {
+        "today": today.isoformat(),
+        "contacts": len(people),
+        "orgs": len(crm.orgs),
+        "by_status": count_by(c.status for c in people),
+        "by_tier": dict(sorted(count_by(c.tier for c in people).items())),
+        "by_source": count_by(c.source for c in people),
+        "timezones": count_by(c.timezone for c in people),
+        "funnel": funnel(people),
+        "deals": deal_summary(crm.entities()),
+        "median_days_to_convert": _median([s["days_to_convert"] for s in contacts.values()]),
+        "revenue": {
+            "lifetime": money_json(total),
+            "by_year": by_year_json(all_by_year),
+            "outstanding": money_json(_sum_money(outstanding(e.invoices, today) for e in crm.entities())),
+            "overdue": money_json(_sum_money(outstanding(e.invoices, today, overdue_only=True)
+                                             for e in crm.entities())),
+            "pipeline": money_json(_sum_money(pipeline(e) for e in crm.entities())),
+        },
+        "revenue_by_source": _revenue_by_source(people, ctx),
+        "customers_by_source": count_by(c.source for c in people if ever_customer(c, ctx.money[c.path])),
+        "new_customers_by_source": count_by(
+            c.source for c in people if c.customer_since and within_last(c.customer_since, today, 365)),
+        "referral_tree": referral_tree(crm, ctx),
+        "churn": churn(people, ctx),
+        "touches": len(ctx.index.all_touches),
+        "touches_per_month": touches_per_month(ctx.index.all_touches, today),
+        "a_tier_thin_orgs": a_tier_thin_orgs(crm, ctx.members),
+        "rfm_segments": count_by(s["rfm"]["segment"] for s in contacts.values() if s["rfm"]),
+        "attention": {
+            "follow_ups_due": sum(1 for s in contacts.values() if s["follow_up_due"]),
+            "overdue": sum(1 for s in contacts.values() if s["overdue_days"]),
+            "never_touched": sum(1 for s in contacts.values() if s["never_touched"]),
+            "over_contacted": sum(1 for s in contacts.values() if s["over_contacted"]),
+            "upcoming_birthdays": sum(1 for s in contacts.values() if s["upcoming_birthday"]),
+            "snoozed": sum(1 for s in contacts.values() if s["snoozed"]),
+        },
+    }
+
+
+def count_by(values: Iterable[str | None]) -> dict[str, int]:
+    """{value: count}, most common first (ties by name); missing values count as 'unset'."""
+    counts = Counter(v if v else UNSET for v in values)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _median(values: Iterable[int | None]) -> int | float | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    middle = statistics.median(present)
+    return int(middle) if middle == int(middle) else round(float(middle), 2)
+
+
+def _sum_money(parts: Iterable[Money]) -> Money:
+    total: Money = {}
+    for part in parts:
+        add_money(total, part)
+    return total
+
+
+def funnel(people: list[Contact]) -> list[Json]:
+    """Each stage: how many contacts got at least that far, and the share of leads and of
+    the stage before. Customers, former customers and opportunities all passed 'lead'."""
+    stages = []
+    leads = previous = 0
+    for depth, stage in enumerate(FUNNEL, start=1):
+        reached = sum(1 for c in people if FUNNEL_REACHED.get(c.status or "", 0) >= depth)
+        leads = leads or reached
+        stages.append({
+            "stage": stage,
+            "reached": reached,
+            "now": sum(1 for c in people if c.status == stage),
+            "percent_of_leads": _percent(reached, leads),
+            "percent_of_previous": _percent(reached, previous if depth > 1 else reached),
+        })
+        previous = reached
+    return stages
+
+
+def deal_summary(entities: Iterable[Entity]) -> Json:
+    stages: Counter[str] = Counter()
+    lost_to: Counter[str] = Counter()
+    for entity in entities:
+        for deal in entity.deals:
+            stages[deal.stage or UNSET] += 1
+            if deal.stage == "lost" and deal.lost_to:
+                lost_to[deal.lost_to] += 1
+    won, lost = stages["won"], stages["lost"]
+    return {
+        "by_stage": dict(sorted(stages.items())),
+        "won": won,
+        "lost": lost,
+        "open": sum(n for s, n in stages.items() if s in ("idea", "planning", "proposal")),
+        "won_percent": _percent(won, won + lost),
+        "lost_percent": _percent(lost, won + lost),
+        "lost_to": dict(sorted(lost_to.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+
+
+def ever_customer(contact: Contact, money: _Money) -> bool:
+    return (contact.status in ("customer", "former") or contact.customer_since is not None
+            or bool(money.lifetime))
+
+
+def _revenue_by_source(people: list[Contact], ctx: _Context) -> dict[str, dict[str, int | float]]:
+    by_source: dict[str, Money] = {}
+    for c in people:
+        lifetime = ctx.money[c.path].lifetime
+        if lifetime:
+            add_money(by_source.setdefault(c.source or UNSET, {}), lifetime)
+    return {s: money_json(m) for s, m in sorted(by_source.items())}
+
+
+def referral_tree(crm: CRM, ctx: _Context) -> list[Json]:
+    """Referrers as trees: each node's own value and what the people below it brought,
+    directly (`brought_direct`) and through further referrals (`brought_total`)."""
+    referred = ctx.referred
+    has_referrer = {s for kids in referred.values() for s in kids}
+    starts = [s for s in referred if s not in has_referrer]
+    seen: set[str] = set()
+    trees = []
+    # Referrers nobody referred come first; the rest can only be reached through a loop
+    # (a referred b referred a), which then starts at its first slug.
+    for root in [*starts, *sorted(referred)]:
+        if root not in seen:
+            trees.append(_referral_node(root, crm, ctx, seen))
+    return trees
+
+
+def _referral_node(root: str, crm: CRM, ctx: _Context, seen: set[str]) -> Json:
+    order: list[str] = []
+    stack = [root]
+    while stack:  # iterative: a long referral chain must not hit the recursion limit
+        slug = stack.pop()
+        if slug in seen:
+            continue
+        seen.add(slug)
+        order.append(slug)
+        stack.extend(reversed(ctx.referred.get(slug, [])))
+    in_tree = set(order)
+    nodes: dict[str, Json] = {}
+    value: dict[str, Money] = {}
+    below: dict[str, Money] = {}
+    for slug in reversed(order):  # children before parents
+        kids = [k for k in ctx.referred.get(slug, []) if k in in_tree and k != root]
+        value[slug] = ctx.money[crm.contacts[slug].path].lifetime
+        direct = _sum_money(value[k] for k in kids)
+        below[slug] = _sum_money([direct, *(below[k] for k in kids)])
+        nodes[slug] = {
+            "slug": slug,
+            "name": crm.contacts[slug].name,
+            "value": money_json(value[slug]),
+            "brought_direct": money_json(direct),
+            "brought_total": money_json(below[slug]),
+            "referred": [nodes[k] for k in kids],
+        }
+    return nodes[root]
+
+
+def last_business(entity: Entity, today: date) -> date | None:
+    """The latest invoice date or deal close date on or before today."""
+    days = [i.date for i in entity.invoices if i.date and i.date <= today]
+    days += [d.closed for d in entity.deals if d.closed and d.closed <= today]
+    return max(days, default=None)
+
+
+def churn(people: list[Contact], ctx: _Context) -> Json:
+    """Former customers whose last invoice or closed deal is in the last 365 days."""
+    today = ctx.today
+    churned = []
+    for c in people:
+        if c.status == "former":
+            last = last_business(c, today)
+            if last and within_last(last, today, 365):
+                churned.append(c.slug)
+    customers = sum(1 for c in people if c.status == "customer")
+    return {
+        "former_last_year": churned,
+        "count": len(churned),
+        "percent": _percent(len(churned), len(churned) + customers),
+    }
+
+
+def touches_per_month(touches: list[Touch], today: date) -> list[Json]:
+    """Every touch section once, per calendar month, the last 24 months up to this one."""
+    counts = Counter((t[0].year, t[0].month) for t in touches)
+    months = []
+    year, month = today.year, today.month
+    for _ in range(MONTHS_OF_TOUCHES):
+        months.append((year, month))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return [{"month": f"{y:04d}-{m:02d}", "touches": counts.get((y, m), 0)} for y, m in reversed(months)]
+
+
+def a_tier_thin_orgs(crm: CRM, members: dict[str, list[str]]) -> list[Json]:
+    """A-tier contacts whose org has at most two contacts: one leaver and the account is gone."""
+    risky = []
+    for slug, c in crm.contacts.items():
+        if c.tier == "A" and c.org and len(members.get(c.org, [])) <= THIN_ORG_MAX_CONTACTS:
+            risky.append({"slug": slug, "name": c.name, "org": c.org, "org_contacts": len(members[c.org])})
+    return risky

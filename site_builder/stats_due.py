@@ -1,0 +1,123 @@
+"""Who needs attention: follow-ups, overdue keep-in-touch, never contacted, birthdays;
+and, apart, who is being over-contacted. Pure: reads the figures compute() made."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .model import CRM
+
+if TYPE_CHECKING:
+    from .stats import Stats
+
+REASONS = ("follow-up", "overdue", "never-contacted", "birthday", "over-contacted")
+_RANK = {reason: i for i, reason in enumerate(REASONS)}
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    slug: str
+    name: str
+    reason: str  # one of REASONS
+    date: str  # ISO date the item is about (due date, birthday, last touch)
+    detail: str  # "overdue by 12 days"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class DueReport:
+    today: str
+    within: int
+    attention: list[DueItem]  # most urgent first
+    over_contacted: list[DueItem]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The flat list `crm due --format json` prints: attention, then over-contacted."""
+        return [item.to_json() for item in (*self.attention, *self.over_contacted)]
+
+
+def in_days(days: int) -> str:
+    """'today', 'in 1 day', '3 days ago': how people say a distance in time."""
+    if days == 0:
+        return "today"
+    unit = "day" if abs(days) == 1 else "days"
+    return f"in {days} {unit}" if days > 0 else f"{-days} {unit} ago"
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _follow_up(slug: str, s: dict[str, Any], today: date, horizon: date) -> DueItem | None:
+    if not s["follow_up"]:
+        return None
+    when = date.fromisoformat(s["follow_up"])
+    if when > horizon:
+        return None
+    late = (today - when).days
+    detail = (f"follow-up overdue by {_days(late)}" if late > 0
+              else f"follow-up due {in_days(-late)}")
+    return DueItem(slug, s["name"], "follow-up", s["follow_up"], detail)
+
+
+def _overdue(slug: str, s: dict[str, Any], today: date, horizon: date) -> DueItem | None:
+    if not s["next_due"]:
+        return None
+    when = date.fromisoformat(s["next_due"])
+    if when > horizon:
+        return None
+    late = (today - when).days
+    every = f"every {_days(s['cadence_days'])}"
+    detail = (f"overdue by {_days(late)} (last touch {s['last_touch']}, {every})" if late > 0
+              else f"keep-in-touch due {in_days(-late)} ({every})")
+    return DueItem(slug, s["name"], "overdue", s["next_due"], detail)
+
+
+def _never_contacted(slug: str, s: dict[str, Any], today: date, since: date | None) -> DueItem | None:
+    if not (s["never_touched"] and s["cadence_days"]):
+        return None
+    # The date is when they came in (so the longest-waiting come first), today if unknown.
+    when = since if since and since <= today else today
+    detail = "never contacted" + (f" (in the CRM since {since.isoformat()})" if since else "")
+    return DueItem(slug, s["name"], "never-contacted", when.isoformat(), detail)
+
+
+def _birthday(slug: str, s: dict[str, Any], today: date, horizon: date) -> DueItem | None:
+    if not s["next_birthday"]:
+        return None
+    when = date.fromisoformat(s["next_birthday"])
+    if when > horizon:
+        return None
+    who = f"turns {s['age_next']}" if s["age_next"] else "birthday"
+    return DueItem(slug, s["name"], "birthday", s["next_birthday"], f"{who} {in_days((when - today).days)}")
+
+
+def due_items(crm: CRM, stats: Stats, today: date, within: int = 7) -> DueReport:
+    """Everything due on or before today + `within` days, most urgent first: by reason in
+    the order follow-up, overdue, never-contacted, birthday; then by date, then slug.
+    Snoozed contacts (snooze_until after today) are left out of the attention list."""
+    horizon = today + timedelta(days=max(0, within))
+    attention: list[DueItem] = []
+    over: list[DueItem] = []
+    for slug, s in stats.contacts.items():
+        if s["over_contacted"]:
+            over.append(DueItem(slug, s["name"], "over-contacted", s["last_touch"],
+                                f"{s['touches_7d']} touches in the last 7 days "
+                                f"(limit {crm.config.max_touches_per_week})"))
+        if s["snoozed"]:
+            continue
+        contact = crm.contacts.get(slug)
+        items = (
+            _follow_up(slug, s, today, horizon),
+            _overdue(slug, s, today, horizon),
+            _never_contacted(slug, s, today, contact.since if contact else None),
+            _birthday(slug, s, today, horizon),
+        )
+        attention.extend(item for item in items if item is not None)
+    attention.sort(key=lambda i: (_RANK[i.reason], i.date, i.slug))
+    over.sort(key=lambda i: (-stats.contacts[i.slug]["touches_7d"], i.slug))
+    return DueReport(today.isoformat(), within, attention, over)
