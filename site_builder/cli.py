@@ -9,9 +9,11 @@ import click
 
 from . import __version__
 from .commands.check import check_command
+from .commands.stats import due_command, stats_command
 
 COMMANDS: list[click.Command] = [
     check_command,
+    stats_command, due_command,
 ]
 
 

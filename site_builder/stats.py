@@ -151,6 +151,7 @@ def cadence_figures(contact: Contact, config: Config, last: date | None, today: 
         "cadence_days": cadence,
         "next_due": iso(next_due),
         "overdue_days": max(0, (today - next_due).days) if next_due else None,
+        "due_in_days": (next_due - today).days if next_due else None,  # negative when overdue
     }
 
 
