@@ -8,11 +8,13 @@ from __future__ import annotations
 import click
 
 from . import __version__
+from .commands.build import build_command
 from .commands.check import check_command
 from .commands.stats import due_command, stats_command
 
 COMMANDS: list[click.Command] = [
     check_command,
+    build_command,
     stats_command, due_command,
 ]
 

@@ -1,0 +1,631 @@
+"""CRM + stats + history -> the list of pages to render, each with its template context.
+
+Pure: no file system, no clock (today is passed in). build.py renders these pages with
+Jinja and writes them. The context of every template is documented in docs/templates.md;
+keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Iterable
+from urllib.parse import quote
+
+from markupsafe import Markup
+
+from .model import CRM, STATUSES, TIERS, Contact, Entity, Invoice, Deal, Org
+from .parse import Section
+from .problems import Problem
+from .render import days_in_words, edit_href, markdown_to_html, money, plural, relative_date, topic_fragment
+from .site_data import SearchRow, fold
+from .slugify import slugify, unique_slug
+
+ATTENTION_CHOICES: tuple[tuple[str, str], ...] = (
+    ("due", "Due within 7 days"), ("overdue", "Overdue"), ("never", "Never contacted"),
+    ("over", "Over-contacted"),
+)
+DUE_WITHIN_DAYS = 7
+
+
+@dataclass(slots=True)
+class Page:
+    path: str  # relative to the output folder, POSIX, e.g. "contacts/zoe-muller.html"
+    template: str
+    context: dict[str, Any]
+
+    @property
+    def base(self) -> str:
+        """The way back to the output root from this page: '' or '../'."""
+        return "../" * self.path.count("/")
+
+
+@dataclass(slots=True)
+class SiteInput:
+    """Everything the pages are made from."""
+
+    crm: CRM
+    problems: list[Problem]
+    today: date
+    stats: Any = None  # stats.Stats, or None while site_builder.stats is unavailable
+    due: Any = None  # (attention items, over-contacted items) from stats.due_items
+    charts: dict[str, Markup] = field(default_factory=dict)
+    history: Any = None  # history.History, or None (no git)
+    vcards: bool = False  # contacts/<slug>.vcf are published
+    calendar: bool = False  # calendar.ics is published
+
+
+@dataclass(slots=True)
+class Note:
+    """One dated section, ready to show."""
+
+    id: str
+    date: date
+    kind: str
+    title: str
+    html: Markup
+    is_touch: bool
+    participants: list[dict[str, str | None]]
+    topics: list[str]
+    owner: dict[str, str] | None = None  # on org timelines: whose file the note is in
+
+
+@dataclass(slots=True)
+class Backlink:
+    name: str
+    href: str
+    kind: str  # "contact" | "org"
+    date: date | None  # None: mentioned in the summary
+    title: str
+    note_kind: str
+
+
+# --- links -----------------------------------------------------------------------------
+
+
+def entity_href(entity: Entity, base: str) -> str:
+    folder = "contacts" if entity.kind == "contact" else "orgs"
+    return f"{base}{folder}/{quote(entity.slug)}.html"
+
+
+class Links:
+    """Relative links from one page, resolving slugs that exist and nothing else."""
+
+    def __init__(self, crm: CRM, base: str) -> None:
+        self.crm = crm
+        self.base = base
+
+    def mention(self, slug: str) -> str | None:
+        entity = self.crm.contacts.get(slug) or self.crm.orgs.get(slug)
+        return entity_href(entity, self.base) if entity else None
+
+    def topic(self, topic: str) -> str:
+        return f"{self.base}index.html#{topic_fragment(topic)}"
+
+    def markdown(self, text: str) -> Markup:
+        return markdown_to_html(text, self.mention, self.topic)
+
+
+# --- notes -----------------------------------------------------------------------------
+
+
+def note_ids(sections: list[Section]) -> dict[int, str]:
+    """note-YYYY-MM-DD-N by heading line; N counts the day's sections in file order."""
+    ids: dict[int, str] = {}
+    per_day: Counter[date] = Counter()
+    for section in sorted(sections, key=lambda s: s.line):
+        per_day[section.date] += 1
+        ids[section.line] = f"note-{section.date.isoformat()}-{per_day[section.date]}"
+    return ids
+
+
+_LEADING_PARTICIPANTS = re.compile(r"^(?:@[a-z0-9][a-z0-9-]*\s*)+:?\s*")
+
+
+def display_title(title: str) -> str:
+    """The heading's title without the @participants written before it (shown apart)."""
+    return _LEADING_PARTICIPANTS.sub("", title)
+
+
+def make_notes(entity: Entity, crm: CRM, links: Links) -> list[Note]:
+    ids = note_ids(entity.sections)
+    notes = []
+    for s in entity.sections:
+        notes.append(Note(
+            id=ids[s.line], date=s.date, kind=s.kind, title=display_title(s.title), html=links.markdown(s.body),
+            is_touch=crm.config.is_touch(s.kind),
+            participants=[{"slug": p, "href": links.mention(p), "name": _name_of(crm, p)} for p in s.participants],
+            topics=list(dict.fromkeys(s.topics)),
+        ))
+    return notes
+
+
+def _name_of(crm: CRM, slug: str) -> str:
+    entity = crm.contacts.get(slug) or crm.orgs.get(slug)
+    return entity.name if entity else slug
+
+
+def split_planned(notes: list[Note], today: date) -> tuple[list[Note], list[Note]]:
+    """(past and today's notes newest first, future notes soonest first)."""
+    past = [n for n in notes if n.date <= today]
+    planned = sorted((n for n in notes if n.date > today), key=lambda n: n.date)
+    return past, planned
+
+
+def backlink_index(crm: CRM) -> dict[str, list[tuple[Entity, Section | None]]]:
+    """slug -> every (file, section) that @mentions it; section None for the summary."""
+    index: dict[str, list[tuple[Entity, Section | None]]] = defaultdict(list)
+    from .parse import MENTION
+
+    for entity in crm.entities():
+        for slug in dict.fromkeys(MENTION.findall(entity.summary)):
+            if slug != entity.slug:
+                index[slug].append((entity, None))
+        for section in entity.sections:
+            for slug in dict.fromkeys((*section.participants, *section.mentions)):
+                if slug != entity.slug:
+                    index[slug].append((entity, section))
+    return index
+
+
+def make_backlinks(slug: str, index: dict[str, list[tuple[Entity, Section | None]]], base: str) -> list[Backlink]:
+    result = []
+    for entity, section in index.get(slug, []):
+        href = entity_href(entity, base)
+        if section is not None:
+            href += "#" + note_ids(entity.sections)[section.line]
+        result.append(Backlink(
+            name=entity.name, href=href, kind=entity.kind, date=section.date if section else None,
+            title=display_title(section.title) if section else "", note_kind=section.kind if section else "summary",
+        ))
+    return sorted(result, key=lambda b: (b.date or date.max), reverse=True)
+
+
+# --- deals and invoices ------------------------------------------------------------------
+
+
+def deal_view(deal: Deal) -> dict[str, Any]:
+    state = "open" if deal.is_open else (deal.stage or "unknown")
+    return {"title": deal.title, "stage": deal.stage or "", "state": state,
+            "amount": money(deal.amount, deal.currency), "opened": deal.opened, "closed": deal.closed,
+            "lost_to": deal.lost_to or "", "line": deal.line}
+
+
+def invoice_view(invoice: Invoice, today: date) -> dict[str, Any]:
+    state, days_late = "unknown", None
+    if invoice.paid:
+        days_late = (invoice.paid - invoice.due).days if invoice.due else None
+        state = "paid late" if days_late and days_late > 0 else "paid"
+    elif invoice.due and invoice.due < today:
+        state, days_late = "overdue", (today - invoice.due).days
+    elif invoice.due or invoice.date:
+        state = "unpaid"
+    return {"number": invoice.number or "", "date": invoice.date, "amount": money(invoice.amount, invoice.currency),
+            "due": invoice.due, "paid": invoice.paid, "state": state,
+            "days_late": days_late if days_late and days_late > 0 else None, "line": invoice.line}
+
+
+# --- stats helpers ---------------------------------------------------------------------------
+
+
+def contact_stats(site: SiteInput, slug: str) -> dict[str, Any]:
+    return dict(site.stats.contacts.get(slug, {})) if site.stats is not None else {}
+
+
+def org_stats(site: SiteInput, slug: str) -> dict[str, Any]:
+    return dict(site.stats.orgs.get(slug, {})) if site.stats is not None else {}
+
+
+def item_get(item: Any, key: str, default: Any = None) -> Any:
+    """Due items may be dicts or objects; read either."""
+    if isinstance(item, dict):
+        return item.get(key, default)
+    return getattr(item, key, default)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value) if value else ""
+
+
+def stat_words(st: dict[str, Any], today: date) -> list[str]:
+    """A contact's stats as short sentences: 'last touch 12 days ago', 'due in 3 days'..."""
+    words: list[str] = []
+    if st.get("never_touched"):
+        words.append("never contacted")
+    elif st.get("last_touch"):
+        words.append(f"last touch {relative_date(st['last_touch'], today)}")
+    if st.get("touches"):
+        words.append(f"{plural(st['touches'], 'touch', 'touches')} in all, {st.get('touches_90d', 0)} in 90 days")
+    if st.get("avg_days_between_touches"):
+        words.append(f"in touch every {round(float(st['avg_days_between_touches']))} days on average")
+    if st.get("overdue_days"):
+        words.append(f"overdue by {plural(st['overdue_days'], 'day')}")
+    elif st.get("next_due"):
+        words.append(f"due {relative_date(st['next_due'], today)}")
+    if st.get("follow_up"):
+        verb = "follow-up was due" if st.get("follow_up_due") else "follow up"
+        words.append(f"{verb} {relative_date(st['follow_up'], today)}")
+    if st.get("over_contacted"):
+        words.append(f"over-contacted: {st.get('touches_7d', 0)} touches in 7 days")
+    if st.get("avg_days_late") not in (None, 0, 0.0):
+        days = round(float(st["avg_days_late"]))
+        words.append(f"pays {plural(abs(days), 'day')} {'late' if days > 0 else 'early'} on average")
+    if st.get("days_since_last_purchase") is not None:
+        words.append(f"last purchase {days_in_words(-int(st['days_since_last_purchase']))}")
+    if st.get("upcoming_birthday"):
+        age = f" (turns {st['age_next']})" if st.get("age_next") else ""
+        words.append(f"birthday {relative_date(st['upcoming_birthday'], today)}{age}")
+    return words
+
+
+def org_stat_words(st: dict[str, Any], today: date) -> list[str]:
+    """An org's combined figures in words."""
+    words: list[str] = []
+    if st.get("contacts"):
+        words.append(plural(len(st["contacts"]), "person", "people") + " (with subsidiaries)")
+    if st.get("touches"):
+        last = f", last {relative_date(st['last_touch'], today)}" if st.get("last_touch") else ""
+        words.append(f"{plural(st['touches'], 'touch', 'touches')}{last}")
+    elif "touches" in st:
+        words.append("never contacted")
+    if st.get("open_deals"):
+        words.append(plural(len(st["open_deals"]), "open deal"))
+    if st.get("pipeline"):
+        words.append(f"pipeline {money_words(st['pipeline'])}")
+    if st.get("lifetime_value"):
+        words.append(f"lifetime value {money_words(st['lifetime_value'])}")
+    for currency, share in sorted((st.get("share_of_revenue") or {}).items()):
+        words.append(f"{round(float(share) * 100)}% of all {currency} revenue")
+    if st.get("outstanding"):
+        words.append(f"outstanding {money_words(st['outstanding'])}")
+    roles = st.get("roles") or {}
+    if roles:
+        words.append("roles: " + ", ".join(f"{r} {n}" for r, n in roles.items()))
+    return words
+
+
+def money_words(amounts: dict[str, Any]) -> str:
+    return ", ".join(money(v, k) for k, v in sorted(amounts.items()))
+
+
+def attention_flags(st: dict[str, Any], today: date) -> list[str]:
+    flags = []
+    next_due = st.get("next_due")
+    due_soon = bool(next_due) and (date.fromisoformat(_iso(next_due)[:10]) - today).days <= DUE_WITHIN_DAYS
+    if due_soon or st.get("follow_up_due") or st.get("overdue_days"):
+        flags.append("due")
+    if st.get("overdue_days"):
+        flags.append("overdue")
+    if st.get("never_touched"):
+        flags.append("never")
+    if st.get("over_contacted"):
+        flags.append("over")
+    return flags
+
+
+# --- the directory -------------------------------------------------------------------------
+
+
+def directory_rows(site: SiteInput) -> list[dict[str, Any]]:
+    crm, today = site.crm, site.today
+    rows = []
+    for c in crm.contacts.values():
+        st = contact_stats(site, c.slug)
+        org = crm.orgs.get(c.org) if c.org else None
+        next_due = _iso(st.get("next_due"))
+        overdue = st.get("overdue_days") or 0
+        rows.append({
+            "contact": c, "slug": c.slug, "href": entity_href(c, ""), "name": c.name,
+            "org_slug": c.org or "", "org_name": org.name if org else (c.org or ""),
+            "org_href": entity_href(org, "") if org else None,
+            "title": c.title or "", "tier": c.tier or "", "status": c.status or "", "source": c.source or "",
+            "last_touch": _iso(st.get("last_touch")),
+            "last_touch_words": relative_date(st.get("last_touch"), today) if st.get("last_touch") else (
+                "never" if st.get("never_touched") else ""),
+            "touches": int(st.get("touches") or 0),
+            "next_due": next_due,
+            "next_due_words": (f"{plural(overdue, 'day')} overdue" if overdue else relative_date(next_due, today)),
+            "attention": attention_flags(st, today),
+            "topics": sorted(st.get("topics") or {}),
+            "sort_name": fold(c.name),
+        })
+    rows.sort(key=lambda r: (r["sort_name"], r["slug"]))
+    return rows
+
+
+def search_rows(rows: list[dict[str, Any]]) -> list[SearchRow]:
+    result = []
+    for r in rows:
+        c: Contact = r["contact"]
+        searchable = (c.name, *c.aka, *c.emails, *c.phones, *[re.sub(r"\s", "", p) for p in c.phones],
+                      r["org_name"], c.title or "", *c.tags, *r["topics"], c.location or "")
+        result.append(SearchRow(
+            slug=r["slug"], name=r["name"], org=r["org_slug"], org_name=r["org_name"], title=r["title"],
+            tier=r["tier"], status=r["status"], source=r["source"], last_touch=r["last_touch"],
+            last_touch_words=r["last_touch_words"], touches=r["touches"], next_due=r["next_due"],
+            next_due_words=r["next_due_words"], attention=" ".join(r["attention"]), tags=tuple(c.tags),
+            topics=tuple(r["topics"]), searchable=tuple(searchable),
+        ))
+    return result
+
+
+def filter_options(site: SiteInput, rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    crm = site.crm
+    tags = sorted({t for c in crm.contacts.values() for t in c.tags}, key=fold)
+    orgs = sorted({(r["org_slug"], r["org_name"]) for r in rows if r["org_slug"]}, key=lambda o: fold(o[1]))
+    sources = sorted({r["source"] for r in rows if r["source"]}, key=fold)
+    topics = sorted({t for r in rows for t in r["topics"]}, key=fold)
+    present_tiers = {r["tier"] for r in rows}
+    present_statuses = {r["status"] for r in rows}
+    return {
+        "tag": [(t, t) for t in tags],
+        "org": orgs,
+        "tier": [(t, t) for t in TIERS if t in present_tiers],
+        "status": [(s, s) for s in STATUSES if s in present_statuses],
+        "source": [(s, s) for s in sources],
+        "attention": list(ATTENTION_CHOICES),
+        "topic": [(t, t) for t in topics],
+    }
+
+
+# --- tags ---------------------------------------------------------------------------------------
+
+
+def tag_files(crm: CRM) -> dict[str, str]:
+    """tag -> its page's file name (tags are free text; file names must be plain)."""
+    taken: set[str] = {"index"}
+    files: dict[str, str] = {}
+    for tag in sorted({t for e in crm.entities() for t in e.tags}):
+        slug = unique_slug(slugify(tag), taken)
+        taken.add(slug)
+        files[tag] = f"tags/{slug}.html"
+    return files
+
+
+# --- page planning -------------------------------------------------------------------------------
+
+
+def common_context(site: SiteInput, tags: dict[str, str]) -> dict[str, Any]:
+    crm = site.crm
+    errors = sum(1 for p in site.problems if p.severity == "error")
+    warnings = sum(1 for p in site.problems if p.severity == "warning")
+    return {
+        "site_title": crm.config.title,
+        "owner": crm.config.owner,
+        "today": site.today,
+        "counts": {"contacts": len(crm.contacts), "orgs": len(crm.orgs), "tags": len(tags)},
+        "problems": {"errors": errors, "warnings": warnings, "total": errors + warnings},
+        "has_changes": site.history is not None,
+        "has_stats": site.stats is not None,
+        "has_calendar": site.calendar,
+    }
+
+
+def plan_pages(site: SiteInput) -> list[Page]:
+    crm = site.crm
+    tags = tag_files(crm)
+    common = common_context(site, tags)
+    backlinks = backlink_index(crm)
+    rows = directory_rows(site)
+    pages = [
+        Page("index.html", "index.html", {"rows": rows, "filters": filter_options(site, rows), "nav": "directory"}),
+        Page("due.html", "due.html", due_context(site)),
+        Page("dashboard.html", "dashboard.html", dashboard_context(site)),
+        Page("tags/index.html", "tags.html", tags_context(crm, tags)),
+    ]
+    pages += [Page(path, "tag.html", tag_context(crm, tag, site)) for tag, path in tags.items()]
+    for contact in crm.contacts.values():
+        path = f"contacts/{contact.slug}.html"
+        pages.append(Page(path, "contact.html", contact_context(site, contact, backlinks, tags, "../")))
+    for org in crm.orgs.values():
+        path = f"orgs/{org.slug}.html"
+        pages.append(Page(path, "org.html", org_context(site, org, backlinks, tags, "../")))
+    if site.history is not None:
+        pages.append(Page("changes.html", "changes.html", changes_context(site)))
+    for page in pages:
+        page.context = {**common, **page.context, "base": page.base, "page_path": page.path,
+                        "tag_hrefs": {t: page.base + p for t, p in tags.items()}}
+    return pages
+
+
+def search_meta(site: SiteInput, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"today": site.today.isoformat(), "count": len(rows)}
+
+
+# --- contact and org pages ------------------------------------------------------------------------
+
+
+def _entity_common(site: SiteInput, entity: Entity, backlinks: dict[str, list[tuple[Entity, Section | None]]],
+                   base: str) -> dict[str, Any]:
+    crm = site.crm
+    links = Links(crm, base)
+    past, planned = split_planned(make_notes(entity, crm, links), site.today)
+    topics = Counter(t for s in entity.sections for t in s.topics)
+    file_history = site.history.files.get(entity.path) if site.history is not None else None
+    return {
+        "entity": entity,
+        "summary_html": links.markdown(entity.summary) if entity.summary.strip() else Markup(""),
+        "notes": past,
+        "planned": planned,
+        "backlinks": make_backlinks(entity.slug, backlinks, base),
+        "topics": sorted(topics.items(), key=lambda kv: (-kv[1], kv[0])),
+        "topic_hrefs": {t: links.topic(t) for t in topics},
+        "deals": [deal_view(d) for d in entity.deals],
+        "invoices": [invoice_view(i, site.today) for i in entity.invoices],
+        "custom": entity.custom,
+        "links": sorted(entity.links.items()),
+        "edit_url": edit_href(crm.config.edit_url, entity.path, crm.root),
+        "file_path": entity.path,
+        "file_history": file_history,
+    }
+
+
+def contact_context(site: SiteInput, c: Contact, backlinks: dict[str, list[tuple[Entity, Section | None]]],
+                    tags: dict[str, str], base: str) -> dict[str, Any]:
+    crm = site.crm
+    st = contact_stats(site, c.slug)
+    org = crm.orgs.get(c.org) if c.org else None
+    referrer = crm.contacts.get(c.referred_by) if c.referred_by else None
+    referred = [crm.contacts[s] for s in st.get("referred", []) if s in crm.contacts] if st else [
+        o for o in crm.contacts.values() if o.referred_by == c.slug]
+    return {
+        **_entity_common(site, c, backlinks, base),
+        "nav": "contact",
+        "contact": c,
+        "st": st,
+        "stat_words": stat_words(st, site.today),
+        "attention": attention_flags(st, site.today) if st else [],
+        "org": org,
+        "org_href": entity_href(org, base) if org else None,
+        "referrer": referrer,
+        "referrer_href": entity_href(referrer, base) if referrer else None,
+        "referred": [{"name": r.name, "href": entity_href(r, base)} for r in referred],
+        "vcard_href": f"{quote(c.slug)}.vcf" if site.vcards and not c.private else None,
+        "cadence_words": f"every {plural(c.cadence_days, 'day')}" if c.cadence_days else (
+            f"every {plural(crm.config.default_cadence_days, 'day')} (default)" if crm.config.default_cadence_days else ""),
+        "birthday": c.birthday.iso() if c.birthday else "",
+    }
+
+
+def org_family(crm: CRM, slug: str) -> list[Org]:
+    """The org and every org below it through `parent`, each once (cycles are cut)."""
+    seen: dict[str, Org] = {}
+    queue = [slug]
+    while queue:
+        current = queue.pop(0)
+        if current in seen or current not in crm.orgs:
+            continue
+        seen[current] = crm.orgs[current]
+        queue += [o.slug for o in crm.orgs.values() if o.parent == current]
+    return list(seen.values())
+
+
+def org_context(site: SiteInput, org: Org, backlinks: dict[str, list[tuple[Entity, Section | None]]],
+                tags: dict[str, str], base: str) -> dict[str, Any]:
+    crm = site.crm
+    common = _entity_common(site, org, backlinks, base)
+    family = org_family(crm, org.slug)
+    family_slugs = {o.slug for o in family}
+    people = sorted((c for c in crm.contacts.values() if c.org in family_slugs), key=lambda c: fold(c.name))
+    links = Links(crm, base)
+    combined: list[Note] = list(common["notes"]) + list(common["planned"])
+    for c in people:
+        for note in make_notes(c, crm, links):
+            note.owner = {"name": c.name, "href": entity_href(c, base) + "#" + note.id}
+            note.id = f"{c.slug}-{note.id}"
+            combined.append(note)
+    combined.sort(key=lambda n: n.date, reverse=True)
+    parent = crm.orgs.get(org.parent) if org.parent else None
+    children = sorted((o for o in crm.orgs.values() if o.parent == org.slug), key=lambda o: fold(o.name))
+    return {
+        **common,
+        "nav": "org",
+        "org": org,
+        "st": org_stats(site, org.slug),
+        "stat_words": org_stat_words(org_stats(site, org.slug), site.today),
+        "people": [{"name": c.name, "href": entity_href(c, base), "role": c.role or "", "title": c.title or "",
+                    "via": crm.orgs[c.org].name if c.org != org.slug else "",
+                    "via_href": entity_href(crm.orgs[c.org], base) if c.org != org.slug else None,
+                    "tier": c.tier or "", "status": c.status or ""} for c in people],
+        "parent": {"name": parent.name, "href": entity_href(parent, base)} if parent else None,
+        "children": [{"name": o.name, "href": entity_href(o, base)} for o in children],
+        "combined": [n for n in combined if n.date <= site.today],
+        "combined_planned": sorted((n for n in combined if n.date > site.today), key=lambda n: n.date),
+        "website_href": _website_href(org.website),
+    }
+
+
+def _website_href(website: str | None) -> str | None:
+    if not website:
+        return None
+    if website.lower().startswith(("http://", "https://")):
+        return website
+    if re.match(r"^[\w.-]+\.[a-z]{2,}(/\S*)?$", website, re.IGNORECASE):
+        return "https://" + website
+    return None
+
+
+# --- due, tags, dashboard, changes ---------------------------------------------------------------
+
+
+DUE_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("follow-up", "Follow-ups"), ("overdue", "Keep in touch"), ("never-contacted", "Never contacted"),
+    ("birthday", "Birthdays"),
+)
+
+
+def due_context(site: SiteInput) -> dict[str, Any]:
+    """The attention list grouped by reason (in stats' order), and the over-contacted."""
+    crm = site.crm
+    attention = list(item_get(site.due, "attention", []) or []) if site.due is not None else []
+    over = list(item_get(site.due, "over_contacted", []) or []) if site.due is not None else []
+
+    def view(item: Any) -> dict[str, Any]:
+        slug = item_get(item, "slug", "")
+        entity = crm.contacts.get(slug)
+        return {"slug": slug, "name": item_get(item, "name", slug), "reason": item_get(item, "reason", ""),
+                "detail": item_get(item, "detail", ""), "date": item_get(item, "date"),
+                "href": entity_href(entity, "") if entity else None, "contact": entity}
+
+    groups = []
+    for reason, title in DUE_SECTIONS:
+        items = [view(i) for i in attention if item_get(i, "reason") == reason]
+        groups.append({"reason": reason, "title": title, "items": items})
+    known = {r for r, _ in DUE_SECTIONS}
+    others = [view(i) for i in attention if item_get(i, "reason") not in known]
+    if others:
+        groups.append({"reason": "other", "title": "Other", "items": others})
+    return {"nav": "due", "groups": groups, "attention_count": len(attention),
+            "over": [view(i) for i in over], "within": DUE_WITHIN_DAYS,
+            "window": crm.config.birthday_window_days}
+
+
+def tags_context(crm: CRM, tags: dict[str, str]) -> dict[str, Any]:
+    counts = Counter(t for e in crm.entities() for t in e.tags)
+    return {"nav": "tags", "tags": [{"tag": t, "href": "../" + p, "count": counts[t]}
+                                    for t, p in sorted(tags.items(), key=lambda kv: fold(kv[0]))]}
+
+
+def tag_context(crm: CRM, tag: str, site: SiteInput) -> dict[str, Any]:
+    contacts = [c for c in crm.contacts.values() if tag in c.tags]
+    orgs = [o for o in crm.orgs.values() if tag in o.tags]
+    return {
+        "nav": "tags", "tag": tag,
+        "contacts": [{"name": c.name, "href": entity_href(c, "../"), "title": c.title or "",
+                      "org": crm.orgs[c.org].name if c.org in crm.orgs else (c.org or ""),
+                      "tier": c.tier or "", "status": c.status or "",
+                      "last_touch": contact_stats(site, c.slug).get("last_touch")}
+                     for c in sorted(contacts, key=lambda c: fold(c.name))],
+        "orgs": [{"name": o.name, "href": entity_href(o, "../"), "industry": o.industry or ""}
+                 for o in sorted(orgs, key=lambda o: fold(o.name))],
+    }
+
+
+def dashboard_context(site: SiteInput) -> dict[str, Any]:
+    summary = dict(site.stats.summary) if site.stats is not None else {}
+    return {"nav": "dashboard", "summary": summary, "charts": site.charts}
+
+
+def changes_context(site: SiteInput) -> dict[str, Any]:
+    crm = site.crm
+    by_path = {e.path: e for e in crm.entities()}
+    commits = []
+    for commit in getattr(site.history, "commits", []) or []:
+        touched = [{"name": by_path[p].name, "href": entity_href(by_path[p], ""), "kind": by_path[p].kind}
+                   for p in sorted(getattr(commit, "paths", []) or []) if p in by_path]
+        commits.append({"sha": getattr(commit, "sha", ""), "date": getattr(commit, "date", None),
+                        "author": getattr(commit, "author", ""), "subject": getattr(commit, "subject", ""),
+                        "touched": touched})
+    return {"nav": "changes", "commits": commits}
+
+
+def money_total(amounts: Iterable[tuple[Decimal, str]]) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for amount, currency in amounts:
+        totals[currency] += amount
+    return dict(totals)

@@ -1,0 +1,288 @@
+"""Rendering helpers: safe Markdown, dates and amounts in words, the Jinja environment.
+
+Everything a template shows goes through Jinja with autoescape on; the only HTML we
+produce ourselves comes out of cmarkgfm (which drops raw HTML and javascript:/data:
+links) or is built here from values we have escaped or restricted to [a-z0-9-].
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import quote
+
+import cmarkgfm
+import jinja2
+from markupsafe import Markup, escape
+
+from .fs import is_inside
+from .parse import MENTION, TOPIC
+
+# --- Markdown ----------------------------------------------------------------------
+
+LinkFor = Callable[[str], str | None]
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# A code span: a run of backticks, then the shortest text up to the same run.
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+# cmark writes images exactly like this, with attribute values already escaped.
+_IMG = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="[^"]*")? />')
+_MD_ESCAPE = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
+
+
+def markdown_to_html(text: str, mention_link: LinkFor | None = None,
+                     topic_link: LinkFor | None = None) -> Markup:
+    """GitHub-flavoured Markdown -> safe HTML, with @mentions and #topics as links.
+
+    Mentions and topics are rewritten into Markdown link syntax before rendering (never
+    into HTML), so cmark escapes them like any other text; code is left alone.
+    """
+    if mention_link or topic_link:
+        text = _link_mentions_and_topics(text, mention_link, topic_link)
+    html = cmarkgfm.github_flavored_markdown_to_html(text)
+    return Markup(_IMG.sub(_image_as_link, html))
+
+
+def _image_as_link(match: re.Match[str]) -> str:
+    """The site never loads anything from elsewhere, so an image becomes a link to it."""
+    src, alt = match.group(1), match.group(2)
+    label = alt or src or "image"
+    if src.startswith(("https://", "http://")):
+        return f'<a class="image-link" href="{src}">[image: {label}]</a>'
+    return f"[image: {label}]"
+
+
+def _link_mentions_and_topics(text: str, mention_link: LinkFor | None, topic_link: LinkFor | None) -> str:
+    out: list[str] = []
+    fence: str | None = None
+    prose: list[str] = []
+    for line in text.split("\n"):
+        m = _FENCE.match(line)
+        if fence is None and m:
+            if prose:
+                out.append(_link_prose("\n".join(prose), mention_link, topic_link))
+            prose = []
+            fence = m.group(1)[0] * 3
+            out.append(line)
+        elif fence is not None:
+            if m and m.group(1).startswith(fence):
+                fence = None
+            out.append(line)
+        else:
+            prose.append(line)
+    if prose:
+        out.append(_link_prose("\n".join(prose), mention_link, topic_link))
+    return "\n".join(out)
+
+
+def _link_prose(text: str, mention_link: LinkFor | None, topic_link: LinkFor | None) -> str:
+    pieces: list[str] = []
+    last = 0
+    for span in _CODE_SPAN.finditer(text):
+        pieces.append(_link_plain(text[last:span.start()], mention_link, topic_link))
+        pieces.append(span.group(0))
+        last = span.end()
+    pieces.append(_link_plain(text[last:], mention_link, topic_link))
+    return "".join(pieces)
+
+
+def _link_plain(text: str, mention_link: LinkFor | None, topic_link: LinkFor | None) -> str:
+    if mention_link:
+        def mention(m: re.Match[str]) -> str:
+            href = mention_link(m.group(1))  # the slug matched [a-z0-9-] only
+            return f"[@{m.group(1)}]({href})" if href else m.group(0)
+        text = MENTION.sub(mention, text)
+    if topic_link:
+        def topic(m: re.Match[str]) -> str:
+            href = topic_link(m.group(1).lower())
+            label = _MD_ESCAPE.sub(r"\\\1", m.group(1))
+            return f"[\\#{label}]({href})" if href else m.group(0)
+        text = TOPIC.sub(topic, text)
+    return text
+
+
+# --- URLs ----------------------------------------------------------------------------
+
+SAFE_LINK_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def safe_href(url: str | None) -> str | None:
+    """The URL when its scheme may become a link (http, https, mailto), else None."""
+    if not url:
+        return None
+    text = url.strip()
+    return text if text.lower().startswith(SAFE_LINK_SCHEMES) else None
+
+
+def tel_href(phone: str) -> str:
+    """tel: URL of a phone number as written: keep + and digits (and a few dial chars)."""
+    return "tel:" + re.sub(r"[^0-9+*#,;]", "", phone)
+
+
+_FORBIDDEN_SCHEMES = ("javascript:", "data:", "vbscript:", "file:")
+
+
+def edit_href(pattern: str | None, rel_path: str, root: Path) -> str | None:
+    """crm.yaml's edit_url with {path} and {abs_path} filled in; None for unsafe schemes."""
+    if not pattern:
+        return None
+    absolute = (root / rel_path).as_posix()
+    url = pattern.replace("{path}", quote(rel_path, safe="/")).replace("{abs_path}", quote(absolute, safe="/:"))
+    if re.sub(r"\s", "", url).lower().startswith(_FORBIDDEN_SCHEMES):
+        return None
+    return url
+
+
+def topic_fragment(topic: str) -> str:
+    return "topic=" + quote(topic, safe="")
+
+
+# --- words ---------------------------------------------------------------------------
+
+
+def days_in_words(days: int) -> str:
+    """A signed day count (negative: in the past) in words."""
+    if days == 0:
+        return "today"
+    if days == -1:
+        return "yesterday"
+    if days == 1:
+        return "tomorrow"
+    n = abs(days)
+    if n < 45:
+        amount = f"{n} days"
+    elif n < 730:
+        months = round(n / 30.44)
+        amount = f"{months} months"
+    else:
+        years = n // 365
+        amount = f"{years} years"
+    return f"{amount} ago" if days < 0 else f"in {amount}"
+
+
+def relative_date(value: date | str | None, today: date) -> str:
+    """'12 days ago', 'in 3 days', 'today', 'yesterday', 'tomorrow'; '' for no date."""
+    when = _as_date(value)
+    return days_in_words((when - today).days) if when else ""
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def long_date(value: date | str | None) -> str:
+    """2026-11-22 -> '22 Nov 2026'."""
+    when = _as_date(value)
+    return f"{when.day} {when.strftime('%b %Y')}" if when else ""
+
+
+def plural(n: int | float, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def money(amount: Decimal | int | float | str | None, currency: str | None = None) -> str:
+    """48000 EUR -> '48,000 EUR'; cents only when there are any."""
+    if amount is None or amount == "":
+        return ""
+    value = Decimal(str(amount))
+    text = f"{value:,.2f}" if value != value.to_integral_value() else f"{value:,.0f}"
+    return f"{text} {currency}" if currency else text
+
+
+def money_map(amounts: dict[str, Any] | None) -> str:
+    """{currency: amount} -> '48,000 EUR, 3,000 USD'."""
+    if not amounts:
+        return ""
+    return ", ".join(money(v, k) for k, v in sorted(amounts.items()))
+
+
+def humanize_key(key: str) -> str:
+    return str(key).replace("_", " ").strip().capitalize()
+
+
+# --- the environment -----------------------------------------------------------------
+
+
+def builtin_theme_dir() -> Path:
+    """site_builder/templates in an installed wheel; the repository's templates/ otherwise."""
+    import site_builder
+
+    package = Path(site_builder.__file__).resolve().parent
+    installed = package / "templates"
+    if (installed / "base.html").is_file():
+        return installed
+    return package.parent / "templates"
+
+
+class RootedFileSystemLoader(jinja2.FileSystemLoader):
+    """A user's template folder: a template that is a link leading out of the CRM is ignored."""
+
+    def __init__(self, folder: Path, root: Path) -> None:
+        super().__init__(str(folder))
+        self._root = root
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if filename is None or not is_inside(Path(filename), self._root):
+            raise jinja2.TemplateNotFound(template)
+        return source, filename, uptodate
+
+
+def user_theme_dir(root: Path) -> Path | None:
+    folder = root / "templates"
+    if not folder.is_dir() or not is_inside(folder, root):
+        return None
+    if folder.resolve() == builtin_theme_dir().resolve():
+        return None  # the repository itself: its templates/ is the built-in theme
+    return folder
+
+
+def theme_file(name: str, root: Path) -> Path:
+    """A static theme file (style.css, app.js): the user's copy if any, else the built-in one."""
+    user = user_theme_dir(root)
+    if user is not None and (user / name).is_file() and is_inside(user / name, root):
+        return user / name
+    return builtin_theme_dir() / name
+
+
+def make_environment(root: Path, today: date) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    user = user_theme_dir(root)
+    if user is not None:
+        loaders.append(RootedFileSystemLoader(user, root))
+    loaders.append(jinja2.FileSystemLoader(str(builtin_theme_dir())))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        ago=lambda value: relative_date(value, today),
+        long_date=long_date,
+        money=money,
+        money_map=money_map,
+        plural=plural,
+        humanize=humanize_key,
+        safe_href=safe_href,
+        tel_href=tel_href,
+        days_in_words=days_in_words,
+    )
+    env.globals["today"] = today
+    return env
+
+
+def join_nonempty(parts: Iterable[str | None], sep: str = " · ") -> str:
+    return sep.join(p for p in parts if p)
