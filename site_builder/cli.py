@@ -10,11 +10,16 @@ import click
 from . import __version__
 from .commands.build import build_command
 from .commands.check import check_command
+from .commands.fmt import fmt_command
+from .commands.init import init_command
+from .commands.new import new_command
 from .commands.stats import due_command, stats_command
+from .commands.touch import touch_command
 
 COMMANDS: list[click.Command] = [
     check_command,
     build_command,
+    init_command, new_command, touch_command, fmt_command,
     stats_command, due_command,
 ]
 
