@@ -152,7 +152,7 @@ class Corpus:
                  f"industry: {rng.choice(INDUSTRIES)}", f"size: {rng.choice(SIZES)}",
                  f"market: {rng.choice(MARKETS)}"]
         # Parents always point at an earlier org, so there are no cycles.
-        if index >= 5 and rng.random() < 0.25:
+        if index % 4 == 3:  # a quarter of the orgs belong to a group
             lines.append(f"parent: {self.org_slugs[rng.randrange(index)][1]}")
         lines.append(f"tags: [{', '.join(rng.sample(TAGS, 2))}]")
         lines.append(f"vat_id: DE{rng.randrange(10**8, 10**9)}")
@@ -251,7 +251,7 @@ class Corpus:
         participants = "".join(f" @{rng.choice(self.contact_slugs)}" for _ in range(rng.randrange(0, 2)))
         heading = f"## {when.isoformat()} {kind}{participants}: {rng.choice(HEADLINES)}"
         body = []
-        for _ in range(rng.randrange(3, 6)):
+        for _ in range(rng.randrange(2, 6)):
             sentence = rng.choice(SENTENCES)
             roll = rng.random()
             if roll < 0.25:

@@ -7,8 +7,13 @@ skip it.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cache as cache_mod
 from . import fs
 from .config import CONFIG_FILE, parse_config
 from .model import CRM, Contact, Org, build_contact, build_org
@@ -47,8 +52,107 @@ def assemble(root: Path, config_bytes: bytes | None, parsed_files: list[ParsedFi
                orgs=dict(sorted(orgs.items())), problems=problems)
 
 
-def load_crm(root: Path) -> CRM:
+def load_crm(root: Path, *, cache: bool = True, workers: int | None = None) -> CRM:
+    """The CRM at root. With cache, parsed files are kept in <root>/.crm-cache/ (see
+    cache.py); the result is the same either way. workers caps the parsing processes
+    (default: one per CPU; 1 parses in this process)."""
+    return load(root, cache=cache, workers=workers).crm
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A CRM plus what the caches downstream need: each file's content digest, the
+    config's bytes, discovery problems and which files were (re)parsed this time."""
+
+    crm: CRM
+    digests: dict[str, str]  # rel path -> content digest (files that could be read)
+    config_bytes: bytes | None
+    discovery_problems: list[Problem]
+    reparsed: set[str] = field(default_factory=set)
+
+
+def load(root: Path, *, cache: bool = True, workers: int | None = None) -> Loaded:
     root = fs.find_root(root)
-    files, problems = fs.discover(root)
-    parsed = [parse_source(f) for f in files]
-    return assemble(root, fs.read_optional(root / CONFIG_FILE, root), parsed, problems)
+    with cache_mod.gc_paused():
+        return _load(root, cache, workers)
+
+
+def _load(root: Path, cache: bool, workers: int | None) -> Loaded:
+    files, discovery = fs.discover(root)
+    config_bytes = fs.read_optional(root / CONFIG_FILE, root)
+    if cache:
+        parsed, digests, reparsed = _parse_cached(root, files, workers)
+    else:
+        results = parse_many(files, workers)
+        parsed = [p for p, _ in results]
+        digests = {f.rel: d for f, (_, d) in zip(files, results) if d is not None}
+        reparsed = {f.rel for f in files}
+    crm = assemble(root, config_bytes, parsed, discovery)
+    return Loaded(crm, digests, config_bytes, discovery, reparsed)
+
+
+# Below this many files to parse, starting processes costs more than it saves.
+PARALLEL_MIN_FILES = 500
+_CHUNK = 200
+
+
+def parse_many(files: list[fs.SourceFile], workers: int | None = None) -> list[tuple[ParsedFile, str | None]]:
+    """Parse files (in order), in worker processes when there are many; each result
+    comes with the digest of the bytes parsed (None if unreadable)."""
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
+        return [(cache_mod.decode_parsed(e), d) for e, d in _parse_chunk(files)]
+    chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    results: list[tuple[ParsedFile, str | None]] = []
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            for chunk_result in pool.map(_parse_chunk, chunks):
+                results.extend((cache_mod.decode_parsed(e), d) for e, d in chunk_result)
+    except (OSError, BrokenProcessPool):  # no processes allowed here (sandbox, limits): do it inline
+        return [(cache_mod.decode_parsed(e), d) for e, d in _parse_chunk(files)]
+    return results
+
+
+def _parse_chunk(files: list[fs.SourceFile]) -> list[tuple[cache_mod.Encoded, str | None]]:
+    """Worker: read, hash and parse; results travel as plain tuples (cheap to pickle)."""
+    out: list[tuple[cache_mod.Encoded, str | None]] = []
+    for file in files:
+        try:
+            data = fs.read_bytes(file)
+        except OSError:
+            out.append((cache_mod.encode_parsed(parse_source(file)), None))
+            continue
+        out.append((cache_mod.encode_parsed(parse_file(file.rel, data)), cache_mod.digest_bytes(data)))
+    return out
+
+
+def _parse_cached(root: Path, files: list[fs.SourceFile],
+                  workers: int | None) -> tuple[list[ParsedFile], dict[str, str], set[str]]:
+    store = cache_mod.ParseCache.open(root)
+    now = cache_mod.now_ns()
+    parsed: dict[str, ParsedFile] = {}
+    digests: dict[str, str] = {}
+    misses: list[fs.SourceFile] = []
+    for file in files:
+        digest = store.known_digest(file)
+        if digest is None and file.rel in store.index:
+            # Stamp changed: the bytes may not have (git checkout, touch, copy).
+            try:
+                digest = cache_mod.digest_bytes(fs.read_bytes(file))
+            except OSError:
+                digest = None
+        hit = store.get(file.rel, digest) if digest is not None else None
+        if hit is None:
+            misses.append(file)
+            continue
+        parsed[file.rel] = hit
+        digests[file.rel] = digest  # type: ignore[assignment]
+        store.remember(file, digest, now)  # type: ignore[arg-type]
+    for file, (result, digest) in zip(misses, parse_many(misses, workers)):
+        parsed[file.rel] = result
+        if digest is not None:
+            digests[file.rel] = digest
+            store.put(file, digest, cache_mod.encode_parsed(result), now)
+    store.prune({f.rel for f in files})
+    store.save()
+    return [parsed[f.rel] for f in files], digests, {f.rel for f in misses}

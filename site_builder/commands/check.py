@@ -34,7 +34,7 @@ def check_command(root: Path, fmt: str, strict: bool) -> None:
     else:
         if result.problems:
             click.echo(problems_as_text(result.problems))
-        n_c, n_o = len(result.crm.contacts), len(result.crm.orgs)
+        n_c, n_o = result.contact_count, result.org_count
         click.echo(
             f"{n_c} contacts, {n_o} orgs: {len(result.errors)} errors, {len(result.warnings)} warnings",
             err=True,

@@ -1,0 +1,382 @@
+"""The cache in <root>/.crm-cache/: parsed files and check results, never trusted blindly.
+
+Why: parsing 10,000 contact files (YAML + Markdown sections) takes about 9 s of CPU;
+unpickling the same data takes about 0.3 s, and answering `crm check` for a tree that
+did not change needs only the file stamps.
+
+Layout (all files written atomically through fs.write_atomic):
+- `index.bin`: {rel path: (size, mtime_ns | None, content digest)}. A file whose size and
+  mtime_ns match its entry has that digest without being read; otherwise it is read and
+  hashed (blake2b), so a `git checkout` or `touch` that changes the mtime but not the
+  bytes still hits. Like git's "racy" entries, a file modified within RACY_NS of the
+  moment the index is written gets mtime None, so its next use re-hashes it: an edit in
+  the same clock tick with the same size is never missed.
+- `parsed-XX.bin` (SHARDS shards by path): {rel path: (digest, encoded ParsedFile)}. An
+  entry is used only if its digest equals the file's current digest. Sharding keeps an
+  incremental save small: one edited file rewrites one shard of ~1/64 of the data.
+- `check.bin`: the problems `crm check` found for one exact tree (a key over the program,
+  crm.yaml and every file's digest), so an unchanged tree is answered from it.
+
+Every cache file starts with a header line: a magic string, then JSON with the kind,
+the program fingerprint (site_builder.__version__ + a hash of the source files whose
+output is stored + the Python version), the payload's length and its blake2b digest.
+Anything that does not match, fails to load or has the wrong shape is discarded and
+rebuilt. The payload is a pickle of built-in containers only (parsed files are encoded
+as tuples); it is read with an Unpickler that refuses every class except the datetime
+types YAML can produce, so a planted cache file cannot run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import io
+import json
+import os
+import pickle
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import __version__, fs
+from .parse import ParsedFile, Section
+from .problems import Problem
+
+CACHE_DIR = ".crm-cache"
+MAGIC = b"CRM-CACHE 1\n"
+SHARDS = 64
+RACY_NS = 2_000_000_000  # 2 s: more than any file system's timestamp granularity we know
+
+# The modules whose code decides what a parsed file or a check result looks like.
+PARSE_MODULES = ("cache.py", "parse.py", "yamlsafe.py", "problems.py")
+CHECK_MODULES = (*PARSE_MODULES, "model.py", "loader.py", "config.py", "validate.py", "api.py", "fs.py")
+
+Stamp = tuple[int, int | None, str]  # size, mtime_ns (None: re-hash next time), digest
+Encoded = tuple[Any, ...]
+
+
+# --- fingerprints and digests ------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def program_fingerprint(modules: tuple[str, ...] = PARSE_MODULES) -> str:
+    """site_builder's version, a hash of the named source files, and the Python version."""
+    h = hashlib.blake2b(digest_size=16)
+    package = Path(__file__).parent
+    for name in modules:
+        h.update(name.encode())
+        try:
+            h.update((package / name).read_bytes())
+        except OSError:  # e.g. a zipped install: fall back to the version alone
+            h.update(b"?")
+    return f"{__version__}/{h.hexdigest()}/{sys.implementation.cache_tag}/{sys.version.split()[0]}"
+
+
+def digest_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def cache_dir(root: Path) -> Path:
+    return root / CACHE_DIR
+
+
+# --- guarded blobs -----------------------------------------------------------------------
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Only built-in containers and the datetime types YAML's !!timestamp can produce."""
+
+    ALLOWED = {("datetime", "date"), ("datetime", "datetime"), ("datetime", "timedelta"),
+               ("datetime", "timezone")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing {module}.{name} in a cache file")
+
+
+def encode_blob(kind: str, fingerprint: str, payload: Any) -> bytes:
+    body = pickle.dumps(payload, protocol=5)
+    header = {"kind": kind, "program": fingerprint, "length": len(body), "digest": digest_bytes(body)}
+    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
+
+
+def decode_blob(data: bytes, kind: str, fingerprint: str) -> Any | None:
+    """The payload, or None when the blob is foreign, stale, truncated or corrupt."""
+    if not data.startswith(MAGIC):
+        return None
+    end = data.find(b"\n", len(MAGIC))
+    if end < 0:
+        return None
+    try:
+        header = json.loads(data[len(MAGIC):end])
+    except ValueError:
+        return None
+    body = data[end + 1:]
+    if (not isinstance(header, dict) or header.get("kind") != kind or header.get("program") != fingerprint
+            or header.get("length") != len(body) or header.get("digest") != digest_bytes(body)):
+        return None
+    try:
+        with gc_paused():
+            return _SafeUnpickler(io.BytesIO(body)).load()
+    except Exception:  # anything at all: a cache is never worth a crash
+        return None
+
+
+def read_blob(path: Path, kind: str, fingerprint: str) -> Any | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return decode_blob(data, kind, fingerprint)
+
+
+def write_blob(path: Path, kind: str, fingerprint: str, payload: Any) -> bool:
+    """Write atomically; False (and no exception) when the cache folder is not writable."""
+    try:
+        _ensure_cache_dir(path.parent)
+        _write_replace(path, encode_blob(kind, fingerprint, payload))
+    except OSError:
+        return False
+    return True
+
+
+def _write_replace(path: Path, data: bytes) -> None:
+    """Atomic (temp file + rename) but without fs.write_atomic's fsync: a cache file lost
+    in a crash is rebuilt, and its header digest catches one that is half-written, while
+    65 fsyncs would add seconds to a cold build."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _ensure_cache_dir(folder: Path) -> None:
+    if folder.is_symlink():  # never write through a link, which might lead out of the root
+        raise OSError(f"{folder} is a symbolic link")
+    folder.mkdir(exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():  # so the cache stays out of git even without the root's .gitignore
+        fs.write_atomic(ignore, "*\n")
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Building hundreds of thousands of small objects triggers the cyclic GC over and
+    over (about half of the unpickling time); none of them form cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# --- parsed files as plain tuples ----------------------------------------------------------
+
+
+def encode_parsed(parsed: ParsedFile) -> Encoded:
+    sections = tuple(
+        (s.date.toordinal(), s.kind, s.title, s.line, s.body, s.body_line, s.participants, s.mentions, s.topics)
+        for s in parsed.sections
+    )
+    problems = tuple((p.path, p.line, p.severity, p.code, p.message) for p in parsed.problems)
+    return (parsed.path, parsed.meta, parsed.lines, parsed.summary, parsed.summary_line, sections, problems,
+            parsed.ok)
+
+
+def decode_parsed(encoded: Encoded) -> ParsedFile:
+    path, meta, lines, summary, summary_line, sections, problems, ok = encoded
+    from_ordinal = date.fromordinal
+    return ParsedFile(
+        path=path, meta=meta, lines=lines, summary=summary, summary_line=summary_line,
+        sections=[Section(from_ordinal(s[0]), *s[1:]) for s in sections],
+        problems=[Problem(*p) for p in problems], ok=ok,
+    )
+
+
+def _shard_of(rel: str) -> int:
+    return hashlib.blake2b(rel.encode(), digest_size=2).digest()[0] % SHARDS
+
+
+# --- the parse cache ---------------------------------------------------------------------
+
+
+@dataclass
+class ParseCache:
+    """Per-file stamps and parsed results for one root; load with ParseCache.open."""
+
+    root: Path
+    fingerprint: str
+    index: dict[str, Stamp] = field(default_factory=dict)
+    _shards: dict[int, dict[str, tuple[str, Encoded]]] = field(default_factory=dict)
+    _dirty_shards: set[int] = field(default_factory=set)
+    _index_dirty: bool = False
+
+    @classmethod
+    def open(cls, root: Path) -> "ParseCache":
+        fingerprint = program_fingerprint(PARSE_MODULES)
+        cache = cls(root, fingerprint)
+        index = read_blob(cache.folder / "index.bin", "index", fingerprint)
+        if _is_index(index):
+            cache.index = index
+        return cache
+
+    @property
+    def folder(self) -> Path:
+        return cache_dir(self.root)
+
+    def known_digest(self, file: fs.SourceFile) -> str | None:
+        """The file's digest from its stamp alone, or None when it must be read."""
+        stamp = self.index.get(file.rel)
+        if stamp is None or stamp[1] is None or stamp[0] != file.size or stamp[1] != file.mtime_ns:
+            return None
+        return stamp[2]
+
+    def get(self, rel: str, digest: str) -> ParsedFile | None:
+        entry = self._shard(_shard_of(rel)).get(rel)
+        if entry is None or entry[0] != digest:
+            return None
+        try:
+            return decode_parsed(entry[1])
+        except Exception:  # a well-formed blob of the wrong shape: treat it as a miss
+            return None
+
+    def put(self, file: fs.SourceFile, digest: str, encoded: Encoded, now_ns: int) -> None:
+        racy = file.mtime_ns >= now_ns - RACY_NS
+        stamp: Stamp = (file.size, None if racy else file.mtime_ns, digest)
+        if self.index.get(file.rel) != stamp:
+            self.index[file.rel] = stamp
+            self._index_dirty = True
+        number = _shard_of(file.rel)
+        shard = self._shard(number)
+        if shard.get(file.rel, ("",))[0] != digest:
+            shard[file.rel] = (digest, encoded)
+            self._dirty_shards.add(number)
+
+    def remember(self, file: fs.SourceFile, digest: str, now_ns: int) -> None:
+        """Record a fresh stamp for a file whose content was found unchanged."""
+        racy = file.mtime_ns >= now_ns - RACY_NS
+        stamp: Stamp = (file.size, None if racy else file.mtime_ns, digest)
+        if self.index.get(file.rel) != stamp:
+            self.index[file.rel] = stamp
+            self._index_dirty = True
+
+    def prune(self, present: set[str]) -> None:
+        """Forget files that no longer exist."""
+        for rel in [r for r in self.index if r not in present]:
+            del self.index[rel]
+            self._index_dirty = True
+            number = _shard_of(rel)
+            if self._shard(number).pop(rel, None) is not None:
+                self._dirty_shards.add(number)
+
+    def save(self) -> None:
+        """Write what changed; a read-only or full disk only costs speed next time."""
+        for number in sorted(self._dirty_shards):
+            write_blob(self._shard_path(number), "parsed", self.fingerprint, self._shards[number])
+        self._dirty_shards.clear()
+        if self._index_dirty:
+            write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index)
+            self._index_dirty = False
+
+    def _shard_path(self, number: int) -> Path:
+        return self.folder / f"parsed-{number:02x}.bin"
+
+    def _shard(self, number: int) -> dict[str, tuple[str, Encoded]]:
+        shard = self._shards.get(number)
+        if shard is None:
+            loaded = read_blob(self._shard_path(number), "parsed", self.fingerprint)
+            shard = loaded if _is_shard(loaded) else {}
+            self._shards[number] = shard
+        return shard
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, tuple) and len(v) == 3 for k, v in value.items()
+    )
+
+
+def _is_shard(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
+        and isinstance(v[1], tuple) and len(v[1]) == 8
+        for k, v in value.items()
+    )
+
+
+def now_ns() -> int:
+    """The clock, read only here: it decides which stamps are too fresh to trust."""
+    return time.time_ns()
+
+
+# --- the check cache ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CachedCheck:
+    problems: list[Problem]
+    contact_count: int
+    org_count: int
+
+
+def tree_key(digests: dict[str, str], config: bytes | None, discovery: list[Problem]) -> str:
+    """One key for everything a check result depends on."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(program_fingerprint(CHECK_MODULES).encode())
+    h.update(b"\0config\0" + (digest_bytes(config).encode() if config is not None else b"-"))
+    for rel in sorted(digests):
+        h.update(f"\0{rel}\0{digests[rel]}".encode())
+    for problem in discovery:
+        h.update(f"\0!{problem.format()}".encode())
+    return h.hexdigest()
+
+
+def stamped_digests(root: Path, files: list[fs.SourceFile]) -> dict[str, str] | None:
+    """Every file's digest from the index alone; None unless all stamps match (then the
+    caller must load, which also refreshes the stamps)."""
+    cache = ParseCache.open(root)
+    digests: dict[str, str] = {}
+    for file in files:
+        digest = cache.known_digest(file)
+        if digest is None:
+            return None
+        digests[file.rel] = digest
+    return digests
+
+
+def load_check(root: Path, key: str) -> CachedCheck | None:
+    stored = read_blob(cache_dir(root) / "check.bin", "check", program_fingerprint(CHECK_MODULES))
+    try:
+        stored_key, problems, contacts, orgs = stored  # type: ignore[misc]
+        if stored_key != key:
+            return None
+        return CachedCheck([Problem(*p) for p in problems], int(contacts), int(orgs))
+    except Exception:  # wrong shape or None: not a usable answer
+        return None
+
+
+def save_check(root: Path, key: str, result: CachedCheck) -> None:
+    payload = (key, [(p.path, p.line, p.severity, p.code, p.message) for p in result.problems],
+               result.contact_count, result.org_count)
+    write_blob(cache_dir(root) / "check.bin", "check", program_fingerprint(CHECK_MODULES), payload)
+
+
+def clear(root: Path) -> None:
+    """Delete the cache files (only ours: *.bin in .crm-cache/)."""
+    folder = cache_dir(root)
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.glob("*.bin"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)

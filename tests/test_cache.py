@@ -1,0 +1,245 @@
+"""The parse cache and the check cache: same answers as without them, never trusted blindly."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from site_builder import api, cache, loader
+from site_builder.model import CRM
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import generate  # noqa: E402  (benchmarks/generate.py, the corpus generator)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    generate.generate(root, contacts=40, sections=4, seed=3)
+    return root
+
+
+def _same(a: CRM, b: CRM) -> None:
+    assert a.config == b.config
+    assert list(a.contacts) == list(b.contacts)
+    assert a.contacts == b.contacts
+    assert a.orgs == b.orgs
+    assert sorted(a.problems, key=lambda p: p.sort_key()) == sorted(b.problems, key=lambda p: p.sort_key())
+
+
+def _rewrite(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_generated_corpus_passes_check_and_is_deterministic(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    generate.generate(a, contacts=120, sections=6, seed=11)
+    generate.generate(b, contacts=120, sections=6, seed=11)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.md"))
+    assert len(files) == 120 + 6
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    result = api.check(a, cache=False)
+    assert result.errors == []
+    crm = result.crm
+    assert any(not n.isascii() for n in (c.name for c in crm.contacts.values()))
+    assert any(o.parent for o in crm.orgs.values())
+    assert {i.currency for c in crm.contacts.values() for i in c.invoices} == {"EUR", "USD"}
+    assert any(s.participants for c in crm.contacts.values() for s in c.sections)
+    assert any(c.custom for c in crm.contacts.values())
+
+
+def test_cached_load_equals_uncached_load(corpus: Path) -> None:
+    plain = loader.load_crm(corpus, cache=False)
+    cold = loader.load(corpus)
+    warm = loader.load(corpus)
+    assert cold.reparsed == {f"contacts/{s}.md" for s in plain.contacts} | {f"orgs/{s}.md" for s in plain.orgs}
+    assert warm.reparsed == set()
+    _same(plain, cold.crm)
+    _same(plain, warm.crm)
+    assert (corpus / ".crm-cache" / "index.bin").is_file()
+
+
+def test_parallel_parsing_gives_the_same_crm(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sequential = loader.load_crm(corpus, cache=False, workers=1)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(loader, "_CHUNK", 7)
+    parallel = loader.load_crm(corpus, cache=False, workers=2)
+    _same(sequential, parallel)
+
+
+def test_an_edit_reparses_only_that_file(corpus: Path) -> None:
+    loader.load(corpus)
+    victim = sorted((corpus / "contacts").glob("*.md"))[3]
+    _rewrite(victim, "tier: ", "tier: A\nxtier_note: ")
+    loaded = loader.load(corpus)
+    assert loaded.reparsed == {f"contacts/{victim.name}"}
+    assert loaded.crm.contacts[victim.stem].custom.get("xtier_note") is not None
+    _same(loader.load_crm(corpus, cache=False), loaded.crm)
+
+
+def test_a_new_mtime_with_the_same_bytes_is_a_hit(corpus: Path) -> None:
+    loader.load(corpus)
+    old = 1_600_000_000_000_000_000
+    for path in (corpus / "contacts").glob("*.md"):
+        os.utime(path, ns=(old, old))  # like a git checkout: new stamps, same content
+    first = loader.load(corpus)
+    assert first.reparsed == set()
+    second = loader.load(corpus)  # the stamps were refreshed: nothing is even read now
+    assert second.reparsed == set()
+
+
+def test_same_size_same_mtime_edit_is_still_seen(corpus: Path) -> None:
+    """The racy case: an edit within one timestamp tick that keeps the size."""
+    victim = sorted((corpus / "contacts").glob("*.md"))[0]
+    loader.load(corpus)
+    stamp = victim.stat()
+    _rewrite(victim, "tier: ", "tier: ")  # no-op, then a same-size change:
+    text = victim.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title: "))
+    victim.write_text(text.replace(title, "title: " + "X" * (len(title) - len("title: ")), 1), encoding="utf-8")
+    os.utime(victim, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert victim.stat().st_size == stamp.st_size and victim.stat().st_mtime_ns == stamp.st_mtime_ns
+    crm = loader.load_crm(corpus)
+    assert crm.contacts[victim.stem].title == "X" * (len(title) - len("title: "))
+
+
+def test_additions_and_deletions(corpus: Path) -> None:
+    loader.load(corpus)
+    contacts = sorted((corpus / "contacts").glob("*.md"))
+    contacts[0].unlink()
+    shutil.copy(contacts[1], corpus / "contacts" / "new-person.md")
+    loaded = loader.load(corpus)
+    assert loaded.reparsed == {"contacts/new-person.md"}
+    assert contacts[0].stem not in loaded.crm.contacts
+    _same(loader.load_crm(corpus, cache=False), loaded.crm)
+    assert f"contacts/{contacts[0].name}" not in cache.ParseCache.open(corpus).index
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other-version", "empty", "bit-flip"])
+def test_a_damaged_cache_is_discarded_and_rebuilt(corpus: Path, damage: str) -> None:
+    plain = loader.load_crm(corpus, cache=False)
+    loader.load(corpus)
+    folder = corpus / ".crm-cache"
+    blobs = sorted(folder.glob("*.bin"))
+    assert len(blobs) > 2
+    for blob in blobs:
+        data = blob.read_bytes()
+        if damage == "garbage":
+            blob.write_bytes(os.urandom(len(data)))
+        elif damage == "truncated":
+            blob.write_bytes(data[: len(data) // 2])
+        elif damage == "empty":
+            blob.write_bytes(b"")
+        elif damage == "bit-flip":
+            blob.write_bytes(data[:-10] + bytes([data[-10] ^ 1]) + data[-9:])
+        else:
+            blob.write_bytes(data.replace(b'"program": "', b'"program": "0.0.1/', 1))
+    loaded = loader.load(corpus)
+    assert len(loaded.reparsed) == len(plain.contacts) + len(plain.orgs)
+    _same(plain, loaded.crm)
+    assert loader.load(corpus).reparsed == set()  # and it was written back, valid
+
+
+def test_a_planted_pickle_cannot_run_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    blob = cache.encode_blob("index", cache.program_fingerprint(), {"contacts/a.md": Exploit()})
+    assert b"system" in blob
+    assert cache.decode_blob(blob, "index", cache.program_fingerprint()) is None
+    assert not marker.exists()
+    # The same payload without the header is refused before unpickling.
+    assert cache.decode_blob(pickle.dumps({"x": 1}), "index", cache.program_fingerprint()) is None
+
+
+def test_yaml_timestamps_survive_the_cache(make_crm) -> None:  # type: ignore[no-untyped-def]
+    root = make_crm({"contacts/ada.md": "---\nname: Ada\nmet: !!timestamp 2020-01-02\n---\nHi.\n"})
+    plain = loader.load_crm(root, cache=False)
+    loader.load_crm(root)
+    _same(plain, loader.load_crm(root))
+
+
+def test_no_cache_writes_nothing(corpus: Path) -> None:
+    loader.load_crm(corpus, cache=False)
+    api.check(corpus, cache=False)
+    assert not (corpus / ".crm-cache").exists()
+
+
+def test_cache_folder_link_is_not_written_through(corpus: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (corpus / ".crm-cache").symlink_to(outside)
+    plain = loader.load_crm(corpus, cache=False)
+    _same(plain, loader.load_crm(corpus))
+    assert list(outside.iterdir()) == []
+
+
+def test_unwritable_cache_still_loads(corpus: Path) -> None:
+    (corpus / ".crm-cache").write_text("a file where the folder should be", encoding="utf-8")
+    _same(loader.load_crm(corpus, cache=False), loader.load_crm(corpus))
+
+
+# --- the check cache -------------------------------------------------------------------------
+
+
+def _old_stamps(root: Path) -> None:
+    """Files older than the racy window, so their stamps can be trusted without hashing."""
+    old = 1_600_000_000_000_000_000
+    for path in [*root.glob("contacts/*.md"), *root.glob("orgs/*.md")]:
+        os.utime(path, ns=(old, old))
+
+
+def test_unchanged_tree_is_answered_from_the_check_cache(corpus: Path) -> None:
+    victim = sorted((corpus / "contacts").glob("*.md"))[5]
+    _rewrite(victim, "tier: ", "tier: Z\nxx: ")
+    _rewrite(victim, "\n## ", "\n## 2026-01-01 meting: typo\n\n@nobody-at-all\n\n## ")
+    _old_stamps(corpus)
+    first = api.check(corpus)
+    assert first._crm is not None  # computed
+    second = api.check(corpus)
+    assert second._crm is None  # answered from the cache, nothing loaded
+    assert second.problems == first.problems
+    assert {p.code for p in second.problems} >= {"invalid-tier", "unknown-kind", "unknown-mention"}
+    assert (second.contact_count, second.org_count) == (first.contact_count, first.org_count)
+    assert second.crm.contacts.keys() == first.crm.contacts.keys()  # loaded on demand
+    assert second.problems == api.check(corpus, cache=False).problems
+
+
+def test_check_cache_follows_edits_deletions_and_config(corpus: Path) -> None:
+    _old_stamps(corpus)
+    assert api.check(corpus).errors == []
+    victim = sorted((corpus / "contacts").glob("*.md"))[2]
+    _rewrite(victim, "tier: ", "tier: Q\nxx: ")
+    after_edit = api.check(corpus)
+    assert [p.code for p in after_edit.errors] == ["invalid-tier"]
+    _old_stamps(corpus)
+    api.check(corpus)
+    victim.unlink()
+    after_delete = api.check(corpus)
+    assert after_delete.errors == api.check(corpus, cache=False).errors
+    assert after_delete.contact_count == 39
+    _old_stamps(corpus)
+    api.check(corpus)
+    (corpus / "crm.yaml").write_text("touch_kinds: [\n", encoding="utf-8")
+    assert any(p.path == "crm.yaml" for p in api.check(corpus).errors)
+
+
+def test_check_command_output_is_the_same_warm(corpus: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    _rewrite(sorted((corpus / "contacts").glob("*.md"))[0], "tier: ", "tier: Z\nxx: ")
+    _old_stamps(corpus)
+    cold = cli("check", "--root", str(corpus))
+    warm = cli("check", "--root", str(corpus))
+    assert cold.exit_code == warm.exit_code == 1
+    assert cold.output == warm.output
+    assert "40 contacts" in warm.output
