@@ -11,6 +11,7 @@ from . import __version__
 from .commands.build import build_command
 from .commands.check import check_command
 from .commands.fmt import fmt_command
+from .commands.importexport import export_group, import_group
 from .commands.init import init_command
 from .commands.new import new_command
 from .commands.stats import due_command, stats_command
@@ -21,6 +22,7 @@ COMMANDS: list[click.Command] = [
     build_command,
     init_command, new_command, touch_command, fmt_command,
     stats_command, due_command,
+    import_group, export_group,
 ]
 
 

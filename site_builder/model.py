@@ -21,11 +21,11 @@ CONTACT_KEYS: tuple[str, ...] = (
     "name", "aka", "pronouns", "emails", "phones", "addresses", "links", "org", "title", "role",
     "tags", "tier", "status", "since", "customer_since", "source", "referred_by", "cadence",
     "follow_up", "snooze_until", "preferred_channel", "newsletter", "timezone", "location",
-    "birthday", "family", "interests", "trivia", "deals", "invoices", "private",
+    "birthday", "family", "interests", "trivia", "deals", "invoices", "private", "private_fields",
 )
 ORG_KEYS: tuple[str, ...] = (
     "name", "aka", "website", "industry", "size", "market", "parent", "tags", "links",
-    "emails", "phones", "addresses", "deals", "invoices", "private",
+    "emails", "phones", "addresses", "deals", "invoices", "private", "private_fields",
 )
 DEAL_KEYS: tuple[str, ...] = ("title", "stage", "amount", "currency", "opened", "closed", "lost_to")
 INVOICE_KEYS: tuple[str, ...] = ("number", "date", "amount", "currency", "due", "paid")

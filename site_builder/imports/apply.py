@@ -335,7 +335,7 @@ class _Planner:
             return
         self._stage(rel, text, None)
         self.index.add(slug, names=[record.name, *record.aka], emails=record.emails, phones=record.phones)
-        notes = [n for n in (org_note, self._photo(slug, record)) if n]
+        notes = [n for n in (org_note, self._photo(slug, record)[0]) if n]
         self.plan.outcomes.append(Outcome(CREATED, record.origin, record.name, rel, "; ".join(notes)))
 
     def _merge(self, record: ImportedContact, slug: str, matched: str) -> None:
@@ -367,8 +367,8 @@ class _Planner:
                 return
             self._stage(rel, text, original)
             self.index.add(slug, names=[record.name], emails=record.emails, phones=record.phones)
-        photo_note = self._photo(slug, record)
-        if not added and not photo_note:
+        photo_note, photo_written = self._photo(slug, record)
+        if not added and not photo_written:
             self._skip(record, f"already in {rel} (matched by {matched}); nothing new", rel)
             return
         detail = f"matched by {matched}; added " + ", ".join(added) if added else f"matched by {matched}"
@@ -440,18 +440,19 @@ class _Planner:
         self.plan.outcomes.append(Outcome(CREATED, record.origin, record.org, rel, "org, for " + (record.name or "")))
         return slug, ""
 
-    def _photo(self, slug: str, record: ImportedContact) -> str:
+    def _photo(self, slug: str, record: ImportedContact) -> tuple[str, bool]:
+        """(a note for the summary, whether a photo file is planned)."""
         if record.photo is None:
-            return f"photo skipped: {record.photo_skipped}" if record.photo_skipped else ""
+            return (f"photo skipped: {record.photo_skipped}" if record.photo_skipped else ""), False
         if not self.photos:
-            return "photo skipped (--no-photos)"
+            return "photo skipped (--no-photos)", False
         prefix = f"{PHOTO_DIR}/{slug}."
         if any(p.startswith(prefix) for p in (*self.existing, *self.plan.changes)):
-            return ""  # keep the photo the contact has
+            return "", False  # keep the photo the contact has
         rel = f"{prefix}{record.photo.ext}"
         self.plan.originals[rel] = None
         self.plan.changes[rel] = record.photo.data
-        return f"photo {rel}"
+        return f"photo {rel}", True
 
 
 def plan_import(crm: CRM, records: list[ImportedContact], read: Reader, existing: set[str], *,
