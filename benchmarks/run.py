@@ -1,0 +1,212 @@
+"""Time the crm commands on generated corpora and write a Markdown table.
+
+    python benchmarks/run.py                       # 1,000 and 10,000 contacts x 20 sections
+    python benchmarks/run.py --sizes 1000          # just one size
+    python benchmarks/run.py --big                 # also 50,000 (about 400 MB of Markdown)
+
+Each measurement runs the `crm` command (site_builder.cli:main) as its own process (so imports and
+process start-up count, as they do for a user) and reads that process's peak memory
+from os.wait4 (the largest of it and the worker processes it waited for). Corpora are
+generated once into benchmarks/corpus/ (git-ignored) by generate.py and reused; the
+edit/add/delete steps are undone at the end, so a corpus stays byte-identical.
+Results go to benchmarks/results/<date>.md (and stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import generate  # noqa: E402
+
+TODAY = "2026-11-22"
+SEARCH_DATA = "search-data.js"
+
+
+@dataclass
+class Measurement:
+    label: str
+    seconds: float
+    cpu_seconds: float  # user + system, of the process and the workers it waited for
+    peak_mb: float
+    exit_code: int
+
+
+def run_cli(args: list[str], cwd: Path) -> Measurement:
+    """One `crm` invocation in a fresh process: wall time and peak RSS."""
+    cmd = [sys.executable, "-c", "from site_builder.cli import main; main()", *args]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode not in (0, 1):  # 1 = the CRM has problems, still a complete run
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err}")
+    return Measurement(" ".join(args[:1]), elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                       proc.returncode)
+
+
+def ensure_corpus(folder: Path, contacts: int, sections: int) -> Path:
+    stamp = folder / ".generated"
+    wanted = f"{contacts} {sections} seed=7 {_generator_digest()}\n"
+    if stamp.is_file() and stamp.read_text() == wanted:
+        return folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    print(f"generating {contacts} x {sections} into {folder} ...", file=sys.stderr)
+    generate.generate(folder, contacts, sections, seed=7)
+    stamp.write_text(wanted)
+    # Stamps older than the cache's "racy" window, as for files edited a while ago.
+    old = time.time_ns() - 3600 * 10**9
+    for path in [*folder.glob("contacts/*.md"), *folder.glob("orgs/*.md")]:
+        os.utime(path, ns=(old, old))
+    return folder
+
+
+def _generator_digest() -> str:
+    import hashlib
+
+    return hashlib.blake2b((HERE / "generate.py").read_bytes(), digest_size=8).hexdigest()
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def markdown_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in [*folder.glob("contacts/*.md"), *folder.glob("orgs/*.md")])
+
+
+def clear_cache(root: Path) -> None:
+    shutil.rmtree(root / ".crm-cache", ignore_errors=True)
+
+
+def bench_size(root: Path, repeat: int) -> dict[str, object]:
+    """Every scenario on one corpus; returns {row label: Measurement or figure}."""
+    results: dict[str, object] = {}
+    out = root / "output"
+    base = ["--root", str(root)]
+    build = ["build", *base, "--today", TODAY]
+
+    def best(label: str, args: list[str], prepare=None) -> None:  # type: ignore[no-untyped-def]
+        runs = []
+        for _ in range(repeat):
+            if prepare:
+                prepare()
+            runs.append(run_cli(args, REPO))
+        results[label] = min(runs, key=lambda m: m.seconds)
+
+    best("crm check (cold: no cache)", ["check", *base], prepare=lambda: clear_cache(root))
+    best("crm check (unchanged tree)", ["check", *base])
+    best("crm stats --json", ["stats", *base, "--today", TODAY, "--json"])
+
+    def cold() -> None:
+        clear_cache(root)
+        shutil.rmtree(out, ignore_errors=True)
+
+    best("crm build (cold: no cache, no output)", build, prepare=cold)
+    results["output size (MB)"] = folder_size(out) / 1e6
+    search = out / SEARCH_DATA
+    results["search data (MB)"] = search.stat().st_size / 1e6 if search.exists() else 0.0
+    best("rebuild, nothing changed", build)
+
+    contacts = sorted((root / "contacts").glob("*.md"))
+    victim = contacts[len(contacts) // 2]
+    original = victim.read_bytes()
+    added = root / "contacts" / "benchmark-added-person.md"
+    try:
+        victim.write_bytes(original + b"\n## 2026-11-21 call: Benchmark edit\n\nOne more call. #pricing\n")
+        results["rebuild, one contact edited"] = run_cli(build, REPO)
+        added.write_bytes(contacts[1].read_bytes())
+        results["rebuild, one contact added"] = run_cli(build, REPO)
+        added.unlink()
+        results["rebuild, one contact deleted"] = run_cli(build, REPO)
+    finally:
+        victim.write_bytes(original)
+        added.unlink(missing_ok=True)
+        stat = contacts[0].stat()
+        os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return results
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = "?"
+    return (f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}, "
+            f"commit {commit or '?'}")
+
+
+def table(sizes: list[tuple[str, dict[str, object]]]) -> str:
+    labels = list(sizes[0][1])
+    head = "| measurement | " + " | ".join(name for name, _ in sizes) + " |"
+    rule = "|---|" + "---|" * len(sizes)
+    rows = [head, rule]
+    for label in labels:
+        cells = []
+        for _, results in sizes:
+            value = results.get(label)
+            if isinstance(value, Measurement):
+                cells.append(f"{value.seconds:.2f} s ({value.cpu_seconds:.2f} s CPU), {value.peak_mb:.0f} MB")
+            elif isinstance(value, float):
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(str(value))
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark crm check/stats/build on generated corpora.")
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated contact counts (default 1000,10000)")
+    parser.add_argument("--big", action="store_true", help="also 50,000 contacts (minutes, ~1 GB of disk)")
+    parser.add_argument("--sections", type=int, default=20, help="sections per contact (default 20)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest counts")
+    parser.add_argument("--corpus-dir", type=Path, default=HERE / "corpus", help="where corpora are kept")
+    parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for <date>.md")
+    args = parser.parse_args(argv)
+    counts = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.big and 50000 not in counts:
+        counts.append(50000)
+    columns = []
+    for count in counts:
+        root = ensure_corpus(args.corpus_dir / f"{count}x{args.sections}", count, args.sections)
+        print(f"benchmarking {count} contacts ...", file=sys.stderr)
+        results = {"Markdown (MB)": markdown_size(root) / 1e6, **bench_size(root, args.repeat)}
+        columns.append((f"{count:,} x {args.sections}", results))
+    report = (f"# Benchmark {date.today().isoformat()}\n\n{machine()}\n\n"
+              f"Wall time (CPU time: user + system, summed over worker processes) and peak memory "
+              f"(RSS of the process or its largest worker) per command; `--today {TODAY}`; "
+              f"load average before the run: {os.getloadavg()[0]:.1f}.\n\n{table(columns)}\n")
+    args.results.mkdir(parents=True, exist_ok=True)
+    target = args.results / f"{date.today().isoformat()}.md"
+    target.write_text(report, encoding="utf-8")
+    print(report)
+    print(f"written to {target}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
