@@ -1,0 +1,105 @@
+"""`crm stats` and `crm due` through the CLI, on the fixture and on the sample CRM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+# As in conftest.py (not imported by name: tests/browser has a conftest module too).
+SAMPLE_ROOT = Path(__file__).resolve().parent.parent
+TODAY_ARG = "2026-11-22"
+FIXTURE = str(Path(__file__).parent / "fixtures" / "stats")
+
+
+def test_stats_json_on_sample_is_well_formed(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("stats", "--json", "--root", str(SAMPLE_ROOT), "--today", TODAY_ARG)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"contacts", "orgs", "summary"}
+    slugs = [c["slug"] for c in data["contacts"]]
+    assert slugs == sorted(slugs) and slugs
+    assert [o["slug"] for o in data["orgs"]] == sorted(o["slug"] for o in data["orgs"])
+    for contact in data["contacts"]:
+        assert isinstance(contact["touches"], int)
+        for currency, amount in contact["lifetime_value"].items():
+            assert len(currency) == 3 and isinstance(amount, (int, float))
+    assert len(data["summary"]["touches_per_month"]) == 24
+
+
+def test_due_json_on_sample_is_well_formed(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("due", "--format", "json", "--root", str(SAMPLE_ROOT), "--today", TODAY_ARG)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)
+    assert isinstance(items, list)
+    for item in items:
+        assert {"slug", "name", "reason", "date"} <= item.keys()
+        assert item["reason"] in ("follow-up", "overdue", "never-contacted", "birthday", "over-contacted")
+
+
+def test_due_json_on_fixture(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("due", "--format", "json", "--root", FIXTURE, "--today", TODAY_ARG)
+    assert result.exit_code == 0
+    pairs = [(i["slug"], i["reason"], i["date"]) for i in json.loads(result.stdout)]
+    assert pairs == [
+        ("alice", "follow-up", "2026-11-20"),
+        ("frank", "overdue", "2026-03-18"),
+        ("bob", "overdue", "2026-10-01"),
+        ("gina", "overdue", "2026-11-25"),
+        ("erin", "overdue", "2026-11-26"),
+        ("dave", "never-contacted", "2026-11-01"),
+        ("gina", "birthday", "2026-11-22"),
+        ("alice", "over-contacted", "2026-11-22"),
+    ]
+
+
+def test_due_text_shows_over_contacted_apart(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("due", "--root", FIXTURE, "--today", TODAY_ARG, "--within", "30")
+    assert result.exit_code == 0
+    head, over = result.stdout.split("Over-contacted")
+    assert "Due on or before 2026-12-22 (today 2026-11-22):" in head
+    assert "turns 46 in 9 days" in head and "Carol" not in head  # snoozed
+    assert "Alice Adams" in over and "4 touches in the last 7 days (limit 3)" in over
+
+
+def test_stats_text_summary_and_one_contact(cli) -> None:  # type: ignore[no-untyped-def]
+    summary = cli("stats", "--root", FIXTURE, "--today", TODAY_ARG)
+    assert summary.exit_code == 0
+    assert "Stats fixture: 7 contacts, 3 orgs (today 2026-11-22)" in summary.stdout
+    assert "lifetime 16,800.50 EUR + 5,000 GBP + 1,200 USD" in summary.stdout
+    assert "lead 5 → qualified 4 (80%) → opportunity 3 (60%) → customer 3 (60%)" in summary.stdout
+    one = cli("stats", "alice", "--root", FIXTURE, "--today", TODAY_ARG)
+    assert one.exit_code == 0
+    for phrase in ("last touch today (2026-11-22), 6 in total", "keep-in-touch due in 14 days (every 14 days)",
+                   "pays 8 days late on average (50% of invoices late)", "birthday on 2026-12-01 (turns 46)",
+                   "lifetime value 6,000.50 EUR + 1,200 USD", "1,200 USD unpaid, 500 USD overdue"):
+        assert phrase in one.stdout
+    as_json = cli("stats", "frank", "--json", "--root", FIXTURE, "--today", TODAY_ARG)
+    assert json.loads(as_json.stdout)["avg_days_late"] == 5.0
+
+
+def test_unknown_slug_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("stats", "nobody", "--root", FIXTURE, "--today", TODAY_ARG)
+    assert result.exit_code == 2
+    assert "no contact or org with the slug 'nobody'" in result.stderr
+
+
+def test_errors_give_a_note_but_stats_still_print(cli, make_crm) -> None:  # type: ignore[no-untyped-def]
+    root = make_crm({
+        "contacts/x.md": "---\nname: X\nfollow_up: 2026-11-01\n---\n",
+        "contacts/broken.md": "---\nname: [unclosed\n---\n",
+    })
+    result = cli("due", "--format", "json", "--root", str(root), "--today", TODAY_ARG)
+    assert result.exit_code == 0
+    assert "crm check" in result.stderr and "errors" in result.stderr
+    assert [i["slug"] for i in json.loads(result.stdout)] == ["x"]
+
+
+def test_not_a_crm(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("stats", "--root", str(tmp_path / "missing"), "--today", TODAY_ARG)
+    assert result.exit_code == 2
+
+
+def test_help_texts(cli) -> None:  # type: ignore[no-untyped-def]
+    assert "docs/stats.md" in cli("stats", "--help").stdout
+    assert "--within" in cli("due", "--help").stdout
