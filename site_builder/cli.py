@@ -14,13 +14,14 @@ from .commands.fmt import fmt_command
 from .commands.importexport import export_group, import_group
 from .commands.init import init_command
 from .commands.new import new_command
+from .commands.serve import serve_command, watch_command
 from .commands.stats import due_command, stats_command
 from .commands.touch import touch_command
 
 COMMANDS: list[click.Command] = [
     check_command,
     build_command,
-    init_command, new_command, touch_command, fmt_command,
+    init_command, new_command, touch_command, fmt_command, serve_command, watch_command,
     stats_command, due_command,
     import_group, export_group,
 ]

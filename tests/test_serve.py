@@ -1,0 +1,199 @@
+"""crm serve / crm watch: a real server, real watchdog events, the real build.
+
+Waits are bounded polls (up to 15 s) for an outcome, never assertions about time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from site_builder.serve import LiveServer, inject_live_script, resolve_request_path, start_server, stop_server
+from site_builder.watch import LiveBuilder, is_relevant, watch_and_rebuild
+
+from conftest import TODAY
+
+ADA = "---\nname: Ada Lovelace\nemails: [ada@example.com]\n---\nFirst summary.\n"
+BOB = "---\nname: Bob Builder\n---\nKnows @ada.\n"
+WAIT_SECONDS = 15.0
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def get(server: LiveServer, path: str, host: str | None = None) -> tuple[int, str, dict[str, str]]:
+    request = urllib.request.Request(server.url.rstrip("/") + path)
+    if host is not None:
+        request.add_header("Host", host)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode("utf-8"), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace"), dict(exc.headers)
+
+
+def save_like_an_editor(path: Path, text: str) -> None:
+    """Write a swap file and a temporary file, then rename the temporary file onto the
+    real one, the way vim (backupcopy=no) and many IDEs save."""
+    (path.parent / f".{path.name}.swp").write_text("swap")
+    (path.parent / "4913").write_text("")
+    (path.parent / "4913").unlink()
+    tmp = path.parent / f"{path.name}~tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    (path.parent / f".{path.name}.swp").unlink()
+
+
+class Live:
+    def __init__(self, root: Path, watch: bool = True) -> None:
+        self.lines: list[str] = []
+        self.builder = LiveBuilder(root, None, TODAY, echo=self.lines.append)
+        self.builder.build()
+        self.server, self._thread = start_server(self.builder, 0)
+        self.watching = watch_and_rebuild(root, self.builder) if watch else None
+
+    def close(self) -> None:
+        if self.watching:
+            watcher, debouncer = self.watching
+            watcher.stop()
+            debouncer.stop()
+        stop_server(self.server, self._thread)
+
+    def problems(self) -> dict[str, Any]:
+        return json.loads(get(self.server, "/__crm/problems")[1])
+
+
+@pytest.fixture
+def live(make_crm) -> Iterator[tuple[Live, Path]]:  # type: ignore[no-untyped-def]
+    root = make_crm({"contacts/ada.md": ADA, "contacts/bob.md": BOB})
+    running = Live(root)
+    try:
+        yield running, root
+    finally:
+        running.close()
+
+
+def test_pages_are_served_with_the_live_script(live) -> None:  # type: ignore[no-untyped-def]
+    running, root = live
+    status, body, headers = get(running.server, "/contacts/ada.html")
+    assert status == 200 and "First summary." in body
+    assert '<script src="/__crm/live.js" data-build="1"></script></body>' in body
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<script src=\"/__crm/live.js\"" not in (root / "output/contacts/ada.html").read_text()  # files stay as built
+    status, script, _ = get(running.server, "/__crm/live.js")
+    assert status == 200 and "textContent" in script and "innerHTML" not in script
+    assert running.problems() == {"build": 1, "ok": True, "problems": [], "warnings": 0}
+
+
+def test_an_edit_is_rebuilt_and_served(live) -> None:  # type: ignore[no-untyped-def]
+    running, root = live
+    save_like_an_editor(root / "contacts/ada.md", ADA.replace("First summary.", "Freshly edited summary."))
+    wait_for(lambda: "Freshly edited summary." in get(running.server, "/contacts/ada.html")[1], "the rebuilt page")
+    assert running.problems()["build"] >= 2
+    assert any("after changes to contacts/ada.md" in line for line in running.lines)
+
+
+def test_a_bad_edit_shows_in_the_banner_and_the_server_keeps_running(live) -> None:  # type: ignore[no-untyped-def]
+    running, root = live
+    (root / "contacts/ada.md").write_text("---\nname: [Ada\n---\n", encoding="utf-8")
+    status = wait_for(lambda: (s := running.problems()) and not s["ok"] and s, "the problem to be reported")
+    assert status["problems"][0].startswith("contacts/ada.md:3: error: YAML syntax error")  # the saved file first
+    assert any("@ada names no contact" in p for p in status["problems"])  # and what it broke elsewhere
+    assert any("contacts/ada.md:3: error: YAML syntax error" in line for line in running.lines)  # the terminal
+    assert get(running.server, "/")[0] == 200
+    (root / "contacts/ada.md").write_text(ADA.replace("First", "Fixed"), encoding="utf-8")
+    wait_for(lambda: running.problems()["ok"], "the problem to go away")
+    assert "Fixed summary." in get(running.server, "/contacts/ada.html")[1]
+
+
+def test_only_files_inside_the_output_folder_are_served(make_crm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = make_crm({"contacts/ada.md": ADA})
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    running = Live(root, watch=False)
+    try:
+        (root / "output" / "leak.txt").symlink_to(secret)
+        for path in ("/leak.txt", "/../crm.yaml", "/%2e%2e/contacts/ada.md", "/..%2fcontacts/ada.md",
+                     "/contacts/%2e%2e/%2e%2e/contacts/ada.md", "/nothing.html", "/%00"):
+            status, body, _ = get(running.server, path)
+            assert status == 404, path
+            assert "top secret" not in body and "name: Ada" not in body
+        assert get(running.server, "/contacts/ada.html")[0] == 200
+        connection = http.client.HTTPConnection("127.0.0.1", running.server.server_address[1], timeout=10)
+        connection.request("GET", "/contacts")
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (301, "/contacts/")
+        connection.close()
+    finally:
+        running.close()
+
+
+def test_requests_for_other_host_names_are_refused(live) -> None:  # type: ignore[no-untyped-def]
+    running, _ = live
+    port = running.server.server_address[1]
+    assert get(running.server, "/", host=f"evil.example:{port}")[0] == 403
+    assert get(running.server, "/", host=f"localhost:{port}")[0] == 200
+
+
+def _non_loopback_address() -> str | None:
+    """This machine's address on its default route, found without sending anything."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1; a UDP connect sends no packet
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_the_server_listens_on_loopback_only(live) -> None:  # type: ignore[no-untyped-def]
+    running, _ = live
+    host, port = running.server.server_address[:2]
+    assert host == "127.0.0.1"
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    other = _non_loopback_address()
+    if other is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to try")
+    with pytest.raises(OSError):
+        socket.create_connection((other, port), timeout=5).close()
+
+
+def test_which_changes_trigger_a_rebuild() -> None:
+    relevant = ["contacts/ada.md", "orgs/acme.md", "crm.yaml", "templates/base.html", "templates/x/y.css"]
+    ignored = ["contacts/.ada.md.swp", "contacts/.ada.md.swx", "contacts/ada.md~", "contacts/4913",
+               "contacts/.#ada.md", "contacts/.DS_Store", "contacts/#ada.md#", "contacts/.ada.md.k2j3.tmp",
+               "contacts/notes.txt", "contacts/sub/ada.md", "output/index.html", ".git/index", "README.md",
+               "templates/.base.html.swp", "templates/base.html~", "crm.yaml~", "contacts"]
+    assert [p for p in relevant if not is_relevant(p)] == []
+    assert [p for p in ignored if is_relevant(p)] == []
+
+
+def test_live_script_injection_and_path_resolution(tmp_path: Path) -> None:
+    assert inject_live_script(b"<html><body>x</BODY ></html>", 7) == (
+        b'<html><body>x<script src="/__crm/live.js" data-build="7"></script></BODY ></html>')
+    assert inject_live_script(b"no body", 1).endswith(b'data-build="1"></script>')
+    out = tmp_path / "output"
+    (out / "contacts").mkdir(parents=True)
+    assert resolve_request_path(out, "/contacts/ada.html") == out / "contacts" / "ada.html"
+    assert resolve_request_path(out, "/%2E%2E/x") is None
+    assert resolve_request_path(out, "/a\\..\\..\\x") is None
