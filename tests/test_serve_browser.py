@@ -1,0 +1,64 @@
+"""crm serve in a real Chromium: the open page reloads itself after a save, and build
+errors appear in a banner as text (never as markup)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from test_serve import ADA, BOB, Live
+
+CHROMIUM = Path(os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium"))
+TIMEOUT_MS = 15_000
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{CHROMIUM} is missing: browser tests never skip in CI")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def test_live_reload_and_problem_banner(make_crm, page) -> None:  # type: ignore[no-untyped-def]
+    root = make_crm({"contacts/ada.md": ADA, "contacts/bob.md": BOB})
+    running = Live(root)
+    dialogs: list[str] = []
+    hosts: set[str] = set()
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+    try:
+        page.goto(running.server.url + "contacts/ada.html")
+        page.get_by_text("First summary.").wait_for(timeout=TIMEOUT_MS)
+        assert page.locator("#crm-live-banner").count() == 0
+
+        (root / "contacts/ada.md").write_text(ADA.replace("First summary.", "Second summary."), encoding="utf-8")
+        page.get_by_text("Second summary.").wait_for(timeout=TIMEOUT_MS)  # reloaded by itself
+
+        hostile = "<img src=x onerror=alert(1)>"
+        (root / "contacts/ada.md").write_text(ADA.replace("ada@example.com", f"'{hostile}'"), encoding="utf-8")
+        banner = page.locator("#crm-live-banner")
+        banner.wait_for(timeout=TIMEOUT_MS)
+        assert f"'{hostile}' is not a valid email address" in banner.inner_text()
+        assert banner.locator("img").count() == 0
+        assert banner.get_attribute("role") == "alert"
+
+        (root / "contacts/ada.md").write_text(ADA, encoding="utf-8")
+        banner.wait_for(state="detached", timeout=TIMEOUT_MS)
+        assert dialogs == []
+        assert hosts == {f"127.0.0.1:{running.server.server_address[1]}"}
+    finally:
+        running.close()
