@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import cmarkgfm
 import jinja2
+import jinja2.bccache
 from markupsafe import Markup, escape
 
 from .fs import is_inside
@@ -255,6 +256,25 @@ def theme_file(name: str, root: Path) -> Path:
     return builtin_theme_dir() / name
 
 
+class MemoryBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates kept for the life of the process, keyed by name and source
+    checksum (Jinja checks it), so repeated builds (tests, crm serve) skip compiling."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._store.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE = MemoryBytecodeCache()
+
+
 def make_environment(root: Path, today: date) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     user = user_theme_dir(root)
@@ -268,6 +288,7 @@ def make_environment(root: Path, today: date) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_BYTECODE,
     )
     env.filters.update(
         ago=lambda value: relative_date(value, today),

@@ -244,6 +244,7 @@
     });
   });
   if (form) {
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
     form.addEventListener("reset", function () {
       setTimeout(function () { state = emptyState(); limit = PAGE; showState(); apply(); writeHash(); }, 0);
     });
