@@ -42,7 +42,7 @@ def import_csv(root: Path | str, file: Path, source: str = AUTO, *, dry_run: boo
 
 
 def _run(root: Path, files: list[Path], reader, dry_run: bool, create_orgs: bool, photos: bool) -> ImportResult:  # type: ignore[no-untyped-def]
-    crm = load_crm(root)
+    crm = load_crm(root, cache=not dry_run)  # a dry run writes nothing, not even the parse cache
     records: list[ImportedContact] = []
     problems: list[Problem] = []
     for file in files:

@@ -170,6 +170,9 @@ def _parse_property(path: str, number: int, line: str, problems: list[Problem]) 
 
 def _split_head(line: str) -> tuple[str, str, str]:
     """Split at the first ':' that is not inside a double-quoted parameter value."""
+    colon = line.find(":")
+    if colon < 0 or '"' not in line[:colon]:
+        return line.partition(":")
     quoted = False
     for i, char in enumerate(line):
         if char == '"':
@@ -180,6 +183,8 @@ def _split_head(line: str) -> tuple[str, str, str]:
 
 
 def _split_unquoted(text: str, sep: str) -> list[str]:
+    if '"' not in text:
+        return text.split(sep)
     parts, current, quoted = [], [], False
     for char in text:
         if char == '"':
