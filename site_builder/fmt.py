@@ -255,6 +255,21 @@ def format_paths(root: Path, rels: list[str], write: bool) -> list[FmtResult]:
     return results
 
 
+def _relative_to_root(given: Path, root: Path) -> str | None:
+    """given as a path relative to root, or None when it is outside. Lexically first, so
+    a linked file keeps its own name (where it leads is checked before writing); then
+    resolved, for a working folder reached through a link (/tmp -> /private/tmp)."""
+    absolute = Path(os.path.abspath(given))
+    if not fs.is_inside(absolute, root):
+        return None
+    for candidate in (absolute, absolute.resolve()):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return None
+
+
 def select_files(root: Path, paths: list[Path]) -> tuple[list[str], list[Problem]]:
     """Every contact and org file (no paths), or the given files and folders, as paths
     relative to the root."""
@@ -265,14 +280,10 @@ def select_files(root: Path, paths: list[Path]) -> tuple[list[str], list[Problem
     chosen: list[str] = []
     problems = []
     for given in paths:
-        absolute = Path(os.path.abspath(given))  # lexical: a link is judged by where it leads, below
-        try:
-            rel = absolute.relative_to(root).as_posix() if fs.is_inside(absolute, root) else None
-        except ValueError:
-            rel = None
+        rel = _relative_to_root(given, root)
         if rel is None:
             problems.append(error(str(given), None, "outside-root", f"{given} is not inside the CRM at {root}"))
-        elif absolute.is_dir():
+        elif Path(os.path.abspath(given)).is_dir():
             prefix = "" if rel == "." else f"{rel}/"
             chosen.extend(r for r in sorted(known) if r.startswith(prefix))
         elif rel in known:

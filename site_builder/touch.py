@@ -184,6 +184,9 @@ def touch(root: Path, slug: str, section: NewSection) -> TouchResult:
     """Add the section to contacts/<slug>.md (or orgs/<slug>.md). Writes nothing when
     there is an error; warnings (an unknown kind) are reported and the note is added."""
     root = fs.find_root(root)
+    if not slug or slug.startswith(".") or "/" in slug or "\\" in slug:
+        return TouchResult(None, problems=[error(slug or "?", None, "invalid-slug",
+                                                 f"'{slug}' is not a slug (the file name without .md)")])
     rel = find_entity(root, slug)
     if rel is None:
         return TouchResult(None, problems=[error(f"contacts/{slug}.md", None, "unknown-contact",

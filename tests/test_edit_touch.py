@@ -146,3 +146,11 @@ def test_cli_touch_with_an_empty_note_aborts(make_crm, cli, tmp_path, monkeypatc
     result = cli("touch", "ada", "call", "--root", str(root), "--today", TODAY_ARG)
     assert result.exit_code == 1 and "nothing written" in result.stderr
     assert (root / "contacts/ada.md").read_bytes() == before
+
+
+def test_touch_refuses_slugs_that_are_paths(make_crm) -> None:  # type: ignore[no-untyped-def]
+    root = make_crm({"contacts/ada.md": NEWEST_FIRST, "orgs/acme.md": "---\nname: Acme\n---\n"})
+    for slug in ("../orgs/acme", "../../etc/passwd", ".hidden", ""):
+        result = touch(root, slug, NewSection(date(2026, 11, 22), "call"))
+        assert result.path is None and result.problems[0].code == "invalid-slug", slug
+    assert (root / "orgs/acme.md").read_text() == "---\nname: Acme\n---\n"
