@@ -281,3 +281,13 @@ def test_cli_export_and_import(root: Path, cli, tmp_path: Path) -> None:  # type
         "created", "created", "created"]
     assert result.exit_code == 0  # a bad date is a warning
     assert not api.check(root).errors
+
+
+def test_docs_json_example_has_every_key_the_export_writes(root: Path) -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "json.md").read_text(encoding="utf-8")
+    example = json.loads(docs.split("```json\n", 1)[1].split("```", 1)[0])
+    data = model_json(load_crm(root), TODAY)
+    assert set(example) == set(data)
+    assert set(example["config"]) == set(data["config"])
+    assert set(example["contacts"][0]) == set(data["contacts"][0])
+    assert set(example["contacts"][0]["sections"][0]) == set(data["contacts"][2]["sections"][0])
