@@ -131,16 +131,18 @@ def read_git_history(root: Path) -> Any:
     return read_history(root)
 
 
-def export_functions() -> tuple[Any, Any]:
-    try:
-        from .exports.vcard import contact_to_vcard
-    except ImportError:
-        contact_to_vcard = None
-    try:
-        from .exports.ics import build_calendar
-    except ImportError:
-        build_calendar = None
-    return contact_to_vcard, build_calendar
+def export_functions(crm: CRM | None = None) -> tuple[Any, Any]:
+    """(contact -> vCard text, calendar builder). The site's vCards leave out the fields a
+    file marks private (private_fields), like every other export, and name the org."""
+    from .exports.ics import build_calendar
+    from .exports.privacy import redact
+    from .exports.vcard import contact_to_vcard
+
+    def site_vcard(contact: Any) -> str:
+        org = crm.orgs.get(contact.org) if crm is not None and contact.org else None
+        return contact_to_vcard(redact(contact), org_name=org.name if org else None)
+
+    return site_vcard, build_calendar
 
 
 # --- building --------------------------------------------------------------------------------
@@ -152,7 +154,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None) -
     today = resolve_today(today)
     problems = sorted_problems([*crm.problems, *validate(crm)])
     stats, due, charts = compute_stats(crm, today)
-    vcard, calendar = export_functions()
+    vcard, calendar = export_functions(crm)
     site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
                      history=read_git_history(crm.root), vcards=vcard is not None,
                      calendar=calendar is not None and stats is not None)
