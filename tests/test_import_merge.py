@@ -257,3 +257,24 @@ def test_normalise_phone() -> None:
 def test_merge_front_matter_refuses_files_without_front_matter() -> None:
     with pytest.raises(apply.MergeError):
         apply.merge_front_matter("no front matter\n", [("emails", ["a@b.example"])])
+
+
+def test_photos_folder_linked_outside_the_crm_is_not_written_through(crm_root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (crm_root / "contacts/photos").symlink_to(outside, target_is_directory=True)
+    result = import_vcards(crm_root, [FIXTURES / "iphone.vcf"])
+    assert list(outside.iterdir()) == []
+    assert any(p.code == "symlink-outside-root" and p.path == "contacts/photos/adaeze-okafor.png"
+               for p in result.problems)
+    assert (crm_root / "contacts/adaeze-okafor.md").is_file()
+
+
+def test_cli_summary_lines(crm_root: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("import", "vcard", str(FIXTURES / "android.vcf"), "--root", str(crm_root))
+    lines = result.stdout.splitlines()
+    assert lines[0] == (f"created  contacts/leonie-muller.md: Leonie Müller (from {FIXTURES / 'android.vcf'}:1; "
+                        "photo contacts/photos/leonie-muller.jpg)")
+    assert f"skipped  {FIXTURES / 'android.vcf'}:31: no name (+49 151 0000000)" in lines
+    assert result.stderr.strip().endswith("2 contacts created, 0 merged, 2 skipped; 1 org created")
+    assert result.exit_code == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..fs import NotACrmError, find_root, write_atomic
-from ..imports.apply import CREATED, MERGED, SKIPPED
+from ..imports.apply import CREATED, MERGED, SKIPPED, Outcome
 from ..imports.csvfile import AUTO, SOURCES
 from ..imports.run import ImportResult, import_csv, import_vcards
 from ..loader import load_crm
@@ -46,21 +46,30 @@ def _report(result: ImportResult, fmt: str) -> None:
         }, ensure_ascii=False, indent=2))
     else:
         for o in plan.outcomes:
-            where = o.path if o.action != SKIPPED else o.origin
-            detail = f" ({o.detail})" if o.detail else ""
-            origin = f" from {o.origin}" if o.action != SKIPPED and o.origin else ""
-            click.echo(f"{o.action:<8} {where}: {o.name}{origin}{detail}")
+            click.echo(_outcome_line(o))
     for problem in result.problems:
         click.echo(problem.format(), err=True)
     verb = "would be " if result.dry_run else ""
     click.echo(
-        f"{plan.count(CREATED)} contacts {verb}created, {plan.count(MERGED)} {verb}merged, "
-        f"{plan.count(SKIPPED)} skipped; {plan.count(CREATED, 'orgs/')} orgs {verb}created"
+        f"{_n(plan.count(CREATED), 'contact')} {verb}created, {plan.count(MERGED)} {verb}merged, "
+        f"{plan.count(SKIPPED)} skipped; {_n(plan.count(CREATED, 'orgs/'), 'org')} {verb}created"
         + ("; dry run: nothing written" if result.dry_run else ""),
         err=True,
     )
     if has_errors(result.problems):
         raise SystemExit(1)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _outcome_line(o: Outcome) -> str:
+    if o.action == SKIPPED:
+        who = "" if o.detail.startswith("no name") else f" {o.name}"
+        return f"skipped  {o.origin}:{who}: {o.detail}" if who else f"skipped  {o.origin}: {o.detail}"
+    detail = f"; {o.detail}" if o.detail else ""
+    return f"{o.action:<8} {o.path}: {o.name} (from {o.origin}{detail})"
 
 
 @import_group.command("vcard")

@@ -86,12 +86,12 @@ def write_plan(plan: ImportPlan) -> list[str]:
     written: list[str] = []
     for rel, data in plan.changes.items():
         target = plan.root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not fs.is_inside(target.parent, plan.root):
+        existing = next(p for p in (target.parent, *target.parent.parents) if p.exists())
+        if not fs.is_inside(existing, plan.root) or not fs.is_inside(target.parent, plan.root):
             plan.problems.append(warning(rel, None, "symlink-outside-root",
                                          "not written: the folder is a link to a place outside the CRM"))
             continue
-        fs.write_atomic(target, data)
+        fs.write_atomic(target, data)  # creates contacts/photos/ when needed
         written.append(rel)
     return written
 
@@ -328,7 +328,7 @@ class _Planner:
     def add(self, record: ImportedContact) -> None:
         if not record.name:
             what = ", ".join([*record.emails, *record.phones]) or "nothing else either"
-            self._skip(record, f"no name ({what})")
+            self._skip(record, f"no name ({what})")  # printed as "FILE:LINE: no name (...)"
             return
         record.emails = self._valid_emails(record)
         found = self.index.by_contact_details(record.emails, record.phones)
