@@ -104,3 +104,21 @@ def choose(page: Any, select_id: str, wanted: str) -> str:
 
 def sort_state(page: Any, key: str) -> str | None:
     return page.get_attribute(f'#directory th:has(button[data-sort="{key}"])', "aria-sort")
+
+
+def mismatches(cases: list[tuple[str, object, object]]) -> str:
+    """Format (label, actual, expected) cases that differ, one per line ('' when all agree).
+
+    Tests that try many inputs on one page collect every mismatch before failing, so
+    one run shows all of them, without paying for a fresh browser page per input.
+    """
+    return "\n".join(f"{label}: got {actual!r}, expected {expected!r}"
+                     for label, actual, expected in cases if actual != expected)
+
+
+def reset_directory(page: Any) -> None:
+    """Clear the search and every filter (back to everyone)."""
+    search(page, "")
+    for select_id in page.eval_on_selector_all("select[id^='filter-']", "ss => ss.map(s => s.id)"):
+        if page.input_value(f"#{select_id}") != "":
+            page.select_option(f"#{select_id}", value="")
