@@ -1,0 +1,55 @@
+"""Contact, org and due pages as a person sees them (people fixture, today 2026-11-22)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from directory_page import mismatches
+from site_support import url_of
+
+pytestmark = pytest.mark.browser
+
+_DUE_JS = """() => Object.fromEntries(
+    ['due-follow-up', 'due-overdue', 'due-never-contacted', 'due-birthday', 'over-contacted'].map(id => [
+        id, Array.from(document.querySelectorAll(`#${id} li.due-item[data-slug]`)).map(li => li.dataset.slug).sort()
+    ]))"""
+
+
+def test_contact_page_shows_the_timeline_newest_first_and_backlinks(page: Any, people_site: Path) -> None:
+    page.goto(url_of(people_site, "contacts/zoe-muller.html"))
+    notes = page.eval_on_selector_all("#timeline article.note", "as => as.map(a => a.id)")
+    assert notes == ["note-2026-11-15-1", "note-2026-10-20-1", "note-2026-09-15-1", "note-2026-08-10-1",
+                     "note-2026-07-01-1", "note-2026-05-01-1", "note-2026-03-01-1"]
+    assert page.locator("#planned").count() == 0, "no future notes, yet a Planned section"
+    # Her note mentions @ada-byron, so Ada's page links back to it.
+    page.goto(url_of(people_site, "contacts/ada-byron.html"))
+    backlinks = page.eval_on_selector_all("#backlinks a[href]", "as => as.map(a => a.getAttribute('href'))")
+    assert any(href.split("#")[0].endswith("zoe-muller.html") for href in backlinks), backlinks
+    with page.expect_navigation():
+        page.click("#backlinks a[href*='zoe-muller.html']")
+    assert page.text_content("h1").strip() == "Zoë Müller"
+
+
+def test_org_page_lists_its_people(page: Any, people_site: Path) -> None:
+    page.goto(url_of(people_site, "orgs/acme-robotics.html"))
+    assert page.text_content("h1").strip() == "Acme Robotics"
+    people = page.eval_on_selector_all("#people a[href*='contacts/']",
+                                       "as => [...new Set(as.map(a => a.getAttribute('href').split('/').pop()))]")
+    assert sorted(people) == ["ada-byron.html", "hans-grossmann.html", "zoe-muller.html"]
+
+
+def test_due_page_sorts_people_by_reason(page: Any, people_site: Path) -> None:
+    page.goto(url_of(people_site, "due.html"))
+    sections = page.evaluate(_DUE_JS)
+    listed = {slug for slugs in sections.values() for slug in slugs}
+    cases: list[tuple[str, object, object]] = [
+        ("#due-follow-up", sections["due-follow-up"], ["mila-novak"]),
+        ("#due-never-contacted", sections["due-never-contacted"], ["ada-byron"]),
+        ("#over-contacted", sections["over-contacted"], ["bjorn-strom"]),
+        ("jose-garcia (83 days overdue) in #due-overdue", "jose-garcia" in sections["due-overdue"], True),
+        ("zhang-wei (due in 3 days) listed", "zhang-wei" in listed, True),
+        ("not due, yet listed", listed & {"hans-grossmann", "lea-dubois", "zoe-muller"}, set()),
+    ]
+    assert not mismatches(cases), mismatches(cases)
