@@ -7,6 +7,7 @@ keep the two in step.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ ATTENTION_CHOICES: tuple[tuple[str, str], ...] = (
     ("over", "Over-contacted"),
 )
 DUE_WITHIN_DAYS = 7
+# An org page shows this many of the newest notes of the org and its people; a big
+# account's full history stays on the people's own pages.
+COMBINED_TIMELINE_LIMIT = 200
 
 
 @dataclass(slots=True)
@@ -56,6 +60,9 @@ class SiteInput:
     history: Any = None  # history.History, or None (no git)
     vcards: bool = False  # contacts/<slug>.vcf are published
     calendar: bool = False  # calendar.ics is published
+    # Rendered notes by file path: an org page shows its people's notes again, so each
+    # note's Markdown is rendered once per build (links are the same from contacts/ and orgs/).
+    note_cache: dict[str, list[Note]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -130,6 +137,14 @@ def display_title(title: str) -> str:
     return _LEADING_PARTICIPANTS.sub("", title)
 
 
+def entity_notes(site: SiteInput, entity: Entity, links: Links) -> list[Note]:
+    """make_notes, once per file per build; callers copy a note before changing it."""
+    notes = site.note_cache.get(entity.path)
+    if notes is None:
+        notes = site.note_cache[entity.path] = make_notes(entity, site.crm, links)
+    return notes
+
+
 def make_notes(entity: Entity, crm: CRM, links: Links) -> list[Note]:
     ids = note_ids(entity.sections)
     notes = []
@@ -155,28 +170,35 @@ def split_planned(notes: list[Note], today: date) -> tuple[list[Note], list[Note
     return past, planned
 
 
-def backlink_index(crm: CRM) -> dict[str, list[tuple[Entity, Section | None]]]:
-    """slug -> every (file, section) that @mentions it; section None for the summary."""
-    index: dict[str, list[tuple[Entity, Section | None]]] = defaultdict(list)
+BacklinkIndex = dict[str, list[tuple[Entity, Section | None, str]]]
+
+
+def backlink_index(crm: CRM) -> BacklinkIndex:
+    """slug -> every (file, section, note id) that @mentions it; section None (and id "")
+    for the summary."""
+    index: BacklinkIndex = defaultdict(list)
     from .parse import MENTION
 
     for entity in crm.entities():
-        for slug in dict.fromkeys(MENTION.findall(entity.summary)):
-            if slug != entity.slug:
-                index[slug].append((entity, None))
+        if "@" in entity.summary:
+            for slug in dict.fromkeys(MENTION.findall(entity.summary)):
+                if slug != entity.slug:
+                    index[slug].append((entity, None, ""))
+        ids: dict[int, str] | None = None
         for section in entity.sections:
             for slug in dict.fromkeys((*section.participants, *section.mentions)):
                 if slug != entity.slug:
-                    index[slug].append((entity, section))
+                    ids = ids or note_ids(entity.sections)
+                    index[slug].append((entity, section, ids[section.line]))
     return index
 
 
-def make_backlinks(slug: str, index: dict[str, list[tuple[Entity, Section | None]]], base: str) -> list[Backlink]:
+def make_backlinks(slug: str, index: BacklinkIndex, base: str) -> list[Backlink]:
     result = []
-    for entity, section in index.get(slug, []):
+    for entity, section, note_id in index.get(slug, []):
         href = entity_href(entity, base)
         if section is not None:
-            href += "#" + note_ids(entity.sections)[section.line]
+            href += "#" + note_id
         result.append(Backlink(
             name=entity.name, href=href, kind=entity.kind, date=section.date if section else None,
             title=display_title(section.title) if section else "", note_kind=section.kind if section else "summary",
@@ -440,11 +462,11 @@ def search_meta(site: SiteInput, rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --- contact and org pages ------------------------------------------------------------------------
 
 
-def _entity_common(site: SiteInput, entity: Entity, backlinks: dict[str, list[tuple[Entity, Section | None]]],
+def _entity_common(site: SiteInput, entity: Entity, backlinks: BacklinkIndex,
                    base: str) -> dict[str, Any]:
     crm = site.crm
     links = Links(crm, base)
-    past, planned = split_planned(make_notes(entity, crm, links), site.today)
+    past, planned = split_planned(entity_notes(site, entity, links), site.today)
     topics = Counter(t for s in entity.sections for t in s.topics)
     file_history = site.history.files.get(entity.path) if site.history is not None else None
     return {
@@ -465,7 +487,7 @@ def _entity_common(site: SiteInput, entity: Entity, backlinks: dict[str, list[tu
     }
 
 
-def contact_context(site: SiteInput, c: Contact, backlinks: dict[str, list[tuple[Entity, Section | None]]],
+def contact_context(site: SiteInput, c: Contact, backlinks: BacklinkIndex,
                     tags: dict[str, str], base: str) -> dict[str, Any]:
     crm = site.crm
     st = contact_stats(site, c.slug)
@@ -505,7 +527,7 @@ def org_family(crm: CRM, slug: str) -> list[Org]:
     return list(seen.values())
 
 
-def org_context(site: SiteInput, org: Org, backlinks: dict[str, list[tuple[Entity, Section | None]]],
+def org_context(site: SiteInput, org: Org, backlinks: BacklinkIndex,
                 tags: dict[str, str], base: str) -> dict[str, Any]:
     crm = site.crm
     common = _entity_common(site, org, backlinks, base)
@@ -515,10 +537,10 @@ def org_context(site: SiteInput, org: Org, backlinks: dict[str, list[tuple[Entit
     links = Links(crm, base)
     combined: list[Note] = list(common["notes"]) + list(common["planned"])
     for c in people:
-        for note in make_notes(c, crm, links):
-            note.owner = {"name": c.name, "href": entity_href(c, base) + "#" + note.id}
-            note.id = f"{c.slug}-{note.id}"
-            combined.append(note)
+        for note in entity_notes(site, c, links):
+            combined.append(dataclasses.replace(
+                note, owner={"name": c.name, "href": entity_href(c, base) + "#" + note.id},
+                id=f"{c.slug}-{note.id}"))
     combined.sort(key=lambda n: n.date, reverse=True)
     parent = crm.orgs.get(org.parent) if org.parent else None
     children = sorted((o for o in crm.orgs.values() if o.parent == org.slug), key=lambda o: fold(o.name))
@@ -534,7 +556,8 @@ def org_context(site: SiteInput, org: Org, backlinks: dict[str, list[tuple[Entit
                     "tier": c.tier or "", "status": c.status or ""} for c in people],
         "parent": {"name": parent.name, "href": entity_href(parent, base)} if parent else None,
         "children": [{"name": o.name, "href": entity_href(o, base)} for o in children],
-        "combined": [n for n in combined if n.date <= site.today],
+        "combined": [n for n in combined if n.date <= site.today][:COMBINED_TIMELINE_LIMIT],
+        "combined_more": max(0, sum(1 for n in combined if n.date <= site.today) - COMBINED_TIMELINE_LIMIT),
         "combined_planned": sorted((n for n in combined if n.date > site.today), key=lambda n: n.date),
         "website_href": _website_href(org.website),
     }

@@ -41,10 +41,10 @@ def markdown_to_html(text: str, mention_link: LinkFor | None = None,
     Mentions and topics are rewritten into Markdown link syntax before rendering (never
     into HTML), so cmark escapes them like any other text; code is left alone.
     """
-    if mention_link or topic_link:
+    if (mention_link and "@" in text) or (topic_link and "#" in text):
         text = _link_mentions_and_topics(text, mention_link, topic_link)
     html = cmarkgfm.github_flavored_markdown_to_html(text)
-    return Markup(_IMG.sub(_image_as_link, html))
+    return Markup(_IMG.sub(_image_as_link, html) if "<img" in html else html)
 
 
 def _image_as_link(match: re.Match[str]) -> str:
@@ -80,6 +80,8 @@ def _link_mentions_and_topics(text: str, mention_link: LinkFor | None, topic_lin
 
 
 def _link_prose(text: str, mention_link: LinkFor | None, topic_link: LinkFor | None) -> str:
+    if "`" not in text:
+        return _link_plain(text, mention_link, topic_link)
     pieces: list[str] = []
     last = 0
     for span in _CODE_SPAN.finditer(text):
@@ -91,12 +93,12 @@ def _link_prose(text: str, mention_link: LinkFor | None, topic_link: LinkFor | N
 
 
 def _link_plain(text: str, mention_link: LinkFor | None, topic_link: LinkFor | None) -> str:
-    if mention_link:
+    if mention_link and "@" in text:
         def mention(m: re.Match[str]) -> str:
             href = mention_link(m.group(1))  # the slug matched [a-z0-9-] only
             return f"[@{m.group(1)}]({href})" if href else m.group(0)
         text = MENTION.sub(mention, text)
-    if topic_link:
+    if topic_link and "#" in text:
         def topic(m: re.Match[str]) -> str:
             href = topic_link(m.group(1).lower())
             label = _MD_ESCAPE.sub(r"\\\1", m.group(1))
