@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from site_support import CHROMIUM, CHROMIUM_ARGS, PEOPLE_ROOT, SAMPLE_ROOT, PageLog, build
+from .site_support import CHROMIUM, CHROMIUM_ARGS, PEOPLE_ROOT, SAMPLE_ROOT, PageLog, build
 
 # --- the browser --------------------------------------------------------------------
 
@@ -95,7 +95,7 @@ def sample_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CRM whose every field tries to run script (see fixtures/browser_hostile.py)."""
-    from browser_hostile import write_hostile_crm
+    from .fixtures.browser_hostile import write_hostile_crm
 
     base = tmp_path_factory.mktemp("hostile")
     root = write_hostile_crm(base / "crm")

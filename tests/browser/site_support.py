@@ -1,13 +1,12 @@
 """Shared pieces of the browser suite: where things are, what a page did, built sites.
 
-Kept out of conftest.py so test modules can import them by a unique name (tests/ has
-its own conftest.py, so "import conftest" would be ambiguous).
+Kept out of conftest.py so that test modules can import them (tests/conftest.py is the
+module other test files import as "conftest").
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,9 +15,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 FIXTURES = HERE / "fixtures"
-# The fixture generators (browser_hostile.py, browser_bigcrm.py) live beside the data.
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
 PEOPLE_ROOT = FIXTURES / "people"
 SAMPLE_ROOT = REPO
 TODAY = date(2026, 11, 22)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from site_support import url_of
+from .site_support import url_of
 
 pytestmark = pytest.mark.browser
 

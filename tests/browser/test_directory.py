@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from directory_page import (choose, column_texts, hash_state, mismatches, reset_directory, result_count, search,
+from .directory_page import (choose, column_texts, hash_state, mismatches, reset_directory, result_count, search,
                             settle, sort_state, visible_slugs, wait_for_rows)
-from site_support import url_of
+from .site_support import url_of
 
 pytestmark = pytest.mark.browser
 

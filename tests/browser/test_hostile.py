@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_hostile import ALL_PAYLOADS, NAME_PAYLOADS, contact_slug
-from directory_page import mismatches, result_count, search, settle, visible_slugs
-from site_support import PageLog, html_pages, url_of
+from .fixtures.browser_hostile import ALL_PAYLOADS, NAME_PAYLOADS, contact_slug
+from .directory_page import mismatches, result_count, search, settle, visible_slugs
+from .site_support import PageLog, html_pages, url_of
 
 pytestmark = pytest.mark.browser
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_bigcrm import write_big_crm
-from directory_page import result_count, search, settle, visible_slugs
-from site_support import build, url_of
+from .fixtures.browser_bigcrm import write_big_crm
+from .directory_page import result_count, search, settle, visible_slugs
+from .site_support import build, url_of
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from directory_page import mismatches, search, settle, visible_slugs
-from site_support import PageLog, html_pages, url_of
+from .directory_page import mismatches, search, settle, visible_slugs
+from .site_support import PageLog, html_pages, url_of
 
 pytestmark = pytest.mark.browser
 

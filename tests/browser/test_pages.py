@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from directory_page import mismatches
-from site_support import url_of
+from .directory_page import mismatches
+from .site_support import url_of
 
 pytestmark = pytest.mark.browser
 

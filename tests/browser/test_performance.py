@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_bigcrm import write_big_crm
-from site_support import build, url_of
+from .fixtures.browser_bigcrm import write_big_crm
+from .site_support import build, url_of
 
 pytestmark = [
     pytest.mark.browser,
