@@ -28,7 +28,7 @@ from ruamel.yaml.error import YAMLError
 
 from .. import fs
 from ..model import CRM, Contact, Org, build_contact, build_org
-from ..parse import parse_file
+from ..parse import ParsedFile, parse_file
 from ..problems import Problem, warning
 from ..slugify import slugify, unique_slug
 from ..validate import EMAIL, ENTITY_CHECKS
@@ -307,6 +307,7 @@ class _Planner:
         self.photos = photos
         self.plan = ImportPlan(crm.root)
         self.texts: dict[str, str] = {}  # current text of every file the plan touches
+        self._last_parsed: tuple[tuple[str, str], tuple[ParsedFile, Contact | Org | None]] | None = None
         self.taken: dict[str, set[str]] = {
             folder: {p[len(folder) + 1:-3] for p in existing
                      if p.startswith(folder + "/") and p.endswith(".md") and p.count("/") == 1}
@@ -439,21 +440,27 @@ class _Planner:
         self.plan.changes[rel] = text.encode("utf-8")
         folder, _, file_name = rel.partition("/")
         self.taken[folder].add(file_name[:-3])
+        _, entity = self._parse(rel, text)
+        if isinstance(entity, Contact):
+            self.contacts[entity.slug] = entity
+        elif isinstance(entity, Org):
+            self.orgs[entity.slug] = entity
+
+    def _parse(self, rel: str, text: str) -> tuple[ParsedFile, Contact | Org | None]:
+        """Parse and build a planned file once (checked first, then staged)."""
+        if self._last_parsed is not None and self._last_parsed[0] == (rel, text):
+            return self._last_parsed[1]
         parsed = parse_file(rel, text.encode("utf-8"))
-        if rel.startswith("contacts/"):
-            contact = build_contact(parsed)
-            self.contacts[contact.slug] = contact
-        else:
-            org = build_org(parsed)
-            self.orgs[org.slug] = org
+        entity = (build_contact(parsed) if rel.startswith("contacts/") else build_org(parsed)) if parsed.ok else None
+        self._last_parsed = ((rel, text), (parsed, entity))
+        return parsed, entity
 
     def _check(self, rel: str, text: str, original: str | None) -> str | None:
         """The first error 'crm check' would report for this file that it did not before."""
         def errors(content: str) -> list[tuple[str, str]]:
-            parsed = parse_file(rel, content.encode("utf-8"))
+            parsed, entity = self._parse(rel, content)
             found = [(p.code, p.message) for p in parsed.problems if p.severity == "error"]
-            if parsed.ok:
-                entity = build_contact(parsed) if rel.startswith("contacts/") else build_org(parsed)
+            if entity is not None:
                 view = CRM(self.crm.root, self.crm.config, self.contacts, self.orgs)
                 for check in ENTITY_CHECKS:
                     found.extend((p.code, p.message) for p in check(entity, view) if p.severity == "error")
