@@ -21,11 +21,14 @@ import jinja2
 from markupsafe import Markup
 
 from .api import resolve_today
-from .loader import load_crm
+from . import cache as cache_mod
+from . import fs, incremental
+from .loader import Loaded, load
 from .model import CRM
-from .pages import Page, SiteInput, directory_rows, plan_pages, search_meta, search_rows
+from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, search_meta, search_rows,
+                    tag_files)
 from .problems import Problem, sorted_problems
-from .render import make_environment, theme_file
+from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
 from .site_data import SEARCH_DATA_FILE, search_data_js
 from .validate import validate
 
@@ -46,8 +49,9 @@ class BuildResult:
     pages: int
     contacts: int
     orgs: int
-    files: list[str] = field(default_factory=list)  # every file written, relative to out
+    files: list[str] = field(default_factory=list)  # every file of the site, relative to out
     features: dict[str, bool] = field(default_factory=dict)  # stats, history, vcards, calendar
+    changed: list[str] = field(default_factory=list)  # files whose bytes this build (re)wrote
 
     @property
     def errors(self) -> list[Problem]:
@@ -148,30 +152,142 @@ def export_functions(crm: CRM | None = None) -> tuple[Any, Any]:
 # --- building --------------------------------------------------------------------------------
 
 
-def build_site(root: Path, out: Path | None = None, today: date | None = None) -> BuildResult:
-    crm = load_crm(Path(root))
-    target = check_output_folder(crm.root, Path(out) if out is not None else crm.root / "output")
+def build_site(root: Path, out: Path | None = None, today: date | None = None, *,
+               cache: bool = True, workers: int | None = None) -> BuildResult:
+    """Build the site into out (default <root>/output).
+
+    With cache (the default) the build is incremental (see incremental.py): an unchanged
+    tree is answered without loading it, only pages whose inputs changed are rendered,
+    and only files whose bytes changed are written. workers caps the processes used to
+    parse and render many files (default: one per CPU)."""
     today = resolve_today(today)
+    source = fs.find_root(Path(root))
+    target = check_output_folder(source, Path(out) if out is not None else source / "output")
+    themes = theme_dirs(source)
+    fingerprint = incremental.site_fingerprint(source, target, today, themes)
+    if cache:
+        previous = incremental.unchanged_result(source, target, fingerprint)
+        if previous is not None:
+            return result_from_record(target, previous)
+    loaded = load(source, cache=cache, workers=workers)
+    crm = loaded.crm
     problems = sorted_problems([*crm.problems, *validate(crm)])
     stats, due, charts = compute_stats(crm, today)
     vcard, calendar = export_functions(crm)
     site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
                      history=read_git_history(crm.root), vcards=vcard is not None,
                      calendar=calendar is not None and stats is not None)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        files = render_site(site, Writer(tmp), vcard, calendar)
-        swap_in(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return BuildResult(
+    writer = write_site(site, loaded, target, vcard, calendar, cache=cache, workers=workers, fingerprint=fingerprint)
+    files = writer.written
+    result = BuildResult(
         out=target, problems=problems, pages=sum(1 for f in files if f.endswith(".html")),
         contacts=len(crm.contacts), orgs=len(crm.orgs), files=sorted(files),
         features={"stats": stats is not None, "history": site.history is not None,
                   "vcards": site.vcards, "calendar": site.calendar},
+        changed=sorted(writer.staged),
     )
+    if cache:
+        save_build_state(site, loaded, target, writer, fingerprint, result)
+    return result
+
+
+def theme_dirs(root: Path) -> list[Path]:
+    user = user_theme_dir(root)
+    return [*([user] if user is not None else []), builtin_theme_dir()]
+
+
+def result_from_record(target: Path, record: dict[str, Any]) -> BuildResult:
+    return BuildResult(
+        out=target, problems=[Problem(*p) for p in record["problems"]], pages=record["pages"],
+        contacts=record["contacts"], orgs=record["orgs"], files=list(record["files"]),
+        features=dict(record["features"]), changed=[],
+    )
+
+
+def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calendar: Any, *, cache: bool,
+               workers: int | None, fingerprint: str) -> incremental.StagingWriter:
+    """Render what must be rendered into a staging folder, then move the changed files
+    into target and delete what is gone; on any failure target is left as it was."""
+    root = site.crm.root
+    state = incremental.load_state(root, target) if cache else None
+    if state is not None and state.fingerprint != fingerprint:
+        state = None
+    trusted = incremental.trusted_output(state, target)
+    tags = tag_files(site.crm)
+    shared = incremental.shared_digest(common_context(site, tags), tags)
+    signatures = incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems, shared)
+    entity_pages = list(signatures)
+    if state is not None and state.shared == shared:
+        dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
+                 or p not in trusted or _vcard_missing(site, p, trusted)]
+    else:
+        dirty = entity_pages
+    staging = incremental.new_staging(target)
+    try:
+        writer = incremental.StagingWriter(staging, trusted)
+        _render_all(site, writer, vcard, calendar, dirty, workers)
+        for page in set(entity_pages) - set(dirty):
+            _keep_entity_files(site, writer, page)
+        if target.exists():
+            incremental.commit(staging, target, writer)
+        else:
+            os.rename(staging, target)  # a first build: every file is new, staged
+    except BaseException:
+        incremental.remove_staging(staging)
+        raise
+    incremental.remove_staging(staging)
+    writer.signatures = signatures  # type: ignore[attr-defined]
+    writer.shared = shared  # type: ignore[attr-defined]
+    return writer
+
+
+def _vcard_rel(site: SiteInput, page: str) -> str | None:
+    """contacts/<slug>.vcf for a contact page whose contact gets a vCard."""
+    if not site.vcards or not page.startswith("contacts/"):
+        return None
+    contact = site.crm.contacts.get(page[len("contacts/"):-len(".html")])
+    return None if contact is None or contact.private else f"contacts/{contact.slug}.vcf"
+
+
+def _vcard_missing(site: SiteInput, page: str, trusted: dict[str, str]) -> bool:
+    rel = _vcard_rel(site, page)
+    return rel is not None and rel not in trusted
+
+
+def _keep_entity_files(site: SiteInput, writer: incremental.StagingWriter, page: str) -> None:
+    writer.keep(page)
+    rel = _vcard_rel(site, page)
+    if rel is not None:
+        writer.keep(rel)
+
+
+def _render_all(site: SiteInput, writer: incremental.StagingWriter, vcard: Any, calendar: Any,
+                entity_paths: list[str], workers: int | None) -> None:
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(entity_paths) >= incremental.PARALLEL_MIN_PAGES:
+        def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
+            render_entity_pages(site, chunk_writer, vcard, paths)
+
+        def site_wide() -> None:
+            render_site(site, writer, vcard, calendar, entity_paths=[])
+
+        if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, site_wide):
+            return
+    render_site(site, writer, vcard, calendar, entity_paths=entity_paths)
+
+
+def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incremental.StagingWriter,
+                     fingerprint: str, result: BuildResult) -> None:
+    record = {
+        "problems": [(p.path, p.line, p.severity, p.code, p.message) for p in result.problems],
+        "pages": result.pages, "contacts": result.contacts, "orgs": result.orgs, "files": result.files,
+        "features": result.features,
+    }
+    tree_key = cache_mod.tree_key(loaded.digests, loaded.config_bytes, loaded.discovery_problems)
+    state = incremental.BuildState(fingerprint, tree_key, writer.shared,  # type: ignore[attr-defined]
+                                   writer.signatures, incremental.manifest_after(target, writer),  # type: ignore[attr-defined]
+                                   record)
+    incremental.save_state(site.crm.root, target, state)
 
 
 class Writer:
@@ -191,23 +307,39 @@ class Writer:
         self.written.append(rel)
 
 
-def render_site(site: SiteInput, writer: Writer, vcard: Any, calendar: Any) -> list[str]:
-    """Render and write every output file; returns their relative paths."""
+def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
+                entity_paths: list[str] | None = None) -> list[str]:
+    """Render and write the site-wide files and the contact/org pages in entity_paths
+    (None: all of them); returns the relative paths written."""
     env = make_environment(site.crm.root, site.today)
     writer.write(MARKER_FILE, MARKER_TEXT)
-    for page in plan_pages(site):
+    for page in plan_pages(site, entity_paths):
         writer.write(page.path, render_page(env, page))
     rows = directory_rows(site)
     writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows)))
     for name in STATIC_FILES:
         writer.write(name, theme_file(name, site.crm.root).read_bytes())
-    if vcard is not None:
-        for contact in site.crm.contacts.values():
-            if not contact.private:
-                writer.write(f"contacts/{contact.slug}.vcf", vcard(contact))
+    write_vcards(site, writer, vcard, entity_paths)
     if site.calendar:
         writer.write("calendar.ics", calendar(site.crm, site.stats, site.today))
     return writer.written
+
+
+def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:
+    """Only the given contact/org pages (and their vCards): one worker's share."""
+    env = make_environment(site.crm.root, site.today)
+    for page in plan_pages(site, entity_paths, site_pages=False):
+        writer.write(page.path, render_page(env, page))
+    write_vcards(site, writer, vcard, entity_paths)
+
+
+def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str] | None) -> None:
+    if vcard is None:
+        return
+    wanted = None if entity_paths is None else set(entity_paths)
+    for contact in site.crm.contacts.values():
+        if not contact.private and (wanted is None or f"contacts/{contact.slug}.html" in wanted):
+            writer.write(f"contacts/{contact.slug}.vcf", vcard(contact))
 
 
 def render_page(env: jinja2.Environment, page: Page) -> str:

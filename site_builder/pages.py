@@ -428,26 +428,33 @@ def common_context(site: SiteInput, tags: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def plan_pages(site: SiteInput) -> list[Page]:
+def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_pages: bool = True) -> list[Page]:
+    """Every page; or (for incremental and parallel builds) only the contact/org pages in
+    entity_paths (e.g. "contacts/ada.html"), plus the site-wide pages if site_pages."""
     crm = site.crm
     tags = tag_files(crm)
     common = common_context(site, tags)
-    backlinks = backlink_index(crm)
-    rows = directory_rows(site)
-    pages = [
-        Page("index.html", "index.html", {"rows": rows, "filters": filter_options(site, rows), "nav": "directory"}),
-        Page("due.html", "due.html", due_context(site)),
-        Page("dashboard.html", "dashboard.html", dashboard_context(site)),
-        Page("tags/index.html", "tags.html", tags_context(crm, tags)),
-    ]
-    pages += [Page(path, "tag.html", tag_context(crm, tag, site)) for tag, path in tags.items()]
+    wanted = None if entity_paths is None else set(entity_paths)
+    backlinks = backlink_index(crm) if wanted is None or wanted else {}
+    pages: list[Page] = []
+    if site_pages:
+        rows = directory_rows(site)
+        pages += [
+            Page("index.html", "index.html", {"rows": rows, "filters": filter_options(site, rows), "nav": "directory"}),
+            Page("due.html", "due.html", due_context(site)),
+            Page("dashboard.html", "dashboard.html", dashboard_context(site)),
+            Page("tags/index.html", "tags.html", tags_context(crm, tags)),
+        ]
+        pages += [Page(path, "tag.html", tag_context(crm, tag, site)) for tag, path in tags.items()]
     for contact in crm.contacts.values():
         path = f"contacts/{contact.slug}.html"
-        pages.append(Page(path, "contact.html", contact_context(site, contact, backlinks, tags, "../")))
+        if wanted is None or path in wanted:
+            pages.append(Page(path, "contact.html", contact_context(site, contact, backlinks, tags, "../")))
     for org in crm.orgs.values():
         path = f"orgs/{org.slug}.html"
-        pages.append(Page(path, "org.html", org_context(site, org, backlinks, tags, "../")))
-    if site.history is not None:
+        if wanted is None or path in wanted:
+            pages.append(Page(path, "org.html", org_context(site, org, backlinks, tags, "../")))
+    if site_pages and site.history is not None:
         pages.append(Page("changes.html", "changes.html", changes_context(site)))
     for page in pages:
         page.context = {**common, **page.context, "base": page.base, "page_path": page.path,

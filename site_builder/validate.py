@@ -188,10 +188,16 @@ def _known_timezones() -> frozenset[str]:
         return frozenset()
 
 
+@lru_cache(maxsize=4096)
+def _close_matches(word: str, choices: tuple[str, ...], cutoff: float) -> tuple[str, ...]:
+    """difflib is slow (~1 ms a call) and the same custom keys recur in thousands of files."""
+    return tuple(difflib.get_close_matches(word, choices, n=1, cutoff=cutoff))
+
+
 def check_unknown_keys(entity: Entity, crm: CRM) -> Iterator[Problem]:
     known = CONTACT_KEYS if isinstance(entity, Contact) else ORG_KEYS
     for key in entity.custom:
-        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+        close = _close_matches(key.lower(), known, 0.75)
         if close:
             yield warning(entity.path, line(entity, key), "unknown-key",
                           f"'{key}' is not a known key; did you mean '{close[0]}'? (kept as a custom field)")

@@ -1,0 +1,465 @@
+"""Incremental and parallel site builds: render only the pages whose inputs changed, write
+only the files whose bytes changed, and answer an unchanged tree without loading it.
+
+What a page depends on (its signature, recorded in <root>/.crm-cache/build-*.bin):
+- everything site-wide, as one fingerprint: the program (every site_builder module), the
+  theme files (built-in and the user's templates/), crm.yaml, today, git's HEAD (pages
+  show history), the output folder. A change there re-renders every page;
+- the context every page shares (site title, counts, problem totals, tag list): a change
+  there (e.g. a contact added: the footer counts contacts) re-renders every page;
+- for a contact or org page: the content digest of its own file and of every file in its
+  dependency set (the slugs it references: org, parent, referred_by, @mentions; the
+  entities that reference it: backlinks, referrals, members; for an org also its family
+  of parent and child orgs, their members and what those members reference), its stats
+  entry and the problems reported for its file. A slug with no file counts too, so
+  creating the file a mention names re-renders the mentioning page.
+The site-wide pages (directory, due, dashboard, tags, changes, search data, calendar)
+are rendered on every build that is not a no-op; only changed bytes are written.
+
+Safety: pages are rendered into a private staging folder next to the output (only files
+whose bytes differ from the output are staged); only when every page rendered are the
+staged files moved into place (each an atomic rename) and pages that no longer exist
+deleted. A failed build leaves the previous site untouched. The output folder is checked
+against the recorded manifest (size and mtime of every file), so a file changed or
+deleted by hand is rewritten. tests/test_incremental*.py prove that an incremental
+build is byte-identical to a clean one after random edits, additions, renames and
+deletions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import pickle
+import shutil
+import subprocess
+import tempfile
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import cache as cache_mod
+from . import fs
+from .config import CONFIG_FILE
+from .model import CRM, Contact, Entity, Org
+from .parse import MENTION
+from .problems import Problem
+
+BUILD_KIND = "build"
+# Below this many pages, forking workers costs more than rendering in this process.
+PARALLEL_MIN_PAGES = 400
+_PAGES_PER_TASK = 250
+
+OutStamp = tuple[int, int, str]  # size, mtime_ns, digest of an output file
+
+
+# --- fingerprints ----------------------------------------------------------------------------
+
+
+def all_modules() -> tuple[str, ...]:
+    package = Path(__file__).parent
+    return tuple(sorted(str(p.relative_to(package)) for p in package.rglob("*.py")))
+
+
+def theme_digest(root: Path, theme_dirs: Iterable[Path]) -> str:
+    """Every file of the built-in theme and of the user's templates/, by name and bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    for folder in theme_dirs:
+        if not folder.is_dir():
+            continue
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            if not fs.is_inside(path, folder):
+                continue
+            h.update(f"\0{folder}\0{path.relative_to(folder)}\0".encode())
+            try:
+                h.update(path.read_bytes())
+            except OSError:
+                h.update(b"?")
+    return h.hexdigest()
+
+
+def git_head(root: Path) -> str:
+    """HEAD's commit, or '-' outside git: history shown on the pages changes with it."""
+    if not any((parent / ".git").exists() for parent in (root, *root.parents)):
+        return "-"
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return done.stdout.strip() or "-"
+
+
+def site_fingerprint(root: Path, target: Path, today: date, theme_dirs: Iterable[Path]) -> str:
+    config = fs.read_optional(root / CONFIG_FILE, root)
+    parts = [
+        cache_mod.program_fingerprint(all_modules()),
+        theme_digest(root, theme_dirs),
+        cache_mod.digest_bytes(config) if config is not None else "-",
+        today.isoformat(),
+        git_head(root),
+        str(target),
+    ]
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=20).hexdigest()
+
+
+def _state_path(root: Path, target: Path) -> Path:
+    name = hashlib.blake2b(str(target).encode(), digest_size=6).hexdigest()
+    return cache_mod.cache_dir(root) / f"build-{name}.bin"
+
+
+# --- the recorded state of the last build ---------------------------------------------------------
+
+
+@dataclass
+class BuildState:
+    fingerprint: str
+    tree_key: str  # cache.tree_key of the sources at the time
+    shared: str  # digest of the context every page shares
+    signatures: dict[str, str]  # entity page -> signature
+    manifest: dict[str, OutStamp]  # every output file -> its stamp
+    result: dict[str, Any]  # what build_site returned, for the no-op answer
+
+    def to_payload(self) -> tuple[Any, ...]:
+        return (self.fingerprint, self.tree_key, self.shared, self.signatures, self.manifest, self.result)
+
+
+def load_state(root: Path, target: Path) -> BuildState | None:
+    payload = cache_mod.read_blob(_state_path(root, target), BUILD_KIND, cache_mod.program_fingerprint(all_modules()))
+    try:
+        state = BuildState(*payload)  # type: ignore[misc]
+    except TypeError:
+        return None
+    ok = (isinstance(state.signatures, dict) and isinstance(state.manifest, dict)
+          and isinstance(state.result, dict) and all(isinstance(v, tuple) and len(v) == 3
+                                                     for v in state.manifest.values()))
+    return state if ok else None
+
+
+def save_state(root: Path, target: Path, state: BuildState) -> None:
+    cache_mod.write_blob(_state_path(root, target), BUILD_KIND, cache_mod.program_fingerprint(all_modules()),
+                         state.to_payload())
+
+
+def forget_state(root: Path, target: Path) -> None:
+    try:
+        _state_path(root, target).unlink()
+    except OSError:
+        pass
+
+
+# --- the output folder as it is on disk -------------------------------------------------------------
+
+
+def scan_output(target: Path) -> dict[str, tuple[int, int]]:
+    """Every file under target: rel path -> (size, mtime_ns); symlinks are not followed."""
+    found: dict[str, tuple[int, int]] = {}
+    if not target.is_dir():
+        return found
+    stack = [(target, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = f"{prefix}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), rel + "/"))
+                else:
+                    st = entry.stat(follow_symlinks=False)
+                    found[rel] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def trusted_output(state: BuildState | None, target: Path) -> dict[str, str]:
+    """Output files whose digest is known: from the recorded manifest where the stamp on
+    disk still matches; without a record, by hashing what is there (a cold build into an
+    existing site still leaves its unchanged files alone)."""
+    on_disk = scan_output(target)
+    if state is not None:
+        return {rel: stamp[2] for rel, stamp in state.manifest.items() if on_disk.get(rel) == stamp[:2]}
+    trusted: dict[str, str] = {}
+    for rel in on_disk:
+        try:
+            trusted[rel] = cache_mod.digest_bytes((target / rel).read_bytes())
+        except OSError:
+            continue
+    return trusted
+
+
+# --- the no-op build ---------------------------------------------------------------------------------
+
+
+def unchanged_result(root: Path, target: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The previous build's result when nothing it depends on changed and the output is
+    exactly as that build left it; None otherwise. Reads no source file in full."""
+    state = load_state(root, target)
+    if state is None or state.fingerprint != fingerprint:
+        return None
+    files, discovery = fs.discover(root)
+    digests = cache_mod.stamped_digests(root, files)
+    if digests is None:
+        return None
+    if cache_mod.tree_key(digests, fs.read_optional(root / CONFIG_FILE, root), discovery) != state.tree_key:
+        return None
+    on_disk = scan_output(target)
+    if on_disk != {rel: stamp[:2] for rel, stamp in state.manifest.items()}:
+        return None
+    return state.result
+
+
+# --- dependencies ---------------------------------------------------------------------------------
+
+
+def references(entity: Entity) -> set[str]:
+    """Every slug this entity's file names."""
+    found: set[str] = set()
+    if isinstance(entity, Contact):
+        found.update(s for s in (entity.org, entity.referred_by) if s)
+    if isinstance(entity, Org) and entity.parent:
+        found.add(entity.parent)
+    for section in entity.sections:
+        found.update(section.participants)
+        found.update(section.mentions)
+    if "@" in entity.summary:
+        found.update(MENTION.findall(entity.summary))
+    return found
+
+
+@dataclass
+class DependencyMap:
+    crm: CRM
+    refs: dict[str, set[str]] = field(default_factory=dict)  # entity key -> slugs it names
+    named_by: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # slug -> entity keys
+    members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # org slug -> contact keys
+    children: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # org slug -> child orgs
+
+    @classmethod
+    def of(cls, crm: CRM) -> "DependencyMap":
+        deps = cls(crm)
+        for contact in crm.contacts.values():
+            deps._add(f"c:{contact.slug}", contact)
+            if contact.org:
+                deps.members[contact.org].add(f"c:{contact.slug}")
+        for org in crm.orgs.values():
+            deps._add(f"o:{org.slug}", org)
+            if org.parent:
+                deps.children[org.parent].add(org.slug)
+        return deps
+
+    def _add(self, key: str, entity: Entity) -> None:
+        names = references(entity)
+        self.refs[key] = names
+        for slug in names:
+            self.named_by[slug].add(key)
+
+    def family(self, slug: str) -> set[str]:
+        """The org, its parents up the chain and its children down the tree."""
+        seen: set[str] = set()
+        current: str | None = slug
+        while current and current not in seen:  # parents (cycles are possible: stop there)
+            seen.add(current)
+            org = self.crm.orgs.get(current)
+            current = org.parent if org else None
+        todo = [slug]
+        while todo:
+            for child in self.children.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return seen
+
+    def slugs_for(self, key: str) -> tuple[set[str], set[str]]:
+        """(slugs whose whole file can change this entity's page, slugs of which only the
+        existence and name can: those it merely links to or names)."""
+        slug = key[2:]
+        named = set(self.refs.get(key, set()))
+        # Backlinks and referrals show what the naming file says (its name, a heading).
+        whole = {slug} | {other[2:] for other in self.named_by.get(slug, ())}
+        if key.startswith("c:"):
+            contact = self.crm.contacts[slug]
+            if contact.org:
+                whole |= self.family(contact.org)
+            return whole, named
+        # An org page shows its family's people and their notes, with the links in them.
+        family = self.family(slug)
+        whole |= family
+        for org in family:
+            for other in (*self.members.get(org, ()), *self.named_by.get(org, ())):
+                whole.add(other[2:])
+                named |= self.refs.get(other, set())
+        return whole, named - whole
+
+
+def _stable(value: Any) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception:  # something unpicklable in a context: its repr still tells changes apart
+        return repr(value).encode()
+
+
+def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: list[Problem],
+                    shared: str) -> dict[str, str]:
+    """Entity page path -> signature over everything the page is made from."""
+    deps = DependencyMap.of(crm)
+    by_path: dict[str, list[Problem]] = defaultdict(list)
+    for problem in problems:
+        by_path[problem.path].append(problem)
+
+    def file_digests(slug: str) -> str:
+        return f"{digests.get(f'contacts/{slug}.md', '-')}/{digests.get(f'orgs/{slug}.md', '-')}"
+
+    def identity(slug: str) -> str:
+        contact, org = crm.contacts.get(slug), crm.orgs.get(slug)
+        return f"{contact.name if contact else '-'}\0{org.name if org else '-'}\0{bool(contact)}{bool(org)}"
+
+    def stats_of(kind: str, slug: str) -> Any:
+        table = getattr(stats, kind, None) if stats is not None else None
+        return table.get(slug) if isinstance(table, dict) else None
+
+    signatures: dict[str, str] = {}
+    for key, entity, page, kind in (
+        *((f"c:{s}", e, f"contacts/{s}.html", "contacts") for s, e in crm.contacts.items()),
+        *((f"o:{s}", e, f"orgs/{s}.html", "orgs") for s, e in crm.orgs.items()),
+    ):
+        h = hashlib.blake2b(digest_size=16)
+        h.update(shared.encode())
+        whole, named = deps.slugs_for(key)
+        for slug in sorted(whole):
+            h.update(f"\0{slug}\0{file_digests(slug)}".encode())
+        for slug in sorted(named):
+            h.update(f"\0@{slug}\0{identity(slug)}".encode())
+        h.update(_stable(stats_of(kind, entity.slug)))
+        h.update(_stable([(p.line, p.severity, p.code, p.message) for p in by_path.get(entity.path, ())]))
+        signatures[page] = h.hexdigest()
+    return signatures
+
+
+def shared_digest(common: dict[str, Any], tags: dict[str, str]) -> str:
+    return hashlib.blake2b(_stable((common, tags)), digest_size=16).hexdigest()
+
+
+# --- writing into the staging folder ------------------------------------------------------------
+
+
+class StagingWriter:
+    """Collects every output file's digest; stages only files whose bytes differ from the
+    trusted output (so unchanged files are never rewritten)."""
+
+    def __init__(self, staging: Path, trusted: dict[str, str]) -> None:
+        self.staging = staging
+        self.trusted = trusted
+        self.written: list[str] = []  # every file of the site, changed or not
+        self.stamps: dict[str, str] = {}  # rel -> digest
+        self.staged: list[str] = []
+        self._made: set[Path] = set()
+
+    def write(self, rel: str, data: str | bytes) -> None:
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        digest = cache_mod.digest_bytes(payload)
+        self.written.append(rel)
+        self.stamps[rel] = digest
+        if self.trusted.get(rel) == digest:
+            return
+        path = self.staging / rel
+        if path.parent not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        path.write_bytes(payload)
+        self.staged.append(rel)
+
+    def keep(self, rel: str) -> None:
+        """A file not re-rendered this time: it stays as it is in the output."""
+        self.written.append(rel)
+        self.stamps[rel] = self.trusted[rel]
+
+    def absorb(self, other: tuple[list[str], dict[str, str], list[str]]) -> None:
+        written, stamps, staged = other
+        self.written.extend(written)
+        self.stamps.update(stamps)
+        self.staged.extend(staged)
+
+
+# --- rendering, in this process or in forked workers ------------------------------------------------
+
+# The forked workers inherit this (the CRM, stats, ... are not pickled to them).
+_JOB: dict[str, Any] = {}
+
+
+def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+    job = _JOB
+    writer = StagingWriter(job["staging"], job["trusted"])
+    job["render_entities"](job["site"], writer, paths)
+    return writer.written, writer.stamps, writer.staged
+
+
+def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],
+                             render_entities: Callable[[Any, Any, list[str]], None], workers: int,
+                             meanwhile: Callable[[], None]) -> bool:
+    """Render entity pages in forked processes while this one runs meanwhile() (the
+    site-wide pages); False, with nothing rendered, when processes are unavailable."""
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform
+        return False
+    chunks = [paths[i:i + _PAGES_PER_TASK] for i in range(0, len(paths), _PAGES_PER_TASK)]
+    _JOB.update(site=site, staging=writer.staging, trusted=writer.trusted, render_entities=render_entities)
+    try:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context)
+    except OSError:
+        _JOB.clear()
+        return False
+    try:
+        futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
+        meanwhile()
+        for future in futures:
+            writer.absorb(future.result())  # a worker's exception is raised here
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _JOB.clear()
+    return True
+
+
+# --- committing ------------------------------------------------------------------------------------
+
+
+def commit(staging: Path, target: Path, writer: StagingWriter) -> None:
+    """Move the staged files into the output, then delete what the site no longer has."""
+    made: set[Path] = set()
+    for rel in writer.staged:
+        dest = target / rel
+        if dest.parent not in made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dest.parent)
+        os.replace(staging / rel, dest)
+    keep = set(writer.written)
+    for rel in scan_output(target):
+        if rel not in keep:
+            os.unlink(target / rel)
+    _remove_empty_folders(target)
+
+
+def _remove_empty_folders(target: Path) -> None:
+    for folder, subfolders, files in os.walk(target, topdown=False):
+        if Path(folder) != target and not subfolders and not files:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+
+
+def new_staging(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+
+
+def manifest_after(target: Path, writer: StagingWriter) -> dict[str, OutStamp]:
+    on_disk = scan_output(target)
+    return {rel: (*on_disk[rel], digest) for rel, digest in writer.stamps.items() if rel in on_disk}
+
+
+def remove_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)

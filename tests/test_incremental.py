@@ -1,0 +1,240 @@
+"""Incremental builds: byte-identical to a clean build, whatever happened in between."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from site_builder import incremental
+from site_builder.build import BuildError, build_site
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import generate  # noqa: E402
+
+TODAY = date(2026, 11, 22)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def small_corpus(root: Path) -> Path:
+    generate.generate(root, contacts=14, sections=3, seed=5)
+    return root
+
+
+def assert_same_as_clean(root: Path, out: Path, scratch: Path) -> None:
+    clean = scratch / "clean"
+    shutil.rmtree(clean, ignore_errors=True)
+    build_site(root, clean, TODAY, cache=False)
+    got, want = tree(out), tree(clean)
+    assert sorted(got) == sorted(want)
+    different = [rel for rel in want if got[rel] != want[rel]]
+    assert different == []
+
+
+# --- operations a user does between two builds ---------------------------------------------------------
+
+
+def contacts_of(root: Path) -> list[Path]:
+    return sorted((root / "contacts").glob("*.md"))
+
+
+def op_edit_name(root: Path, pick: int) -> None:
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    text = path.read_text(encoding="utf-8")
+    start = text.index("\nname: ") + 1
+    end = text.index("\n", start)
+    path.write_text(text[:start] + f'name: "Renamed {pick}"' + text[end:], encoding="utf-8")
+
+
+def op_add_note(root: Path, pick: int) -> None:
+    people = contacts_of(root)
+    path, other = people[pick % len(people)], people[(pick * 7 + 3) % len(people)]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n## 2026-11-{10 + pick % 15:02d} meeting @{other.stem}: Catch-up {pick}\n\n"
+                     f"Talked with @{other.stem} about #budget.\n")
+
+
+def op_change_org(root: Path, pick: int) -> None:
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    orgs = sorted((root / "orgs").glob("*.md"))
+    text = path.read_text(encoding="utf-8")
+    start = text.index("\norg: ") + 1
+    end = text.index("\n", start)
+    path.write_text(text[:start] + f"org: {orgs[pick % len(orgs)].stem}" + text[end:], encoding="utf-8")
+
+
+def op_break(root: Path, pick: int) -> None:
+    """An error (unknown tier) and a mention of a file that does not exist."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    text = path.read_text(encoding="utf-8").replace("\ntier: ", "\ntier: Q\nold_tier: ", 1)
+    path.write_text(text + f"\nAsked about @ghost-{pick % 3}.\n", encoding="utf-8")
+
+
+def op_add(root: Path, pick: int) -> None:
+    people = contacts_of(root)
+    template = people[pick % len(people)].read_text(encoding="utf-8")
+    (root / "contacts" / f"ghost-{pick % 3}.md").write_text(template.replace("\nname: ", "\nname: Ghost ", 1),
+                                                            encoding="utf-8")
+
+
+def op_rename(root: Path, pick: int) -> None:
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    path.rename(path.with_name(f"renamed-{pick}.md"))
+
+
+def op_delete(root: Path, pick: int) -> None:
+    people = contacts_of(root)
+    if len(people) > 3:
+        people[pick % len(people)].unlink()
+
+
+def op_org_parent(root: Path, pick: int) -> None:
+    orgs = sorted((root / "orgs").glob("*.md"))
+    path, parent = orgs[pick % len(orgs)], orgs[(pick + 1) % len(orgs)]
+    text = "\n".join(line for line in path.read_text(encoding="utf-8").split("\n") if not line.startswith("parent:"))
+    path.write_text(text.replace("\nwebsite: ", f"\nparent: {parent.stem}\nwebsite: ", 1), encoding="utf-8")
+
+
+def op_edit_org(root: Path, pick: int) -> None:
+    orgs = sorted((root / "orgs").glob("*.md"))
+    path = orgs[pick % len(orgs)]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\nname: ", f"\nname: New {pick} ", 1) + f"\nWorks with @{contacts_of(root)[0].stem}.\n",
+                    encoding="utf-8")
+
+
+def op_config(root: Path, pick: int) -> None:
+    with (root / "crm.yaml").open("a", encoding="utf-8") as handle:
+        handle.write(f"touch_kinds: [workshop{pick}]\n")
+
+
+OPERATIONS = [op_edit_name, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_org_parent,
+              op_edit_org, op_config]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 40)), min_size=1, max_size=4))
+def test_incremental_build_equals_clean_build(operations) -> None:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        root = small_corpus(scratch / "crm")
+        out = scratch / "site"
+        build_site(root, out, TODAY)
+        for operation, pick in operations:
+            operation(root, pick)
+            build_site(root, out, TODAY)
+        assert_same_as_clean(root, out, scratch)
+
+
+# --- targeted cases ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return small_corpus(tmp_path / "crm")
+
+
+def test_nothing_changed_rewrites_nothing_and_loads_nothing(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    first = build_site(corpus, out, TODAY)
+    assert first.changed == first.files
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    old = 1_600_000_000_000_000_000
+    for path in [*corpus.glob("contacts/*.md"), *corpus.glob("orgs/*.md")]:
+        os.utime(path, ns=(old, old))  # (fresh stamps are re-hashed; old ones are trusted)
+    again = build_site(corpus, out, TODAY)
+    assert again.changed == []
+    assert again.files == first.files and again.problems == first.problems
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+
+
+def test_one_edit_rewrites_few_files(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    victim = contacts_of(corpus)[4]
+    with victim.open("a", encoding="utf-8") as handle:
+        handle.write("\nOne more line in the last note.\n")
+    result = build_site(corpus, out, TODAY)
+    assert f"contacts/{victim.stem}.html" in result.changed
+    assert len(result.changed) < len(result.files) // 2
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_hand_edited_or_deleted_output_is_restored(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    page = out / "contacts" / f"{contacts_of(corpus)[0].stem}.html"
+    page.write_text("scribbled over", encoding="utf-8")
+    (out / "index.html").unlink()
+    (out / "stray.txt").write_text("not ours", encoding="utf-8")
+    build_site(corpus, out, TODAY)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_template_change_rerenders_everything(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    (corpus / "templates").mkdir()
+    shutil.copy(REPO / "templates" / "base.html", corpus / "templates" / "base.html")
+    with (corpus / "templates" / "base.html").open("a", encoding="utf-8") as handle:
+        handle.write("<!-- customised -->\n")
+    result = build_site(corpus, out, TODAY)
+    assert all(f in result.changed for f in result.files if f.endswith(".html"))
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_another_day_rerenders(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    build_site(corpus, out, date(2026, 12, 24))
+    clean = tmp_path / "clean"
+    build_site(corpus, clean, date(2026, 12, 24), cache=False)
+    assert tree(out) == tree(clean)
+
+
+def test_failed_incremental_build_leaves_the_site_and_its_record(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    before = tree(out)
+    victim = contacts_of(corpus)[2]
+    (corpus / "templates").mkdir()
+    (corpus / "templates" / "contact.html").write_text(
+        '{% extends "base.html" %}{% block main %}{% if contact.slug == "' + victim.stem + '" %}'
+        '{{ contact.missing_method() }}{% endif %}{% endblock %}', encoding="utf-8")
+    with pytest.raises(BuildError):
+        build_site(corpus, out, TODAY)
+    assert tree(out) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
+    shutil.rmtree(corpus / "templates")
+    build_site(corpus, out, TODAY)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_parallel_rendering_gives_the_same_site(corpus: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)
+    monkeypatch.setattr(incremental, "_PAGES_PER_TASK", 4)
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_corrupt_build_record_is_discarded(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    for record in (corpus / ".crm-cache").glob("build-*.bin"):
+        record.write_bytes(record.read_bytes()[:100])
+    op_add_note(corpus, 3)
+    build_site(corpus, out, TODAY)
+    assert_same_as_clean(corpus, out, tmp_path)
