@@ -27,7 +27,9 @@ not as one file deleted and another added: it needs most lines to match.
 
 ## 2026-01-05 call: Intro
 
-status: customer  (a line in the body is not the front matter... but git cannot tell)
+status: customer
+
+(The line above is in the notes, not the front matter: it does not count.)
 """
 
 
