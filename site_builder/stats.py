@@ -8,18 +8,20 @@ on what that pass collected, so the cost grows with the size of the CRM, not its
 
 from __future__ import annotations
 
+import bisect
+import gc
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Iterable
 
 from .model import CRM, Birthday, Contact, Config, Entity, Org
 from .stats_money import (
     Money, Purchase, add_by_year, add_money, by_year_json, days_between, days_since_last, lateness,
     lifetime_value, money_json, outstanding, pipeline, purchases_of, revenue_by_year, revenue_trend,
-    share_json, within_last,
+    share_json, sorted_items, within_last,
 )
 from .stats_due import DueItem, DueReport, due_items, in_days
 from .stats_rfm import CustomerFigures, rfm
@@ -75,6 +77,19 @@ class _Context:
 
 
 def compute(crm: CRM, today: date) -> Stats:
+    """All figures for the CRM as of today. Pure: same CRM and date, same result."""
+    # The cyclic garbage collector would walk the whole loaded CRM (millions of objects)
+    # several times while we allocate; nothing here makes reference cycles, so pause it.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _compute(crm, today)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compute(crm: CRM, today: date) -> Stats:
     ctx = _Context(crm, today, build_index(crm, today), _money_of_all(crm, today), _referrals(crm),
                    org_children(crm), _members(crm))
     contacts = {slug: contact_stats(c, ctx) for slug, c in crm.contacts.items()}
@@ -115,33 +130,31 @@ def iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def touch_figures(touches: list[Touch], today: date) -> Json:
-    """Counts, first/last, windows and spacing of touches sorted oldest first."""
-    first = touches[0][0] if touches else None
-    last = touches[-1][0] if touches else None
+def touch_figures(touches: list[Touch], today: date, *, ordered: bool = True) -> Json:
+    """Counts, first/last, windows and spacing of touches. `ordered`: already sorted
+    oldest first (a contact's list is; an org's union of lists is not)."""
+    n = len(touches)
+    days = [t[0] for t in touches]  # day numbers (date.toordinal)
+    if not ordered:
+        days.sort()
+    now = today.toordinal()
+    first = days[0] if n else None
+    last = days[-1] if n else None
     figures: Json = {
-        "touches": len(touches),
-        "touches_by_kind": dict(sorted(Counter(t[1] for t in touches).items())),
-        "first_touch": iso(first),
-        "last_touch": iso(last),
-        "days_since_last_touch": (today - last).days if last else None,
+        "touches": n,
+        "touches_by_kind": dict(sorted_items(_kinds(touches))),
+        "first_touch": date.fromordinal(first).isoformat() if first else None,
+        "last_touch": date.fromordinal(last).isoformat() if last else None,
+        "days_since_last_touch": now - last if last else None,
     }
-    for days in TOUCH_WINDOWS:
-        figures[f"touches_{days}d"] = _count_since(touches, today - timedelta(days=days))
-    figures["avg_days_between_touches"] = (
-        round((last - first).days / (len(touches) - 1), 2) if first and last and len(touches) >= 2 else None
-    )
+    for window in TOUCH_WINDOWS:  # touches dated in (today - window, today]
+        figures[f"touches_{window}d"] = n - bisect.bisect_right(days, now - window)
+    figures["avg_days_between_touches"] = round((last - first) / (n - 1), 2) if first and last and n >= 2 else None
     return figures
 
 
-def _count_since(touches: list[Touch], after: date) -> int:
-    """Touches dated after `after`: they are sorted, so walk back from the newest."""
-    count = 0
-    for touch in reversed(touches):
-        if touch[0] <= after:
-            break
-        count += 1
-    return count
+def _kinds(touches: list[Touch]) -> dict[str, int]:
+    return Counter(map(itemgetter(1), touches)) if touches else {}  # counted in C
 
 
 def cadence_figures(contact: Contact, config: Config, last: date | None, today: date) -> Json:
@@ -213,7 +226,7 @@ def money_figures(entity: Entity, money: _Money, today: date) -> Json:
         "deals_won": len(won),
         "deals_lost": len(lost),
         "deals_open": sum(1 for d in entity.deals if d.is_open),
-        "lost_to": dict(sorted(Counter(d.lost_to for d in lost if d.lost_to).items())),
+        "lost_to": dict(sorted_items(count(d.lost_to for d in lost if d.lost_to))) if lost else {},
         "pipeline": money_json(pipeline(entity)),
     }
 
@@ -225,7 +238,7 @@ def contact_stats(contact: Contact, ctx: _Context) -> Json:
     today, config = ctx.today, ctx.crm.config
     linked = ctx.index.contact(contact.slug)
     touches = touch_figures(linked.touches, today)
-    last = linked.touches[-1][0] if linked.touches else None
+    last = date.fromordinal(linked.touches[-1][0]) if linked.touches else None
     snoozed = contact.snooze_until is not None and contact.snooze_until > today
     stats: Json = {
         "slug": contact.slug,
@@ -245,7 +258,7 @@ def contact_stats(contact: Contact, ctx: _Context) -> Json:
         "snoozed": snoozed,
         "planned": _planned_json(linked),
         "over_contacted": touches["touches_7d"] > config.max_touches_per_week,
-        "topics": _topics_json(linked.topics),
+        "topics": _topics_json(linked.topics()),
         **birthday_figures(contact.birthday, config.birthday_window_days, today),
         "referred": ctx.referred.get(contact.slug, []),
         **money_figures(contact, ctx.money[contact.path], today),
@@ -261,7 +274,20 @@ def _planned_json(linked: Linked) -> list[Json]:
 
 
 def _topics_json(topics: Counter[str]) -> dict[str, int]:
-    return dict(sorted(topics.items(), key=lambda kv: (-kv[1], kv[0])))
+    """Most frequent first, then by name (two stable sorts: cheaper than a tuple key)."""
+    if not topics:
+        return {}
+    items = sorted(topics.items())
+    items.sort(key=itemgetter(1), reverse=True)
+    return dict(items)
+
+
+def count(values: Iterable[str]) -> dict[str, int]:
+    """Like Counter, without its per-call overhead (this runs once per contact)."""
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 def is_customer(contact: Contact, money: _Money) -> bool:
@@ -315,11 +341,11 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
     children, members = ctx.children, ctx.members
     group = org_group(org.slug, children)
     contacts = sorted(c for g in group for c in members.get(g, []))
-    touches: set[Touch] = set()
-    for g in group:
-        touches.update(ctx.index.org(g).touches)
-    for c in contacts:
-        touches.update(ctx.index.contact(c).touches)
+    # Each touch section is one tuple shared by everyone it counts for: dedupe by identity.
+    unique: dict[int, Touch] = {}
+    for linked in [*(ctx.index.org(g) for g in group), *(ctx.index.contact(c) for c in contacts)]:
+        unique.update(zip(map(id, linked.touches), linked.touches))
+    touches = list(unique.values())
     lifetime: Money = {}
     by_year: dict[int, Money] = {}
     for entity in [*(crm.orgs[g] for g in group), *(crm.contacts[c] for c in contacts)]:
@@ -341,9 +367,9 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
         "has_decision_maker": "decision-maker" in roles,
         "has_influencer": "influencer" in roles,
         "has_champion": "champion" in roles,
-        **touch_figures(sorted(touches), today),
+        **touch_figures(touches, today, ordered=False),
         "planned": _planned_json(linked),
-        "topics": _topics_json(linked.topics),
+        "topics": _topics_json(linked.topics()),
         "open_deals": _open_deals(crm, group, contacts),
         "pipeline": money_json(_group_pipeline(crm, group, contacts)),
         "lifetime_value": money_json(lifetime),
@@ -595,7 +621,10 @@ def churn(people: list[Contact], ctx: _Context) -> Json:
 
 def touches_per_month(touches: list[Touch], today: date) -> list[Json]:
     """Every touch section once, per calendar month, the last 24 months up to this one."""
-    counts = Counter((t[0].year, t[0].month) for t in touches)
+    counts: Counter[tuple[int, int]] = Counter()
+    for ordinal, n in Counter(map(itemgetter(0), touches)).items():  # a few thousand distinct days
+        day = date.fromordinal(ordinal)
+        counts[(day.year, day.month)] += n
     months = []
     year, month = today.year, today.month
     for _ in range(MONTHS_OF_TOUCHES):

@@ -11,20 +11,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable
+from operator import itemgetter
+from typing import Iterable, NamedTuple, TypeVar
 
 from .model import Entity, Invoice
 
-Money = dict[str, Decimal]  # currency -> amount
+Money = dict[str, Decimal]  # currency -> amount, in no particular order (money_json sorts)
+K = TypeVar("K")
+V = TypeVar("V")
 
 # Revenue trend: the slope of revenue over the last three 12-month windows ending today.
 TREND_WINDOW_DAYS = 365
 TREND_TOLERANCE = Decimal("0.10")  # within +-10 % of that mean is "flat"
 
 
-@dataclass(frozen=True, slots=True)
-class Purchase:
-    """One dated amount of revenue: an invoice, or a won deal when there are no invoices."""
+class Purchase(NamedTuple):
+    """One dated amount of revenue: an invoice, or a won deal when there are no invoices.
+    (A tuple, not a frozen dataclass: there is one per invoice and those are slow to make.)"""
 
     date: date
     amount: Decimal
@@ -45,15 +48,24 @@ def purchases_of(entity: Entity, today: date) -> tuple[list[Purchase], str | Non
         if i.date is not None and i.amount is not None and i.currency and i.date <= today
     ]
     if from_invoices:
-        return sorted(from_invoices, key=lambda p: p.date), "invoices"
+        return _by_date(from_invoices), "invoices"
     from_deals = [
         Purchase(d.closed, d.amount, d.currency)
         for d in entity.deals
         if d.stage == "won" and d.closed is not None and d.amount is not None and d.currency and d.closed <= today
     ]
     if from_deals:
-        return sorted(from_deals, key=lambda p: p.date), "deals"
+        return _by_date(from_deals), "deals"
     return [], None
+
+
+def _by_date(purchases: list[Purchase]) -> list[Purchase]:
+    return purchases if len(purchases) < 2 else sorted(purchases, key=itemgetter(0))
+
+
+def sorted_items(mapping: dict[K, V]) -> Iterable[tuple[K, V]]:
+    """Items by key; most dicts here have one currency, so skip the sort when it can."""
+    return mapping.items() if len(mapping) < 2 else sorted(mapping.items())
 
 
 def add_money(total: Money, other: Money) -> None:
@@ -65,7 +77,7 @@ def lifetime_value(purchases: Iterable[Purchase]) -> Money:
     total: Money = {}
     for p in purchases:
         total[p.currency] = total.get(p.currency, Decimal(0)) + p.amount
-    return dict(sorted(total.items()))
+    return total
 
 
 def revenue_by_year(purchases: Iterable[Purchase]) -> dict[int, Money]:
@@ -73,7 +85,7 @@ def revenue_by_year(purchases: Iterable[Purchase]) -> dict[int, Money]:
     for p in purchases:
         year = years[p.date.year]
         year[p.currency] = year.get(p.currency, Decimal(0)) + p.amount
-    return {y: dict(sorted(m.items())) for y, m in sorted(years.items())}
+    return dict(years)
 
 
 def add_by_year(total: dict[int, Money], other: dict[int, Money]) -> None:
@@ -112,7 +124,7 @@ def trend_of(window: list[Decimal]) -> str | None:
 
 def revenue_trend(purchases: Iterable[Purchase], today: date) -> tuple[str | None, dict[str, str]]:
     """The trend (None without two years of history; 'mixed' when currencies disagree)."""
-    by_currency = {c: t for c, w in sorted(trend_windows(purchases, today).items()) if (t := trend_of(w))}
+    by_currency = {c: t for c, w in sorted_items(trend_windows(purchases, today)) if (t := trend_of(w))}
     trends = set(by_currency.values())
     if not trends:
         return None, {}
@@ -155,7 +167,7 @@ def outstanding(invoices: Iterable[Invoice], today: date, *, overdue_only: bool 
         if overdue_only and (i.due is None or i.due >= today):
             continue
         total[i.currency] = total.get(i.currency, Decimal(0)) + i.amount
-    return dict(sorted(total.items()))
+    return total
 
 
 def days_since_last(purchases: list[Purchase], today: date) -> int | None:
@@ -168,7 +180,7 @@ def pipeline(entity: Entity) -> Money:
     for d in entity.deals:
         if d.is_open and d.amount is not None and d.currency:
             total[d.currency] = total.get(d.currency, Decimal(0)) + d.amount
-    return dict(sorted(total.items()))
+    return total
 
 
 # --- JSON ---------------------------------------------------------------------------
@@ -184,11 +196,11 @@ def number_json(amount: Decimal) -> int | float:
 
 
 def money_json(money: Money) -> dict[str, int | float]:
-    return {c: number_json(a) for c, a in sorted(money.items())}
+    return {c: number_json(a) for c, a in sorted_items(money)}
 
 
 def by_year_json(years: dict[int, Money]) -> dict[str, dict[str, int | float]]:
-    return {str(y): money_json(m) for y, m in sorted(years.items())}
+    return {str(y): money_json(m) for y, m in sorted_items(years)}
 
 
 def share_json(part: Money, whole: Money) -> dict[str, float]:
