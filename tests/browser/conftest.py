@@ -95,10 +95,11 @@ def sample_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CRM whose every field tries to run script (see fixtures/browser_hostile.py)."""
-    from .fixtures.browser_hostile import write_hostile_crm
+    from .fixtures.browser_hostile import commit_hostile_history, write_hostile_crm
 
     base = tmp_path_factory.mktemp("hostile")
     root = write_hostile_crm(base / "crm")
+    commit_hostile_history(root)
     return build(root, base / "site")
 
 

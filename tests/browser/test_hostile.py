@@ -8,6 +8,7 @@ test. The names must still be readable text and still be found by the search.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,10 @@ def test_no_page_runs_injected_script(page: Any, page_log: PageLog, hostile_site
     for slug in (contact_slug(i) for i in range(len(NAME_PAYLOADS))):
         assert f"contacts/{slug}.html" in pages, f"no page for {slug}"
     assert "orgs/evil-org.html" in pages and "orgs/evil-child.html" in pages
+    assert {"due.html", "dashboard.html"} <= set(pages)
+    assert any(p.startswith("tags/") for p in pages)
+    if shutil.which("git"):  # the hostile CRM is a git repository with hostile commit messages
+        assert "changes.html" in pages
     for rel in pages:
         page.goto(url_of(hostile_site, rel))
         assert_page_is_inert(page, page_log, rel)
@@ -137,3 +142,13 @@ def test_search_data_is_plain_data(hostile_site: Path) -> None:
     assert "\u2028" not in text and "\u2029" not in text
     start = text.index("=") + 1
     json.loads(text[start:].strip().rstrip(";"))
+
+
+def test_hostile_commit_messages_are_shown_as_text(page: Any, page_log: PageLog, hostile_site: Path) -> None:
+    if not shutil.which("git"):
+        pytest.skip("git is not installed, so the hostile CRM has no history")
+    page.goto(url_of(hostile_site, "changes.html"))
+    text = page.inner_text("main")
+    assert "<img src=x onerror=window.__xss=1> orgs" in text
+    assert "</script><script>window.__xss=1</script>" in text
+    assert_page_is_inert(page, page_log, "changes.html")
