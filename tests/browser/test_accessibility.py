@@ -60,6 +60,36 @@ def test_no_serious_accessibility_violations(new_context: Any, sample_site: Path
     assert page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
     violations = [v for v in run_axe(page) if v["impact"] in BLOCKING]
     assert violations == [], f"{rel} ({scheme}):\n{describe(violations)}"
+    luminance = page.evaluate(_BACKGROUND_LUMINANCE_JS)
+    assert (luminance < 0.2) if scheme == "dark" else (luminance > 0.8), f"{scheme} background luminance {luminance}"
+
+
+# Relative luminance (WCAG) of the page background: the body's, else the root's.
+_BACKGROUND_LUMINANCE_JS = r"""() => {
+    const opaque = c => !/rgba\(.*,\s*0\)$/.test(c) && c !== 'transparent';
+    let color = getComputedStyle(document.body).backgroundColor;
+    if (!opaque(color)) color = getComputedStyle(document.documentElement).backgroundColor;
+    if (!opaque(color)) return 1;  // nothing painted: the browser's white canvas
+    const [r, g, b] = color.match(/[\d.]+/g).slice(0, 3).map(Number).map(v => {
+        v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}"""
+
+
+def test_first_tab_reaches_a_visible_skip_link_to_main(page: Any, sample_site: Path) -> None:
+    page.goto(url_of(sample_site, "contacts/zoe-muller.html"))
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement.getAttribute('href')")
+    assert focused == "#main", "the first Tab stop is not the skip link"
+    box = page.evaluate("() => { const r = document.activeElement.getBoundingClientRect();"
+                        " return {x: r.x, y: r.y, w: r.width, h: r.height}; }")
+    assert box["x"] >= 0 and box["y"] >= 0 and box["w"] > 20 and box["h"] > 10, f"skip link off screen: {box}"
+    outline = page.evaluate("() => { const s = getComputedStyle(document.activeElement);"
+                            " return [s.outlineStyle, s.outlineWidth, s.boxShadow]; }")
+    assert outline[0] != "none" or outline[2] != "none", f"no visible focus style on the skip link: {outline}"
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
 
 
 @pytest.mark.xfail(reason="site: fenced code renders <pre lang=sql> (axe valid-lang); /tmp/qa-findings.md",
