@@ -7,7 +7,7 @@
 Each measurement runs the `crm` command (site_builder.cli:main) as its own process (so imports and
 process start-up count, as they do for a user) and reads that process's peak memory
 from os.wait4 (the largest of it and the worker processes it waited for). Corpora are
-generated once into benchmarks/corpus/ (git-ignored) by generate.py and reused; the
+generated once into $TMPDIR/crm-benchmark/ by generate.py and reused; the
 edit/add/delete steps are undone at the end, so a corpus stays byte-identical.
 Results go to benchmarks/results/<date>.md (and stdout).
 """
@@ -20,6 +20,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -43,11 +44,19 @@ class Measurement:
     exit_code: int
 
 
+# With --snapshot, the program is run from a frozen copy (see snapshot_code).
+CODE_PATH: Path | None = None
+
+
 def run_cli(args: list[str], cwd: Path) -> Measurement:
     """One `crm` invocation in a fresh process: wall time and peak RSS."""
     cmd = [sys.executable, "-c", "from site_builder.cli import main; main()", *args]
+    env = dict(os.environ)
+    if CODE_PATH is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(CODE_PATH), *filter(None, [env.get("PYTHONPATH")])])
+        cwd = CODE_PATH
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -56,6 +65,18 @@ def run_cli(args: list[str], cwd: Path) -> Measurement:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err}")
     return Measurement(" ".join(args[:1]), elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
                        proc.returncode)
+
+
+def snapshot_code(folder: Path) -> Path:
+    """Copy site_builder/ and templates/ so that edits made to the working tree while the
+    benchmark runs (the cache keys on the program's source) cannot disturb it."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copytree(REPO / "site_builder", folder / "site_builder",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "templates", folder / "templates")
+    return folder
 
 
 def ensure_corpus(folder: Path, contacts: int, sections: int) -> Path:
@@ -184,9 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", action="store_true", help="also 50,000 contacts (minutes, ~1 GB of disk)")
     parser.add_argument("--sections", type=int, default=20, help="sections per contact (default 20)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest counts")
-    parser.add_argument("--corpus-dir", type=Path, default=HERE / "corpus", help="where corpora are kept")
+    parser.add_argument("--corpus-dir", type=Path, default=Path(tempfile.gettempdir()) / "crm-benchmark",
+                        help="where corpora are kept (outside any git repository, or every commit "
+                             "anyone makes to it changes the history the site shows)")
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for <date>.md")
+    parser.add_argument("--live", action="store_true",
+                        help="run the working tree's code instead of a frozen copy of it")
     args = parser.parse_args(argv)
+    global CODE_PATH
+    if not args.live:
+        CODE_PATH = snapshot_code(args.corpus_dir / "code")
     counts = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.big and 50000 not in counts:
         counts.append(50000)

@@ -165,8 +165,9 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     target = check_output_folder(source, Path(out) if out is not None else source / "output")
     themes = theme_dirs(source)
     fingerprint = incremental.site_fingerprint(source, target, today, themes)
+    head = incremental.git_head(source)  # read before the history is, so a commit made meanwhile shows next time
     if cache:
-        previous = incremental.unchanged_result(source, target, fingerprint)
+        previous = incremental.unchanged_result(source, target, fingerprint, head)
         if previous is not None:
             return result_from_record(target, previous)
     loaded = load(source, cache=cache, workers=workers)
@@ -187,7 +188,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         changed=sorted(writer.staged),
     )
     if cache:
-        save_build_state(site, loaded, target, writer, fingerprint, result)
+        save_build_state(site, loaded, target, writer, fingerprint, head, result)
     return result
 
 
@@ -215,7 +216,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     trusted = incremental.trusted_output(state, target)
     tags = tag_files(site.crm)
     shared = incremental.shared_digest(common_context(site, tags), tags)
-    signatures = incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems, shared)
+    signatures = incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems, shared,
+                                             site.history)
     entity_pages = list(signatures)
     if state is not None and state.shared == shared:
         dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
@@ -277,7 +279,7 @@ def _render_all(site: SiteInput, writer: incremental.StagingWriter, vcard: Any, 
 
 
 def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incremental.StagingWriter,
-                     fingerprint: str, result: BuildResult) -> None:
+                     fingerprint: str, head: str, result: BuildResult) -> None:
     record = {
         "problems": [(p.path, p.line, p.severity, p.code, p.message) for p in result.problems],
         "pages": result.pages, "contacts": result.contacts, "orgs": result.orgs, "files": result.files,
@@ -286,7 +288,7 @@ def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incr
     tree_key = cache_mod.tree_key(loaded.digests, loaded.config_bytes, loaded.discovery_problems)
     state = incremental.BuildState(fingerprint, tree_key, writer.shared,  # type: ignore[attr-defined]
                                    writer.signatures, incremental.manifest_after(target, writer),  # type: ignore[attr-defined]
-                                   record)
+                                   record, head)
     incremental.save_state(site.crm.root, target, state)
 
 

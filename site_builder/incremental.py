@@ -3,18 +3,21 @@ only the files whose bytes changed, and answer an unchanged tree without loading
 
 What a page depends on (its signature, recorded in <root>/.crm-cache/build-*.bin):
 - everything site-wide, as one fingerprint: the program (every site_builder module), the
-  theme files (built-in and the user's templates/), crm.yaml, today, git's HEAD (pages
-  show history), the output folder. A change there re-renders every page;
+  theme files (built-in and the user's templates/), crm.yaml, today, the output folder.
+  A change there re-renders every page;
 - the context every page shares (site title, counts, problem totals, tag list): a change
   there (e.g. a contact added: the footer counts contacts) re-renders every page;
 - for a contact or org page: the content digest of its own file and of every file in its
   dependency set (the slugs it references: org, parent, referred_by, @mentions; the
   entities that reference it: backlinks, referrals, members; for an org also its family
   of parent and child orgs, their members and what those members reference), its stats
-  entry and the problems reported for its file. A slug with no file counts too, so
+  entry, the problems reported for its file and its git history. Of slugs a page only
+  links to or names, only their existence and name count. A slug with no file counts too, so
   creating the file a mention names re-renders the mentioning page.
 The site-wide pages (directory, due, dashboard, tags, changes, search data, calendar)
-are rendered on every build that is not a no-op; only changed bytes are written.
+are rendered on every build that is not a no-op; only changed bytes are written. A build
+is a no-op (answered from the record, nothing loaded) when the sources' stamps, the
+fingerprint, git's HEAD and the output folder's stamps are all as recorded.
 
 Safety: pages are rendered into a private staging folder next to the output (only files
 whose bytes differ from the output are staged); only when every page rendered are the
@@ -101,7 +104,6 @@ def site_fingerprint(root: Path, target: Path, today: date, theme_dirs: Iterable
         theme_digest(root, theme_dirs),
         cache_mod.digest_bytes(config) if config is not None else "-",
         today.isoformat(),
-        git_head(root),
         str(target),
     ]
     return hashlib.blake2b("\0".join(parts).encode(), digest_size=20).hexdigest()
@@ -123,9 +125,11 @@ class BuildState:
     signatures: dict[str, str]  # entity page -> signature
     manifest: dict[str, OutStamp]  # every output file -> its stamp
     result: dict[str, Any]  # what build_site returned, for the no-op answer
+    head: str  # git's HEAD then: a new commit changes the history shown, so it is no no-op
 
     def to_payload(self) -> tuple[Any, ...]:
-        return (self.fingerprint, self.tree_key, self.shared, self.signatures, self.manifest, self.result)
+        return (self.fingerprint, self.tree_key, self.shared, self.signatures, self.manifest, self.result,
+                self.head)
 
 
 def load_state(root: Path, target: Path) -> BuildState | None:
@@ -193,7 +197,7 @@ def trusted_output(state: BuildState | None, target: Path) -> dict[str, str]:
 # --- the no-op build ---------------------------------------------------------------------------------
 
 
-def unchanged_result(root: Path, target: Path, fingerprint: str) -> dict[str, Any] | None:
+def unchanged_result(root: Path, target: Path, fingerprint: str, head: str) -> dict[str, Any] | None:
     """The previous build's result when nothing it depends on changed and the output is
     exactly as that build left it; None otherwise. Reads no source file in full."""
     state = load_state(root, target)
@@ -204,6 +208,8 @@ def unchanged_result(root: Path, target: Path, fingerprint: str) -> dict[str, An
     if digests is None:
         return None
     if cache_mod.tree_key(digests, fs.read_optional(root / CONFIG_FILE, root), discovery) != state.tree_key:
+        return None
+    if head != state.head:
         return None
     on_disk = scan_output(target)
     if on_disk != {rel: stamp[:2] for rel, stamp in state.manifest.items()}:
@@ -302,7 +308,7 @@ def _stable(value: Any) -> bytes:
 
 
 def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: list[Problem],
-                    shared: str) -> dict[str, str]:
+                    shared: str, history: Any = None) -> dict[str, str]:
     """Entity page path -> signature over everything the page is made from."""
     deps = DependencyMap.of(crm)
     by_path: dict[str, list[Problem]] = defaultdict(list)
@@ -334,6 +340,8 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
             h.update(f"\0@{slug}\0{identity(slug)}".encode())
         h.update(_stable(stats_of(kind, entity.slug)))
         h.update(_stable([(p.line, p.severity, p.code, p.message) for p in by_path.get(entity.path, ())]))
+        if history is not None:  # the page shows its file's git history
+            h.update(_stable(history.files.get(entity.path)))
         signatures[page] = h.hexdigest()
     return signatures
 

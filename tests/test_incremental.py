@@ -238,3 +238,34 @@ def test_corrupt_build_record_is_discarded(corpus: Path, tmp_path: Path) -> None
     op_add_note(corpus, 3)
     build_site(corpus, out, TODAY)
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_AUTHOR_DATE": "2026-11-20T10:00:00",
+           "GIT_COMMITTER_DATE": "2026-11-20T10:00:00"}
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_new_commits_show_up_in_an_incremental_build(corpus: Path, tmp_path: Path) -> None:
+    _git(corpus, "init", "-q")
+    _git(corpus, "add", "contacts", "orgs", "crm.yaml")
+    _git(corpus, "commit", "-q", "-m", "first")
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    op_add_note(corpus, 5)
+    _git(corpus, "commit", "-q", "-am", "a note")
+    build_site(corpus, out, TODAY)
+    assert_same_as_clean(corpus, out, tmp_path)
+    op_edit_name(corpus, 2)  # edited, not yet committed
+    old = 1_600_000_000_000_000_000
+    for path in [*corpus.glob("contacts/*.md"), *corpus.glob("orgs/*.md")]:
+        os.utime(path, ns=(old, old))  # trusted stamps: the no-op path is open
+    build_site(corpus, out, TODAY)
+    assert build_site(corpus, out, TODAY).changed == []
+    _git(corpus, "commit", "-q", "-am", "the rename")  # no file changes, but new history
+    assert "changes.html" in build_site(corpus, out, TODAY).changed
+    assert_same_as_clean(corpus, out, tmp_path)
