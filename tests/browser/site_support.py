@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 FIXTURES = HERE / "fixtures"
 PEOPLE_ROOT = FIXTURES / "people"
+LONG_ROOT = FIXTURES / "long"
 SAMPLE_ROOT = REPO
 TODAY = date(2026, 11, 22)
 CHROMIUM = Path(os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium"))
