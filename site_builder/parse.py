@@ -9,6 +9,7 @@ metadata) and CRLF line ends, and this is the hot path of every build.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -205,7 +206,7 @@ def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
     kind = "note"
     kind_match = _KIND.match(after)
     if kind_match:
-        kind = kind_match.group(1).lower()
+        kind = sys.intern(kind_match.group(1).lower())  # a few kinds shared by 100,000s of sections
         after = after[kind_match.end():].strip()
     title = after[1:].strip() if after.startswith(":") else after
     return Section(
@@ -217,5 +218,5 @@ def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
         body_line=body_line,
         participants=tuple(dict.fromkeys(MENTION.findall(rest))),
         mentions=tuple(dict.fromkeys(MENTION.findall(body))),
-        topics=tuple(t.lower() for t in TOPIC.findall(title + "\n" + body)),
+        topics=tuple(sys.intern(t.lower()) for t in TOPIC.findall(title + "\n" + body)),  # interned: see kind
     )
