@@ -203,7 +203,21 @@ def birthday_figures(birthday: Birthday | None, window_days: int, today: date) -
 # --- money ----------------------------------------------------------------------------
 
 
+def _no_money() -> Json:
+    """money_figures of a file without invoices or deals: built fresh each time, since
+    callers may change what they get."""
+    return {
+        "lifetime_value": {}, "revenue_by_year": {}, "revenue_basis": None, "revenue_trend": None,
+        "revenue_trend_by_currency": {}, "purchases": 0, "last_purchase": None, "days_since_last_purchase": None,
+        "avg_days_late": None, "share_paid_late": None, "invoices_late": 0, "invoices_rated": 0,
+        "outstanding": {}, "overdue": {}, "deals_won": 0, "deals_lost": 0, "deals_open": 0, "lost_to": {},
+        "pipeline": {},
+    }
+
+
 def money_figures(entity: Entity, money: _Money, today: date) -> Json:
+    if not entity.invoices and not entity.deals:  # most contacts: skip the arithmetic
+        return _no_money()
     late = lateness(entity.invoices, today)
     trend, trend_by_currency = revenue_trend(money.purchases, today)
     won = [d for d in entity.deals if d.stage == "won"]
@@ -341,11 +355,6 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
     children, members = ctx.children, ctx.members
     group = org_group(org.slug, children)
     contacts = sorted(c for g in group for c in members.get(g, []))
-    # Each touch section is one tuple shared by everyone it counts for: dedupe by identity.
-    unique: dict[int, Touch] = {}
-    for linked in [*(ctx.index.org(g) for g in group), *(ctx.index.contact(c) for c in contacts)]:
-        unique.update(zip(map(id, linked.touches), linked.touches))
-    touches = list(unique.values())
     lifetime: Money = {}
     by_year: dict[int, Money] = {}
     for entity in [*(crm.orgs[g] for g in group), *(crm.contacts[c] for c in contacts)]:
@@ -367,7 +376,7 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
         "has_decision_maker": "decision-maker" in roles,
         "has_influencer": "influencer" in roles,
         "has_champion": "champion" in roles,
-        **touch_figures(touches, today, ordered=False),
+        **touch_figures(linked.group_touches, today, ordered=False),
         "planned": _planned_json(linked),
         "topics": _topics_json(linked.topics()),
         "open_deals": _open_deals(crm, group, contacts),
@@ -499,15 +508,17 @@ def _sum_money(parts: Iterable[Money]) -> Money:
 def funnel(people: list[Contact]) -> list[Json]:
     """Each stage: how many contacts got at least that far, and the share of leads and of
     the stage before. Customers, former customers and opportunities all passed 'lead'."""
+    depth_counts = Counter(FUNNEL_REACHED.get(c.status or "", 0) for c in people)
+    now = Counter(c.status for c in people)
     stages = []
     leads = previous = 0
     for depth, stage in enumerate(FUNNEL, start=1):
-        reached = sum(1 for c in people if FUNNEL_REACHED.get(c.status or "", 0) >= depth)
+        reached = sum(n for d, n in depth_counts.items() if d >= depth)
         leads = leads or reached
         stages.append({
             "stage": stage,
             "reached": reached,
-            "now": sum(1 for c in people if c.status == stage),
+            "now": now.get(stage, 0),
             "percent_of_leads": _percent(reached, leads),
             "percent_of_previous": _percent(reached, previous if depth > 1 else reached),
         })

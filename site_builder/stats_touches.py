@@ -37,6 +37,12 @@ class Linked:
     touches: list[Touch] = field(default_factory=list)  # oldest first once built
     planned: list[Plan] = field(default_factory=list)  # soonest first once built
     topic_runs: list[tuple[str, ...]] = field(default_factory=list)  # each section's #topics
+    # Orgs only: every touch of the org, the orgs below it and all their contacts, each
+    # section once, in no particular order.
+    group_touches: list[Touch] = field(default_factory=list)
+    # The orgs whose group_touches a touch of this contact or org goes to: its org (or
+    # itself) and every org above that through `parent`.
+    up: tuple["Linked", ...] = ()
 
     def topics(self) -> Counter[str]:
         """{topic: count}; counted here, once per slug, as Counter.update per section is slow."""
@@ -59,11 +65,30 @@ class SectionIndex:
 _date = itemgetter(0)
 
 
+def org_chain(crm: CRM, slug: str | None) -> list[str]:
+    """The org and every org above it through `parent`, each once even if parents loop."""
+    chain: list[str] = []
+    while slug is not None and slug in crm.orgs and slug not in chain:
+        chain.append(slug)
+        slug = crm.orgs[slug].parent
+    return chain
+
+
+def _link_groups(crm: CRM, contacts: dict[str, Linked], orgs: dict[str, Linked]) -> None:
+    chains = {slug: tuple(orgs[s] for s in org_chain(crm, slug)) for slug in crm.orgs}
+    for slug, org in orgs.items():
+        org.up = chains[slug]
+    for slug, contact in crm.contacts.items():
+        if contact.org in chains:
+            contacts[slug].up = chains[contact.org]
+
+
 def build_index(crm: CRM, today: date) -> SectionIndex:
     """The hot loop of the stats (200,000 sections for a big CRM), so it is written flat:
     local names, no helper calls per section."""
     contacts = {slug: Linked() for slug in crm.contacts}
     orgs = {slug: Linked() for slug in crm.orgs}
+    _link_groups(crm, contacts, orgs)
     all_touches: list[Touch] = []
     touch_kinds = frozenset(k for k in {s.kind for e in crm.entities() for s in e.sections} if crm.config.is_touch(k))
     for entity in crm.entities():
@@ -90,6 +115,10 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
                 all_touches.append(touch)
                 for linked in targets:
                     linked.touches.append(touch)
+                    for group in linked.up:
+                        # Two people of one org in one meeting: one touch for the org.
+                        if not group.group_touches or group.group_touches[-1] is not touch:
+                            group.group_touches.append(touch)
             if section.topics:
                 for linked in targets:
                     linked.topic_runs.append(section.topics)
