@@ -63,6 +63,15 @@ def test_enter_opens_the_highlighted_contact(directory: Any) -> None:
     assert directory.text_content("h1").strip() == "张伟"
 
 
+def test_enter_without_a_highlight_opens_the_only_match(directory: Any) -> None:
+    directory.keyboard.press("/")
+    directory.keyboard.type("ldubois")
+    assert wait_for_rows(directory, ["lea-dubois"]) == ["lea-dubois"]
+    with directory.expect_navigation():
+        directory.keyboard.press("Enter")
+    assert directory.url.endswith("/contacts/lea-dubois.html")
+
+
 def test_second_row_opens_after_two_arrow_downs(directory: Any) -> None:
     search(directory, "globex")
     rows = wait_for_rows(directory, ["bjorn-strom", "lea-dubois"], ordered=False)
