@@ -272,7 +272,7 @@ def contact_stats(contact: Contact, ctx: _Context) -> Json:
         "snoozed": snoozed,
         "planned": _planned_json(linked),
         "over_contacted": touches["touches_7d"] > config.max_touches_per_week,
-        "topics": _topics_json(linked.topics()),
+        "topics": _topics_json(linked.topics),
         **birthday_figures(contact.birthday, config.birthday_window_days, today),
         "referred": ctx.referred.get(contact.slug, []),
         **money_figures(contact, ctx.money[contact.path], today),
@@ -287,7 +287,7 @@ def _planned_json(linked: Linked) -> list[Json]:
             for p in linked.planned]
 
 
-def _topics_json(topics: Counter[str]) -> dict[str, int]:
+def _topics_json(topics: dict[str, int]) -> dict[str, int]:
     """Most frequent first, then by name (two stable sorts: cheaper than a tuple key)."""
     if not topics:
         return {}
@@ -378,7 +378,7 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
         "has_champion": "champion" in roles,
         **touch_figures(linked.group_touches, today, ordered=False),
         "planned": _planned_json(linked),
-        "topics": _topics_json(linked.topics()),
+        "topics": _topics_json(linked.topics),
         "open_deals": _open_deals(crm, group, contacts),
         "pipeline": money_json(_group_pipeline(crm, group, contacts)),
         "lifetime_value": money_json(lifetime),

@@ -7,10 +7,8 @@ once. Everything else in the stats reads this index; nothing scans the CRM per c
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import chain
 from operator import itemgetter
 
 from .model import CRM
@@ -36,17 +34,15 @@ class Linked:
 
     touches: list[Touch] = field(default_factory=list)  # oldest first once built
     planned: list[Plan] = field(default_factory=list)  # soonest first once built
-    topic_runs: list[tuple[str, ...]] = field(default_factory=list)  # each section's #topics
+    # {topic: count}, counted while the section is at hand (reading its topics again
+    # later, per contact, costs more: by then they are out of the CPU cache).
+    topics: dict[str, int] = field(default_factory=dict)
     # Orgs only: every touch of the org, the orgs below it and all their contacts, each
     # section once, in no particular order.
     group_touches: list[Touch] = field(default_factory=list)
     # The orgs whose group_touches a touch of this contact or org goes to: its org (or
     # itself) and every org above that through `parent`.
     up: tuple["Linked", ...] = ()
-
-    def topics(self) -> Counter[str]:
-        """{topic: count}; counted here, once per slug, as Counter.update per section is slow."""
-        return Counter(chain.from_iterable(self.topic_runs)) if self.topic_runs else Counter()
 
 
 @dataclass(slots=True)
@@ -121,7 +117,9 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
                             group.group_touches.append(touch)
             if section.topics:
                 for linked in targets:
-                    linked.topic_runs.append(section.topics)
+                    counts = linked.topics
+                    for topic in section.topics:
+                        counts[topic] = counts.get(topic, 0) + 1
     for linked in (*contacts.values(), *orgs.values()):
         if len(linked.touches) > 1:
             linked.touches.sort(key=_date)  # stable: same-day touches keep file order
