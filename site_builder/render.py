@@ -31,6 +31,11 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
 # cmark writes images exactly like this, with attribute values already escaped.
 _IMG = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="[^"]*")? />')
+# GitHub flavour without CMARK_OPT_GITHUB_PRE_LANG (which github_flavored_markdown_to_html
+# forces): that writes ```sql as <pre lang="sql">, an invalid language for screen readers;
+# without it cmark writes <code class="language-sql">. Options stay 0: no CMARK_OPT_UNSAFE,
+# so raw HTML and javascript:/data: links are still dropped.
+GFM_EXTENSIONS = ["table", "autolink", "tagfilter", "strikethrough", "tasklist"]
 _MD_ESCAPE = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
 
 
@@ -43,7 +48,7 @@ def markdown_to_html(text: str, mention_link: LinkFor | None = None,
     """
     if (mention_link and "@" in text) or (topic_link and "#" in text):
         text = _link_mentions_and_topics(text, mention_link, topic_link)
-    html = cmarkgfm.github_flavored_markdown_to_html(text)
+    html = cmarkgfm.markdown_to_html_with_extensions(text, options=0, extensions=GFM_EXTENSIONS)
     return Markup(_IMG.sub(_image_as_link, html) if "<img" in html else html)
 
 

@@ -8,7 +8,8 @@
   var search = document.getElementById("search");
   if (!data || !table || !search) return;
 
-  var PAGE = 200;
+  // Rows shown at once: laying out rows, not searching, is what a keystroke costs.
+  var PAGE = 100;
   var FILTERS = ["tag", "org", "tier", "status", "source", "attention", "topic"];
   var HASH_KEYS = ["q"].concat(FILTERS, ["sort"]);
   var SORT_KEYS = ["name", "org", "title", "tier", "status", "last_touch", "touches", "next_due"];
@@ -169,10 +170,12 @@
     var found = [];
     for (var i = 0; i < all.length; i++) if (matches(all[i], terms)) found.push(all[i]);
     var shown = found.length > limit ? found.slice(0, limit) : found;
-    var fragment = document.createDocumentFragment();
-    shown.forEach(function (r) { fragment.appendChild(r.tr); });
     visible.forEach(function (r) { r.tr.classList.remove("selected"); r.tr.removeAttribute("aria-selected"); });
-    tbody.replaceChildren(fragment);
+    if (!sameRows(shown, visible)) {  // e.g. "hambu" after "hamb": nothing to lay out again
+      var fragment = document.createDocumentFragment();
+      shown.forEach(function (r) { fragment.appendChild(r.tr); });
+      tbody.replaceChildren(fragment);
+    }
     visible = shown;
     selected = -1;
     var total = records.length;
@@ -185,6 +188,11 @@
       moreButton.hidden = shown.length >= found.length;
       moreButton.textContent = "Show " + Math.min(PAGE, found.length - shown.length) + " more";
     }
+  }
+  function sameRows(a, b) {
+    if (a.length !== b.length || tbody.rows.length !== a.length) return false;
+    for (var i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
   }
   function update(changes) {
     for (var k in changes) state[k] = changes[k];
@@ -259,4 +267,11 @@
   lastHash = hashOf(state);
   showState();
   apply();
+  // On a phone the filters start folded away (unless one is in use), so the list is on
+  // the first screen; without JavaScript they stay open.
+  var filters = document.getElementById("filters");
+  if (filters && window.matchMedia && window.matchMedia("(max-width: 700px)").matches &&
+      !FILTERS.some(function (k) { return state[k]; })) {
+    filters.open = false;
+  }
 })();

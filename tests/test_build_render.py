@@ -65,3 +65,10 @@ def test_edit_href_fills_the_pattern_and_refuses_script_urls() -> None:
         "https://git.example.com/edit/contacts/zoe.md")
     assert edit_href("javascript:alert('{path}')", "contacts/zoe.md", root) is None
     assert edit_href(None, "contacts/zoe.md", root) is None
+
+
+def test_fenced_code_names_its_language_as_a_class_not_a_lang_attribute() -> None:
+    from site_builder.render import markdown_to_html
+
+    html = str(markdown_to_html("```sql\nselect 1\n```\n"))
+    assert '<code class="language-sql">' in html and "lang=" not in html

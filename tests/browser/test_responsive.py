@@ -51,8 +51,6 @@ def long_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(root, root.parent / "site")
 
 
-@pytest.mark.xfail(reason="site: long unbreakable values (h1, e-mail, URL, select options, nested dl, table cells) "
-                          "widen pages on a phone; /tmp/qa-findings.md", strict=True)
 def test_long_values_wrap_on_a_phone(new_context: Any, long_site: Path) -> None:
     page = new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True).new_page()
     too_wide = too_wide_pages(page, long_site, html_pages(long_site))
