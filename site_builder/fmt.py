@@ -86,13 +86,33 @@ def _canonical_key_order(keys: list[str], known: tuple[str, ...]) -> list[str]:
     return [*known_keys, *(k for k in keys if k not in rank)]
 
 
-def reorder_front_matter(yaml_lines: list[str], known: tuple[str, ...]) -> list[str] | None:
-    """The front matter's lines with top-level keys in canonical order; None when
-    ruamel cannot read it or the keys cannot be separated by line."""
-    try:
-        keys = _key_lines("\n".join(yaml_lines))
-    except YAMLError:
+def keys_in_place(parsed: ParsedFile, known: tuple[str, ...]) -> list[tuple[str, int]] | None:
+    """(key, 0-based front-matter line) from the parse we already have, when the keys
+    are already in canonical order (no reordering, so no need for a second, slower
+    YAML parser); None otherwise."""
+    keys = list(parsed.meta)
+    top_level = [path for path in parsed.lines if len(path) == 1]
+    if len(top_level) != len(keys) or keys != _canonical_key_order(keys, known):
         return None
+    try:
+        lines = [parsed.lines[(key,)] - 2 for key in keys]  # the front matter starts on file line 2
+    except KeyError:
+        return None
+    if any(a >= b for a, b in zip(lines, lines[1:])):
+        return None
+    return list(zip(keys, lines))
+
+
+def reorder_front_matter(yaml_lines: list[str], known: tuple[str, ...],
+                         keys: list[tuple[str, int]] | None = None) -> list[str] | None:
+    """The front matter's lines with top-level keys in canonical order; None when
+    ruamel cannot read it or the keys cannot be separated by line. `keys` are the
+    key lines when already known (see keys_in_place)."""
+    if keys is None:
+        try:
+            keys = _key_lines("\n".join(yaml_lines))
+        except YAMLError:
+            return None
     if keys is None:
         return None
     if not keys:
@@ -217,13 +237,15 @@ def format_file(path: str, data: bytes) -> FmtResult:
     assert close is not None  # parse_file found it
     known = ORG_KEYS if path.startswith("orgs/") else CONTACT_KEYS
     problems: list[Problem] = []
-    yaml_lines = reorder_front_matter(lines[1:close], known)
+    yaml_lines = reorder_front_matter(lines[1:close], known, keys_in_place(parsed, known))
     if yaml_lines is None:
         yaml_lines = lines[1:close]
         problems.append(warning(path, 2, "fmt-front-matter-kept",
                                 "front matter left in its own order (it is one flow mapping, or uses "
                                 "merge keys, or ruamel.yaml cannot read it)"))
     new_text = "\n".join(["---", *yaml_lines, "---", *canonical_body(lines[close + 1:])]) + "\n"
+    if new_text.encode("utf-8") == data:  # already canonical: nothing to verify
+        return FmtResult(path, new_text, changed=False, problems=problems)
     after = parse_file(path, new_text.encode("utf-8"))
     if not after.ok or has_errors(after.problems) or _meaning(after) != _meaning(parsed):
         return FmtResult(path, None, problems=[error(

@@ -227,3 +227,22 @@ def test_fmt_never_refuses_a_clean_file_with_simple_values(data: bytes) -> None:
     fences_closed = not any(_leaves_a_fence_open(t) for t in [parsed.summary, *(s.body for s in parsed.sections)])
     if parsed.ok and not any(p.severity == "error" for p in parsed.problems) and fences_closed:
         assert format_file("contacts/x.md", data).text is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(_files())
+def test_key_lines_from_our_parser_match_ruamel(data: bytes) -> None:
+    """The fast path (keys already in order: positions from parse.py) gives the same text
+    as asking ruamel.yaml's round-trip parser where the keys are."""
+    from site_builder.fmt import keys_in_place, reorder_front_matter
+    from site_builder.model import CONTACT_KEYS
+
+    parsed = parse_file("contacts/x.md", data)
+    if not parsed.ok or any(p.severity == "error" for p in parsed.problems):
+        return
+    fast = keys_in_place(parsed, CONTACT_KEYS)
+    text = data.decode("utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
+    lines = text.split("\n")
+    close = next(i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "..."))
+    if fast is not None:
+        assert reorder_front_matter(lines[1:close], CONTACT_KEYS, fast) == reorder_front_matter(lines[1:close], CONTACT_KEYS)
