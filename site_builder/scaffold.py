@@ -248,7 +248,8 @@ def example_contact(today: date) -> str:
         name="Ada Lovelace", emails=["ada@example.com"], title="Mathematician",
         tags=["example"], tier="B", status="lead", since=today, summary=EXAMPLE_SUMMARY,
     )
-    section = f"## {today.isoformat()} note: Started this CRM\n\nMentioned topics look like #this.\n"
+    section = (f"## {today.isoformat()} note: Started this CRM\n\n"
+               "Created with crm init. A word like #onboarding is a topic: the site lists every note about it.\n")
     return f"{render_contact(contact)}\n{section}"
 
 

@@ -141,3 +141,22 @@ def test_init_inside_a_git_repository_does_not_nest_one(tmp_path: Path) -> None:
     result = init_crm(tmp_path / "crm", TODAY)
     assert "already inside a git repository" in result.git
     assert not (tmp_path / "crm" / ".git").exists()
+
+
+def test_pre_commit_hooks_run_real_commands() -> None:
+    import re
+
+    import yaml
+
+    from site_builder.cli import main
+
+    hooks = yaml.safe_load((Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text())
+    by_id = {hook["id"]: hook for hook in hooks}
+    assert set(by_id) == {"crm-check", "crm-fmt"}
+    for hook in hooks:
+        program, command = hook["entry"].split()
+        assert program == "crm" and command in main.commands and hook["language"] == "python"
+    assert by_id["crm-fmt"]["pass_filenames"] is True and by_id["crm-check"]["pass_filenames"] is False
+    pattern = re.compile(by_id["crm-fmt"]["files"])
+    assert pattern.search("contacts/ada.md") and pattern.search("orgs/acme.md")
+    assert not pattern.search("output/contacts/ada.md") and not pattern.search("README.md")
