@@ -437,6 +437,7 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
                   total: Money) -> Json:
     today = ctx.today
     people = list(crm.contacts.values())
+    billed = [e for e in crm.entities() if e.invoices]
     all_by_year: dict[int, Money] = {}
     for m in ctx.money.values():
         add_by_year(all_by_year, m.by_year)
@@ -454,10 +455,9 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
         "revenue": {
             "lifetime": money_json(total),
             "by_year": by_year_json(all_by_year),
-            "outstanding": money_json(_sum_money(outstanding(e.invoices, today) for e in crm.entities())),
-            "overdue": money_json(_sum_money(outstanding(e.invoices, today, overdue_only=True)
-                                             for e in crm.entities())),
-            "pipeline": money_json(_sum_money(pipeline(e) for e in crm.entities())),
+            "outstanding": money_json(_sum_money(outstanding(e.invoices, today) for e in billed)),
+            "overdue": money_json(_sum_money(outstanding(e.invoices, today, overdue_only=True) for e in billed)),
+            "pipeline": money_json(_sum_money(pipeline(e) for e in crm.entities() if e.deals)),
         },
         "revenue_by_source": _revenue_by_source(people, ctx),
         "customers_by_source": count_by(c.source for c in people if ever_customer(c, ctx.money[c.path])),

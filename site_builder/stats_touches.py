@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
+from typing import Callable
 
 from .model import CRM
 
@@ -61,6 +62,18 @@ class SectionIndex:
 _date = itemgetter(0)
 
 
+class _KindIsTouch(dict[str, bool]):
+    """kind -> crm.config.is_touch(kind), asked once per kind (a dict hit is cheaper)."""
+
+    def __init__(self, is_touch: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.is_touch = is_touch
+
+    def __missing__(self, kind: str) -> bool:
+        self[kind] = answer = self.is_touch(kind)
+        return answer
+
+
 def org_chain(crm: CRM, slug: str | None) -> list[str]:
     """The org and every org above it through `parent`, each once even if parents loop."""
     chain: list[str] = []
@@ -81,45 +94,57 @@ def _link_groups(crm: CRM, contacts: dict[str, Linked], orgs: dict[str, Linked])
 
 def build_index(crm: CRM, today: date) -> SectionIndex:
     """The hot loop of the stats (200,000 sections for a big CRM), so it is written flat:
-    local names, no helper calls per section."""
+    local names, no helper calls per section, a short path for the common section that
+    names nobody in its heading."""
     contacts = {slug: Linked() for slug in crm.contacts}
     orgs = {slug: Linked() for slug in crm.orgs}
     _link_groups(crm, contacts, orgs)
     all_touches: list[Touch] = []
-    touch_kinds = frozenset(k for k in {s.kind for e in crm.entities() for s in e.sections} if crm.config.is_touch(k))
+    add_touch = all_touches.append
+    touch_kinds = _KindIsTouch(crm.config.is_touch)
     for entity in crm.entities():
         own = (contacts if entity.path.startswith("contacts/") else orgs)[entity.slug]
         path = entity.path
+        own_touches, own_groups, own_topics = own.touches, own.up, own.topics
         for section in entity.sections:
-            targets: list[Linked] | tuple[Linked, ...] = (own,)
-            if section.participants:
-                # The parser lists each participant once; one naming its own file adds nothing.
-                targets = [own]
-                for slug in section.participants:
-                    linked = contacts.get(slug)
-                    if linked is not None and linked is not own:
-                        targets.append(linked)
-                    linked = orgs.get(slug)
-                    if linked is not None and linked is not own:
-                        targets.append(linked)
+            if not section.participants:
+                if section.date > today:
+                    own.planned.append(Plan(section.date, section.kind, section.title, path, section.line))
+                elif touch_kinds[section.kind]:
+                    touch: Touch = (section.date.toordinal(), section.kind, path, section.line)
+                    add_touch(touch)
+                    own_touches.append(touch)
+                    for group in own_groups:  # one target: each group once, no dedupe needed
+                        group.group_touches.append(touch)
+                for topic in section.topics:
+                    own_topics[topic] = own_topics.get(topic, 0) + 1
+                continue
+            # The parser lists each participant once; one naming its own file adds nothing.
+            targets = [own]
+            for slug in section.participants:
+                linked = contacts.get(slug)
+                if linked is not None and linked is not own:
+                    targets.append(linked)
+                linked = orgs.get(slug)
+                if linked is not None and linked is not own:
+                    targets.append(linked)
             if section.date > today:
                 plan = Plan(section.date, section.kind, section.title, path, section.line)
                 for linked in targets:
                     linked.planned.append(plan)
-            elif section.kind in touch_kinds:
-                touch: Touch = (section.date.toordinal(), section.kind, path, section.line)
-                all_touches.append(touch)
+            elif touch_kinds[section.kind]:
+                touch = (section.date.toordinal(), section.kind, path, section.line)
+                add_touch(touch)
                 for linked in targets:
                     linked.touches.append(touch)
                     for group in linked.up:
                         # Two people of one org in one meeting: one touch for the org.
                         if not group.group_touches or group.group_touches[-1] is not touch:
                             group.group_touches.append(touch)
-            if section.topics:
-                for linked in targets:
-                    counts = linked.topics
-                    for topic in section.topics:
-                        counts[topic] = counts.get(topic, 0) + 1
+            for linked in targets:
+                counts = linked.topics
+                for topic in section.topics:
+                    counts[topic] = counts.get(topic, 0) + 1
     for linked in (*contacts.values(), *orgs.values()):
         if len(linked.touches) > 1:
             linked.touches.sort(key=_date)  # stable: same-day touches keep file order
