@@ -92,8 +92,6 @@ def test_first_tab_reaches_a_visible_skip_link_to_main(page: Any, sample_site: P
     assert page.url.endswith("#main")
 
 
-@pytest.mark.xfail(reason="site: fenced code renders <pre lang=sql> (axe valid-lang); /tmp/qa-findings.md",
-                   strict=True)
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_rich_notes_are_accessible(new_context: Any, people_site: Path, scheme: str) -> None:
     """A note with a fenced code block and a table (the people fixture's zoe-muller)."""
