@@ -207,8 +207,10 @@ def result_from_record(target: Path, record: dict[str, Any]) -> BuildResult:
 
 def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calendar: Any, *, cache: bool,
                workers: int | None, fingerprint: str) -> incremental.StagingWriter:
-    """Render what must be rendered into a staging folder, then move the changed files
-    into target and delete what is gone; on any failure target is left as it was."""
+    """Render what must be rendered into a staging folder, hard-link the unchanged files
+    of the previous site beside them, then swap the whole folder in: a failed or
+    interrupted build leaves the previous site as it was, and unchanged files are
+    neither rendered nor copied again."""
     root = site.crm.root
     state = incremental.load_state(root, target) if cache else None
     if state is not None and state.fingerprint != fingerprint:
@@ -231,9 +233,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         for page in set(entity_pages) - set(dirty):
             _keep_entity_files(site, writer, page)
         if target.exists():
-            incremental.commit(staging, target, writer)
-        else:
-            os.rename(staging, target)  # a first build: every file is new, staged
+            link_unchanged(staging, target, writer)
+        swap_in(staging, target)
     except BaseException:
         incremental.remove_staging(staging)
         raise
@@ -241,6 +242,25 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     writer.signatures = signatures  # type: ignore[attr-defined]
     writer.shared = shared  # type: ignore[attr-defined]
     return writer
+
+
+def link_unchanged(staging: Path, target: Path, writer: incremental.StagingWriter) -> None:
+    """Give the staging folder every file of the site that was not re-staged, as a hard
+    link to the previous site's copy (same bytes, size and mtime; a copy where the file
+    system cannot link)."""
+    staged = set(writer.staged)
+    made: set[Path] = set()
+    for rel in writer.written:
+        if rel in staged:
+            continue
+        dest = staging / rel
+        if dest.parent not in made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dest.parent)
+        try:
+            os.link(target / rel, dest)
+        except OSError:
+            shutil.copy2(target / rel, dest)
 
 
 def _vcard_rel(site: SiteInput, page: str) -> str | None:

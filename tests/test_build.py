@@ -421,3 +421,18 @@ def test_edit_link_from_crm_yaml(make_crm, tmp_path: Path) -> None:
     build_site(root, out, TODAY)
     html = (out / "contacts" / "ada.html").read_text(encoding="utf-8")
     assert 'href="https://git.example.com/edit/main/contacts/ada.md"' in html
+
+
+def test_a_rebuild_swaps_in_a_whole_new_folder_and_links_unchanged_files(make_crm, tmp_path: Path) -> None:
+    root = make_crm(SMALL_CRM)
+    out = tmp_path / "site"
+    build_site(root, out, TODAY)
+    folder_before = out.stat().st_ino
+    css_before = (out / "style.css").stat().st_ino
+    (root / "contacts" / "ada.md").write_text(
+        textwrap.dedent(SMALL_CRM["contacts/ada.md"]).replace("Hello", "Hello again"), encoding="utf-8")
+    build_site(root, out, TODAY)
+    assert "Hello again" in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
+    assert out.stat().st_ino != folder_before  # swapped in, not patched file by file
+    assert (out / "style.css").stat().st_ino == css_before  # unchanged: linked, not rewritten
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
