@@ -32,9 +32,10 @@ def build_command(root: Path, out: Path | None, today: date) -> None:
     folder, contacts/, orgs/ or templates/, and an existing folder is only replaced if an
     earlier `crm build` made it.
 
-    Files with errors are left out and their problems printed as by `crm check`.
-    Exits 0 when the CRM has no errors, 1 when it has errors (the site is still built),
-    2 when the build cannot run.
+    Problems are printed as by `crm check`; a file that cannot be read at all is
+    left out, everything else is built, and every page shows a banner while there
+    are errors. Exits 0 without errors, 1 with errors (the site is still built),
+    2 when the build cannot run. Rebuilds only re-render what changed.
     """
     try:
         result = build_site(root, out, today)
