@@ -70,7 +70,8 @@ def check(root: Path | str, *, cache: bool = True) -> CheckResult:
             return cached
     loaded = load(Path(root), cache=cache)
     crm = loaded.crm
-    result = CheckResult(crm, sorted_problems([*crm.problems, *validate(crm)]))
+    checked = cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
+    result = CheckResult(crm, sorted_problems([*crm.problems, *checked]))
     if cache:
         key = cache_mod.tree_key(loaded.digests, loaded.config_bytes, loaded.discovery_problems)
         cache_mod.save_check(crm.root, key, cache_mod.CachedCheck(result.problems, result.contact_count,

@@ -172,7 +172,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             return result_from_record(target, previous)
     loaded = load(source, cache=cache, workers=workers)
     crm = loaded.crm
-    problems = sorted_problems([*crm.problems, *validate(crm)])
+    checked = cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
+    problems = sorted_problems([*crm.problems, *checked])
     stats, due, charts = compute_stats(crm, today)
     vcard, calendar = export_functions(crm)
     site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,

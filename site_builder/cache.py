@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__, fs
+from .model import CRM
 from .parse import ParsedFile, Section
 from .problems import Problem
 
@@ -380,3 +381,50 @@ def clear(root: Path) -> None:
         for path in folder.glob("*.bin"):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+# --- per-file check results -----------------------------------------------------------------
+
+
+def _check_context(crm: CRM) -> str:
+    """What an entity check may look at besides its own file: which slugs exist (references,
+    mentions and their 'did you mean' hints) and the settings (touch kinds)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(program_fingerprint(CHECK_MODULES).encode())
+    h.update("\0".join(crm.contacts).encode() + b"\1" + "\0".join(crm.orgs).encode())
+    h.update(repr(crm.config).encode())
+    return h.hexdigest()
+
+
+def validate_cached(crm: CRM, digests: dict[str, str]) -> list[Problem]:
+    """validate.validate(crm), with each file's entity-check results kept in checks.bin and
+    reused while its bytes and the check context (see _check_context) are unchanged; so
+    after one edit only that file is checked again. CRM-wide checks always run."""
+    from .validate import CRM_CHECKS, ENTITY_CHECKS
+
+    fingerprint = program_fingerprint(CHECK_MODULES)
+    path = cache_dir(crm.root) / "checks.bin"
+    stored = read_blob(path, "checks", fingerprint)
+    context = _check_context(crm)
+    store: dict[str, tuple[str, tuple[tuple[Any, ...], ...]]] = {}
+    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == context and isinstance(stored[1], dict):
+        store = stored[1]
+    problems: list[Problem] = []
+    fresh: dict[str, tuple[str, tuple[tuple[Any, ...], ...]]] = {}
+    changed = False
+    for entity in crm.entities():
+        digest = digests.get(entity.path)
+        entry = store.get(entity.path)
+        if digest is not None and entry is not None and entry[0] == digest:
+            found = [Problem(*p) for p in entry[1]]
+        else:
+            found = [p for check in ENTITY_CHECKS for p in check(entity, crm)]
+            changed = True
+        problems.extend(found)
+        if digest is not None:
+            fresh[entity.path] = (digest, tuple((p.path, p.line, p.severity, p.code, p.message) for p in found))
+    if changed or len(fresh) != len(store):
+        write_blob(path, "checks", fingerprint, (context, fresh))
+    for crm_check in CRM_CHECKS:
+        problems.extend(crm_check(crm))
+    return problems

@@ -243,3 +243,29 @@ def test_check_command_output_is_the_same_warm(corpus: Path, cli) -> None:  # ty
     assert cold.exit_code == warm.exit_code == 1
     assert cold.output == warm.output
     assert "40 contacts" in warm.output
+
+
+def test_per_file_check_results_are_reused_only_while_valid(corpus: Path) -> None:
+    from site_builder.problems import sorted_problems
+    from site_builder.validate import validate
+
+    def both() -> tuple[list, list]:  # type: ignore[type-arg]
+        loaded = loader.load(corpus)
+        return (sorted_problems(cache.validate_cached(loaded.crm, loaded.digests)),
+                sorted_problems(validate(loaded.crm)))
+
+    cached, plain = both()
+    assert cached == plain
+    people = sorted((corpus / "contacts").glob("*.md"))
+    _rewrite(people[0], "tier: ", "tier: Z\nxx: ")  # an edit: that file is checked again
+    cached, plain = both()
+    assert cached == plain and any(p.code == "invalid-tier" for p in cached)
+    mentioned = people[1]
+    _rewrite(people[2], "\n## ", f"\n## 2026-01-01 call: About @{mentioned.stem}\n\nSee @{mentioned.stem}.\n\n## ")
+    mentioned.unlink()  # another file's mention breaks: the check context changed
+    cached, plain = both()
+    assert cached == plain and any(p.code == "unknown-mention" and p.path == f"contacts/{people[2].name}"
+                                   for p in cached)
+    (corpus / "crm.yaml").write_text("touch_kinds: [meting]\n", encoding="utf-8")
+    cached, plain = both()
+    assert cached == plain
