@@ -132,14 +132,13 @@ def iso(day: date | None) -> str | None:
 
 def touch_figures(touches: list[Touch], today: date, *, ordered: bool = True) -> Json:
     """Counts, first/last, windows and spacing of touches. `ordered`: already sorted
-    oldest first (a contact's list is; an org's union of lists is not)."""
-    n = len(touches)
-    days = [t[0] for t in touches]  # day numbers (date.toordinal)
+    oldest first (a contact's list is; an org's union of lists is not, and gets sorted)."""
     if not ordered:
-        days.sort()
+        touches.sort(key=_DAY)
+    n = len(touches)
     now = today.toordinal()
-    first = days[0] if n else None
-    last = days[-1] if n else None
+    first = touches[0][0] if n else None  # day numbers (date.toordinal)
+    last = touches[-1][0] if n else None
     figures: Json = {
         "touches": n,
         "touches_by_kind": dict(sorted_items(_kinds(touches))),
@@ -148,9 +147,12 @@ def touch_figures(touches: list[Touch], today: date, *, ordered: bool = True) ->
         "days_since_last_touch": now - last if last else None,
     }
     for window in TOUCH_WINDOWS:  # touches dated in (today - window, today]
-        figures[f"touches_{window}d"] = n - bisect.bisect_right(days, now - window)
+        figures[f"touches_{window}d"] = n - bisect.bisect_right(touches, now - window, key=_DAY)
     figures["avg_days_between_touches"] = round((last - first) / (n - 1), 2) if first and last and n >= 2 else None
     return figures
+
+
+_DAY = itemgetter(0)
 
 
 def _kinds(touches: list[Touch]) -> dict[str, int]:
