@@ -126,9 +126,10 @@ class _Handler(FileSystemEventHandler):
         if event.event_type not in CHANGE_EVENTS:
             return
         paths = changed_paths(event, self._watcher.root_text)
-        if event.is_directory:
-            self._watcher.schedule_missing()  # e.g. templates/ created after we started
-        if any(is_relevant(p) for p in paths):
+        # A watched folder created after we started (templates/, or a copied theme) is
+        # watched from now on, and what it already holds counts as a change.
+        added = self._watcher.schedule_missing() if event.is_directory else []
+        if added or any(is_relevant(p) for p in paths):
             self._watcher.on_change(paths)
 
 
@@ -151,13 +152,17 @@ class Watcher:
         self.schedule_missing()
         self._observer.start()
 
-    def schedule_missing(self) -> None:
+    def schedule_missing(self) -> list[str]:
+        """Watch the folders that exist now and are not watched yet; returns them."""
+        added = []
         with self._lock:
             for folder, recursive in (("contacts", False), ("orgs", False), ("templates", True)):
                 path = self.root / folder
                 if folder not in self._scheduled and path.is_dir() and not path.is_symlink():
                     self._observer.schedule(self._handler, str(path), recursive=recursive)
                     self._scheduled.add(folder)
+                    added.append(folder)
+        return added
 
     def stop(self) -> None:
         self._observer.stop()

@@ -50,14 +50,15 @@ def test_live_reload_and_problem_banner(make_crm, page) -> None:  # type: ignore
 
         hostile = "<img src=x onerror=alert(1)>"
         (root / "contacts/ada.md").write_text(ADA.replace("ada@example.com", f"'{hostile}'"), encoding="utf-8")
-        banner = page.locator("#crm-live-banner")
+        # has_text: a plain write truncates first, so a build may briefly see an empty file
+        banner = page.locator("#crm-live-banner", has_text="is not a valid email address")
         banner.wait_for(timeout=TIMEOUT_MS)
         assert f"'{hostile}' is not a valid email address" in banner.inner_text()
         assert banner.locator("img").count() == 0
         assert banner.get_attribute("role") == "alert"
 
         (root / "contacts/ada.md").write_text(ADA, encoding="utf-8")
-        banner.wait_for(state="detached", timeout=TIMEOUT_MS)
+        page.locator("#crm-live-banner").wait_for(state="detached", timeout=TIMEOUT_MS)
         assert dialogs == []
         assert hosts == {f"127.0.0.1:{running.server.server_address[1]}"}
     finally:
