@@ -53,3 +53,32 @@ def test_due_page_sorts_people_by_reason(page: Any, people_site: Path) -> None:
         ("not due, yet listed", listed & {"hans-grossmann", "lea-dubois", "zoe-muller"}, set()),
     ]
     assert not mismatches(cases), mismatches(cases)
+
+
+# Labels closer than this (px) on one line read as one word ("2024-122025-03").
+MIN_LABEL_GAP = 4
+_OVERLAPPING_LABELS_JS = """(gap) => {
+    const found = [];
+    document.querySelectorAll('svg').forEach((svg, n) => {
+        const boxes = Array.from(svg.querySelectorAll('text'))
+            .map(t => ({text: t.textContent.trim(), r: t.getBoundingClientRect()}))
+            .filter(b => b.text && b.r.width > 0);
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+            const a = boxes[i].r, b = boxes[j].r;
+            const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+            const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+            if (x > -gap && y > 1) found.push(`chart ${n + 1}: "${boxes[i].text}" touches "${boxes[j].text}"`);
+        }
+    });
+    return found;
+}"""
+
+
+@pytest.mark.xfail(reason="charts.py line_chart: first x label touches the next ('2024-122025-03'); "
+                          "/tmp/qa-findings.md", strict=True)
+@pytest.mark.parametrize("width", [1280, 390])
+def test_dashboard_chart_labels_do_not_overlap(new_context: Any, sample_site: Path, width: int) -> None:
+    page = new_context(viewport={"width": width, "height": 900}).new_page()
+    page.goto(url_of(sample_site, "dashboard.html"))
+    assert page.locator("svg").count() >= 5, "the dashboard should have its charts"
+    assert page.evaluate(_OVERLAPPING_LABELS_JS, MIN_LABEL_GAP) == []
