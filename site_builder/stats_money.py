@@ -196,11 +196,13 @@ def number_json(amount: Decimal) -> int | float:
 
 
 def money_json(money: Money) -> dict[str, int | float]:
+    if not money:  # the common case, kept cheap: this runs several times per contact
+        return {}
     return {c: number_json(a) for c, a in sorted_items(money)}
 
 
 def by_year_json(years: dict[int, Money]) -> dict[str, dict[str, int | float]]:
-    return {str(y): money_json(m) for y, m in sorted_items(years)}
+    return {str(y): money_json(m) for y, m in sorted_items(years)} if years else {}
 
 
 def share_json(part: Money, whole: Money) -> dict[str, float]:

@@ -103,3 +103,15 @@ def test_not_a_crm(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_help_texts(cli) -> None:  # type: ignore[no-untyped-def]
     assert "docs/stats.md" in cli("stats", "--help").stdout
     assert "--within" in cli("due", "--help").stdout
+
+
+def test_stats_for_an_org_in_words(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("stats", "acme", "--root", FIXTURE, "--today", TODAY_ARG)
+    assert result.exit_code == 0
+    assert "Acme Corp (orgs/acme.md)" in result.stdout
+    assert "last touch today (2026-11-22), 9 in total" in result.stdout
+    assert "3 contacts" in result.stdout and "no decision maker" not in result.stdout
+    assert ("lifetime value 16,000.50 EUR + 5,000 GBP + 1,200 USD "
+            "(95% of all EUR, 100% of all GBP, 100% of all USD)") in result.stdout
+    labs = cli("stats", "acme-labs", "--root", FIXTURE, "--today", TODAY_ARG)
+    assert "no influencer known" in labs.stdout
