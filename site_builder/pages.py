@@ -456,6 +456,8 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
             pages.append(Page(path, "org.html", org_context(site, org, backlinks, tags, "../")))
     if site_pages and site.history is not None:
         pages.append(Page("changes.html", "changes.html", changes_context(site)))
+    if site_pages and site.problems:
+        pages.append(Page("problems.html", "problems.html", problems_context(site)))
     for page in pages:
         page.context = {**common, **page.context, "base": page.base, "page_path": page.path,
                         "tag_hrefs": {t: page.base + p for t, p in tags.items()}}
@@ -639,6 +641,18 @@ def tag_context(crm: CRM, tag: str, site: SiteInput) -> dict[str, Any]:
 def dashboard_context(site: SiteInput) -> dict[str, Any]:
     summary = dict(site.stats.summary) if site.stats is not None else {}
     return {"nav": "dashboard", "summary": summary, "charts": site.charts}
+
+
+def problems_context(site: SiteInput) -> dict[str, Any]:
+    """The build's problems, as `crm check` prints them, with links to the pages."""
+    by_path = {e.path: e for e in site.crm.entities()}
+    items = []
+    for p in site.problems:
+        entity = by_path.get(p.path)
+        items.append({"path": p.path, "line": p.line, "severity": p.severity, "code": p.code,
+                      "message": p.message, "text": p.format(),
+                      "href": entity_href(entity, "") if entity else None, "name": entity.name if entity else ""})
+    return {"nav": "problems", "items": items}
 
 
 def changes_context(site: SiteInput) -> dict[str, Any]:

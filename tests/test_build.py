@@ -385,7 +385,10 @@ def test_cli_with_errors_builds_what_is_valid_prints_problems_and_exits_1(make_c
     assert (out / "contacts" / "ada.html").is_file() and (out / "contacts" / "carol.html").is_file()
     assert not (out / "contacts" / "broken.html").exists()
     banner = (out / "index.html").read_text(encoding="utf-8")
-    assert 'class="banner"' in banner and "crm check" in banner
+    assert 'class="banner"' in banner and "crm check" in banner and 'href="problems.html"' in banner
+    problems = (out / "problems.html").read_text(encoding="utf-8")
+    assert "contacts/broken.md" in problems and 'href="contacts/carol.html"' in problems
+    assert 'href="../problems.html"' in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
 
 
 def test_cli_not_a_crm_exits_2(tmp_path: Path, cli) -> None:
