@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from .directory_page import mismatches
-from .site_support import url_of
+from .site_support import html_pages, url_of
 
 pytestmark = pytest.mark.browser
 
@@ -82,3 +82,29 @@ def test_dashboard_chart_labels_do_not_overlap(new_context: Any, sample_site: Pa
     page.goto(url_of(sample_site, "dashboard.html"))
     assert page.locator("svg").count() >= 5, "the dashboard should have its charts"
     assert page.evaluate(_OVERLAPPING_LABELS_JS, MIN_LABEL_GAP) == []
+
+
+_SLUG_LINKS_JS = r"""() => Array.from(document.querySelectorAll('a[href]')).map(a => {
+    const m = a.getAttribute('href').match(/(?:^|\/)(contacts|orgs)\/([a-z0-9-]+)\.html$/);
+    return m && a.textContent.trim() === m[2] ? `${m[1]}/${m[2]}` : null;
+}).filter(Boolean)"""
+
+
+@pytest.mark.xfail(reason="dashboard 'Key accounts' names orgs by slug ('nordlicht-logistics'); /tmp/qa-findings.md",
+                   strict=True)
+def test_links_to_people_and_orgs_show_names_not_slugs(page: Any, sample_site: Path) -> None:
+    """Every sample contact and org has a name; a link showing 'nordlicht-logistics' instead is a slip."""
+    found = []
+    for rel in html_pages(sample_site):
+        page.goto(url_of(sample_site, rel))
+        found += [f"{rel}: {link}" for link in page.evaluate(_SLUG_LINKS_JS)]
+    assert found == []
+
+
+@pytest.mark.xfail(reason="dashboard chart labels render ~5.5px tall on a phone; /tmp/qa-findings.md", strict=True)
+def test_chart_labels_are_legible_on_a_phone(new_context: Any, sample_site: Path) -> None:
+    page = new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.goto(url_of(sample_site, "dashboard.html"))
+    heights = page.evaluate("() => Array.from(document.querySelectorAll('svg text'))"
+                            ".map(t => t.getBoundingClientRect().height).filter(h => h > 0)")
+    assert heights and min(heights) >= 10, f"smallest chart label is {min(heights):.1f}px tall (body text is 16px)"
