@@ -21,7 +21,7 @@ from .model import CRM, Birthday, Contact, Config, Entity, Org
 from .stats_money import (
     Money, Purchase, add_by_year, add_money, by_year_json, days_between, days_since_last, lateness,
     lifetime_value, money_json, outstanding, pipeline, purchases_of, revenue_by_year, revenue_trend,
-    share_json, sorted_items, within_last,
+    share_json, sorted_items, unpaid, within_last,
 )
 from .stats_due import DueItem, DueReport, due_items, in_days
 from .stats_rfm import CustomerFigures, rfm
@@ -221,6 +221,7 @@ def money_figures(entity: Entity, money: _Money, today: date) -> Json:
     if not entity.invoices and not entity.deals:  # most contacts: skip the arithmetic
         return _no_money()
     late = lateness(entity.invoices, today)
+    owed, overdue = unpaid(entity.invoices, today)
     trend, trend_by_currency = revenue_trend(money.purchases, today)
     won = [d for d in entity.deals if d.stage == "won"]
     lost = [d for d in entity.deals if d.stage == "lost"]
@@ -237,8 +238,8 @@ def money_figures(entity: Entity, money: _Money, today: date) -> Json:
         "share_paid_late": late.share_paid_late,
         "invoices_late": late.late,
         "invoices_rated": late.counted,
-        "outstanding": money_json(outstanding(entity.invoices, today)),
-        "overdue": money_json(outstanding(entity.invoices, today, overdue_only=True)),
+        "outstanding": money_json(owed),
+        "overdue": money_json(overdue),
         "deals_won": len(won),
         "deals_lost": len(lost),
         "deals_open": sum(1 for d in entity.deals if d.is_open),

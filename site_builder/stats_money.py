@@ -170,6 +170,19 @@ def outstanding(invoices: Iterable[Invoice], today: date, *, overdue_only: bool 
     return total
 
 
+def unpaid(invoices: Iterable[Invoice], today: date) -> tuple[Money, Money]:
+    """(outstanding, overdue): unpaid amounts per currency, all and past due only."""
+    owed: Money = {}
+    late: Money = {}
+    for i in invoices:
+        if i.paid is not None or i.amount is None or not i.currency:
+            continue
+        owed[i.currency] = owed.get(i.currency, Decimal(0)) + i.amount
+        if i.due is not None and i.due < today:
+            late[i.currency] = late.get(i.currency, Decimal(0)) + i.amount
+    return owed, late
+
+
 def days_since_last(purchases: list[Purchase], today: date) -> int | None:
     return (today - purchases[-1].date).days if purchases else None
 

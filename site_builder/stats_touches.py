@@ -102,16 +102,18 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
     all_touches: list[Touch] = []
     add_touch = all_touches.append
     touch_kinds = _KindIsTouch(crm.config.is_touch)
+    now = today.toordinal()
     for entity in crm.entities():
         own = (contacts if entity.path.startswith("contacts/") else orgs)[entity.slug]
         path = entity.path
         own_touches, own_groups, own_topics = own.touches, own.up, own.topics
         for section in entity.sections:
+            day = section.date.toordinal()
             if not section.participants:
-                if section.date > today:
+                if day > now:
                     own.planned.append(Plan(section.date, section.kind, section.title, path, section.line))
                 elif touch_kinds[section.kind]:
-                    touch: Touch = (section.date.toordinal(), section.kind, path, section.line)
+                    touch: Touch = (day, section.kind, path, section.line)
                     add_touch(touch)
                     own_touches.append(touch)
                     for group in own_groups:  # one target: each group once, no dedupe needed
@@ -128,12 +130,12 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
                 linked = orgs.get(slug)
                 if linked is not None and linked is not own:
                     targets.append(linked)
-            if section.date > today:
+            if day > now:
                 plan = Plan(section.date, section.kind, section.title, path, section.line)
                 for linked in targets:
                     linked.planned.append(plan)
             elif touch_kinds[section.kind]:
-                touch = (section.date.toordinal(), section.kind, path, section.line)
+                touch = (day, section.kind, path, section.line)
                 add_touch(touch)
                 for linked in targets:
                     linked.touches.append(touch)
