@@ -31,6 +31,8 @@ def too_wide_pages(page: Any, site: Path, pages: list[str]) -> list[str]:
     too_wide = []
     for rel in pages:
         page.goto(url_of(site, rel))
+        # Open anything folded away on small screens (the directory's filters), so it is measured too.
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
         widths = page.evaluate(_WIDTHS_JS, PHONE["width"])
         if widths["doc"] > PHONE["width"] or widths["body"] > PHONE["width"]:
             too_wide.append(f"{rel} is {widths['doc']}px wide; sticking out: {widths['culprits']}")
@@ -53,7 +55,15 @@ def long_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_long_values_wrap_on_a_phone(new_context: Any, long_site: Path) -> None:
     page = new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True).new_page()
-    too_wide = too_wide_pages(page, long_site, html_pages(long_site))
+    too_wide = too_wide_pages(page, long_site, [p for p in html_pages(long_site) if p != "index.html"])
+    assert too_wide == [], f"on a {PHONE['width']}px phone:\n" + "\n".join(too_wide)
+
+
+@pytest.mark.xfail(reason="site: a long tag, org name or source widens its <select> past a 390px screen once the "
+                          "filters are opened; /tmp/qa-findings.md", strict=True)
+def test_directory_with_long_filter_options_fits_a_phone(new_context: Any, long_site: Path) -> None:
+    page = new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True).new_page()
+    too_wide = too_wide_pages(page, long_site, ["index.html"])
     assert too_wide == [], f"on a {PHONE['width']}px phone:\n" + "\n".join(too_wide)
 
 
