@@ -640,7 +640,8 @@ def tag_context(crm: CRM, tag: str, site: SiteInput) -> dict[str, Any]:
 
 def dashboard_context(site: SiteInput) -> dict[str, Any]:
     summary = dict(site.stats.summary) if site.stats is not None else {}
-    return {"nav": "dashboard", "summary": summary, "charts": site.charts}
+    return {"nav": "dashboard", "summary": summary, "charts": site.charts,
+            "org_names": {slug: org.name for slug, org in site.crm.orgs.items()}}
 
 
 def problems_context(site: SiteInput) -> dict[str, Any]:

@@ -59,8 +59,6 @@ def test_long_values_wrap_on_a_phone(new_context: Any, long_site: Path) -> None:
     assert too_wide == [], f"on a {PHONE['width']}px phone:\n" + "\n".join(too_wide)
 
 
-@pytest.mark.xfail(reason="site: a long tag, org name or source widens its <select> past a 390px screen once the "
-                          "filters are opened; /tmp/qa-findings.md", strict=True)
 def test_directory_with_long_filter_options_fits_a_phone(new_context: Any, long_site: Path) -> None:
     page = new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True).new_page()
     too_wide = too_wide_pages(page, long_site, ["index.html"])
