@@ -25,6 +25,7 @@ _KIND = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)(?=$|[\s:])")
 MENTION = re.compile(r"(?<![\w@./])@([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w-])")
 # #topic not preceded by a word character or '&' (HTML entities) or '/' (URL fragments).
 TOPIC = re.compile(r"(?<![\w&/#])#([^\W\d_][\w-]*)")
+_LEADING_PARTICIPANTS = re.compile(r"^(?:@[a-z0-9][a-z0-9-]*\s*)+(?=:|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
@@ -208,6 +209,7 @@ def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
     if kind_match:
         kind = sys.intern(kind_match.group(1).lower())  # a few kinds shared by 100,000s of sections
         after = after[kind_match.end():].strip()
+    after = _LEADING_PARTICIPANTS.sub("", after)  # "@ada @bob: Kickoff" -> ": Kickoff"
     title = after[1:].strip() if after.startswith(":") else after
     return Section(
         date=when,

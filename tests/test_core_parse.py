@@ -76,7 +76,7 @@ def test_sections_headings_kinds_titles_and_participants() -> None:
     assert [(x.date, x.kind, x.title, x.line) for x in s] == [
         (date(2026, 3, 4), "call", "Budget review", 6),
         (date(2026, 3, 5), "note", "just a note", 9),
-        (date(2026, 3, 6), "meeting", "@ada @bob: Kickoff", 11),
+        (date(2026, 3, 6), "meeting", "Kickoff", 11),
         (date(2026, 3, 8), "lunch", "", 17),
     ]
     assert s[0].mentions == ("carol",) and s[0].topics == ("pricing",)
