@@ -133,8 +133,11 @@ def line_chart(points: list[tuple[str, float]], *, title: str, unit: str = "") -
         parts.append(f'<circle class="chart-dot" cx="{x:.1f}" cy="{y:.1f}" r="3">'
                      f"<title>{escape(label)}: {escape(format_number(value, unit))}</title></circle>")
         last = i == len(points) - 1
-        # Regular labels every `every` points, but none crowding the last one.
-        if last or (i % every == 0 and len(points) - 1 - i >= every):
+        # Regular labels every `every` points, but none crowding the first or the last one:
+        # those are anchored inwards, so they reach a whole label width into the chart
+        # (with every == 1 there are at most 8 points, far enough apart).
+        clear_of_first = every == 1 or i >= 1.5 * every
+        if i == 0 or last or (i % every == 0 and clear_of_first and len(points) - 1 - i >= every):
             # The end labels are anchored inwards so they are not cut off at the edges.
             anchor = "start" if i == 0 and len(points) > 1 else "end" if last and i > 0 else "middle"
             parts.append(f'<text class="chart-label" x="{x:.1f}" y="{height - bottom + 18}" '

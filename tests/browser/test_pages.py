@@ -74,8 +74,6 @@ _OVERLAPPING_LABELS_JS = """(gap) => {
 }"""
 
 
-@pytest.mark.xfail(reason="charts.py line_chart: first x label touches the next ('2024-122025-03'); "
-                          "/tmp/qa-findings.md", strict=True)
 @pytest.mark.parametrize("width", [1280, 390])
 def test_dashboard_chart_labels_do_not_overlap(new_context: Any, sample_site: Path, width: int) -> None:
     page = new_context(viewport={"width": width, "height": 900}).new_page()
