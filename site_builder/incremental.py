@@ -315,12 +315,23 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
     for problem in problems:
         by_path[problem.path].append(problem)
 
-    def file_digests(slug: str) -> str:
-        return f"{digests.get(f'contacts/{slug}.md', '-')}/{digests.get(f'orgs/{slug}.md', '-')}"
+    whole_parts: dict[str, str] = {}
+    named_parts: dict[str, str] = {}
 
-    def identity(slug: str) -> str:
-        contact, org = crm.contacts.get(slug), crm.orgs.get(slug)
-        return f"{contact.name if contact else '-'}\0{org.name if org else '-'}\0{bool(contact)}{bool(org)}"
+    def whole_part(slug: str) -> str:
+        found = whole_parts.get(slug)
+        if found is None:
+            found = whole_parts[slug] = (f"\0{slug}\0{digests.get(f'contacts/{slug}.md', '-')}"
+                                         f"/{digests.get(f'orgs/{slug}.md', '-')}")
+        return found
+
+    def named_part(slug: str) -> str:
+        found = named_parts.get(slug)
+        if found is None:
+            contact, org = crm.contacts.get(slug), crm.orgs.get(slug)
+            found = named_parts[slug] = (f"\0@{slug}\0{contact.name if contact else '-'}"
+                                         f"\0{org.name if org else '-'}\0{bool(contact)}{bool(org)}")
+        return found
 
     def stats_of(kind: str, slug: str) -> Any:
         table = getattr(stats, kind, None) if stats is not None else None
@@ -334,10 +345,8 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
         h = hashlib.blake2b(digest_size=16)
         h.update(shared.encode())
         whole, named = deps.slugs_for(key)
-        for slug in sorted(whole):
-            h.update(f"\0{slug}\0{file_digests(slug)}".encode())
-        for slug in sorted(named):
-            h.update(f"\0@{slug}\0{identity(slug)}".encode())
+        h.update("".join(map(whole_part, sorted(whole))).encode())
+        h.update("".join(map(named_part, sorted(named))).encode())
         h.update(_stable(stats_of(kind, entity.slug)))
         h.update(_stable([(p.line, p.severity, p.code, p.message) for p in by_path.get(entity.path, ())]))
         if history is not None:  # the page shows its file's git history

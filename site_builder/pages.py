@@ -173,9 +173,9 @@ def split_planned(notes: list[Note], today: date) -> tuple[list[Note], list[Note
 BacklinkIndex = dict[str, list[tuple[Entity, Section | None, str]]]
 
 
-def backlink_index(crm: CRM) -> BacklinkIndex:
+def backlink_index(crm: CRM, only: set[str] | None = None) -> BacklinkIndex:
     """slug -> every (file, section, note id) that @mentions it; section None (and id "")
-    for the summary."""
+    for the summary. only: just these slugs (an incremental build renders a few pages)."""
     index: BacklinkIndex = defaultdict(list)
     from .parse import MENTION
 
@@ -186,7 +186,12 @@ def backlink_index(crm: CRM) -> BacklinkIndex:
                     index[slug].append((entity, None, ""))
         ids: dict[int, str] | None = None
         for section in entity.sections:
-            for slug in dict.fromkeys((*section.participants, *section.mentions)):
+            named = (*section.participants, *section.mentions)
+            if only is not None:
+                named = tuple(s for s in named if s in only)
+                if not named:
+                    continue
+            for slug in dict.fromkeys(named):
                 if slug != entity.slug:
                     ids = ids or note_ids(entity.sections)
                     index[slug].append((entity, section, ids[section.line]))
@@ -435,7 +440,8 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     tags = tag_files(crm)
     common = common_context(site, tags)
     wanted = None if entity_paths is None else set(entity_paths)
-    backlinks = backlink_index(crm) if wanted is None or wanted else {}
+    only = None if wanted is None else {p.rsplit("/", 1)[-1][: -len(".html")] for p in wanted}
+    backlinks = backlink_index(crm, only) if wanted is None or wanted else {}
     pages: list[Page] = []
     if site_pages:
         rows = directory_rows(site)
