@@ -471,6 +471,7 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
         "touches": len(ctx.index.all_touches),
         "touches_per_month": touches_per_month(ctx.index.all_touches, today),
         "a_tier_thin_orgs": a_tier_thin_orgs(crm, ctx.members),
+        "revenue_concentration": revenue_concentration(crm, orgs),
         "rfm_segments": count_by(s["rfm"]["segment"] for s in contacts.values() if s["rfm"]),
         "attention": {
             "follow_ups_due": sum(1 for s in contacts.values() if s["follow_up_due"]),
@@ -645,6 +646,20 @@ def touches_per_month(touches: list[Touch], today: date) -> list[Json]:
         months.append((year, month))
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return [{"month": f"{y:04d}-{m:02d}", "touches": counts.get((y, m), 0)} for y, m in reversed(months)]
+
+
+def revenue_concentration(crm: CRM, orgs: dict[str, Json]) -> list[Json]:
+    """Share of all revenue per top-level group (an org without a parent, children included),
+    largest first: how much the business depends on one parent organisation."""
+    groups = []
+    for slug, org in crm.orgs.items():
+        if org.parent and org.parent in crm.orgs:
+            continue
+        share = orgs[slug]["share_of_revenue"]
+        if share:
+            groups.append({"slug": slug, "name": org.name, "share": share,
+                           "group_orgs": orgs[slug]["group_orgs"]})
+    return sorted(groups, key=lambda g: (-max(g["share"].values()), g["slug"]))
 
 
 def a_tier_thin_orgs(crm: CRM, members: dict[str, list[str]]) -> list[Json]:

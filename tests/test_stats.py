@@ -350,6 +350,12 @@ def test_summary_referrals_churn_risk_and_attention(stats: Stats) -> None:
         {"slug": "alice", "name": "Alice Adams", "org": "acme", "org_contacts": 2},
         {"slug": "erin", "name": "Erin Evans", "org": "acme-labs", "org_contacts": 1},
     ]
+    # top-level groups only (acme-labs is inside acme), the most dependent-on first
+    assert s["revenue_concentration"] == [
+        {"slug": "acme", "name": "Acme Corp", "share": {"EUR": 0.9524, "GBP": 1.0, "USD": 1.0},
+         "group_orgs": ["acme-labs"]},
+        {"slug": "beta", "name": "Beta Ltd", "share": {"EUR": 0.0476}, "group_orgs": []},
+    ]
     assert s["rfm_segments"] == {"champions": 2, "hibernating": 1}
     assert s["attention"] == {
         "follow_ups_due": 2, "overdue": 2, "never_touched": 1, "over_contacted": 1,
