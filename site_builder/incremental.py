@@ -56,6 +56,7 @@ BUILD_KIND = "build"
 # Below this many pages, forking workers costs more than rendering in this process.
 PARALLEL_MIN_PAGES = 400
 _PAGES_PER_TASK = 250
+_CHUNKS_PER_WORKER = 2  # chunks a worker renders before it is replaced (see render_entities_parallel)
 
 OutStamp = tuple[int, int, str]  # size, mtime_ns, digest of an output file
 
@@ -409,7 +410,14 @@ _JOB: dict[str, Any] = {}
 def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     job = _JOB
     writer = StagingWriter(job["staging"], job["trusted"])
-    job["render_entities"](job["site"], writer, paths)
+    try:
+        job["render_entities"](job["site"], writer, paths)
+    finally:
+        # Rendered notes are kept per build so org pages reuse them; in a worker that
+        # renders thousands of pages, keeping them all would hold every note's HTML.
+        cached = getattr(job["site"], "note_cache", None)
+        if isinstance(cached, dict):
+            cached.clear()
     return writer.written, writer.stamps, writer.staged
 
 
@@ -424,18 +432,27 @@ def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],
         return False
     chunks = [paths[i:i + _PAGES_PER_TASK] for i in range(0, len(paths), _PAGES_PER_TASK)]
     _JOB.update(site=site, staging=writer.staging, trusted=writer.trusted, render_entities=render_entities)
+    # Fresh workers every few chunks: cmarkgfm (2025.10.22) never frees the HTML it
+    # returns nor the parsed document (about 7 KB per note measured here), so a worker
+    # that rendered 5,000 pages would hold a gigabyte. A fork costs milliseconds.
+    wave = max(1, workers * _CHUNKS_PER_WORKER)
     try:
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context)
-    except OSError:
-        _JOB.clear()
-        return False
-    try:
-        futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
-        meanwhile()
-        for future in futures:
-            writer.absorb(future.result())  # a worker's exception is raised here
+        for start in range(0, len(chunks), wave):
+            try:
+                pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks) - start), mp_context=context)
+            except OSError:
+                if start:
+                    raise
+                return False
+            try:
+                futures = [pool.submit(_render_chunk, chunk) for chunk in chunks[start:start + wave]]
+                if start == 0:
+                    meanwhile()
+                for future in futures:
+                    writer.absorb(future.result())  # a worker's exception is raised here
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         _JOB.clear()
     return True
 
