@@ -68,6 +68,7 @@ def test_stats_text_summary_and_one_contact(cli) -> None:  # type: ignore[no-unt
     assert "Stats fixture: 7 contacts, 3 orgs (today 2026-11-22)" in summary.stdout
     assert "lifetime 16,800.50 EUR + 5,000 GBP + 1,200 USD" in summary.stdout
     assert "lead 5 → qualified 4 (80%) → opportunity 3 (60%) → customer 3 (60%)" in summary.stdout
+    assert "Dependence  Acme Corp: 95% of EUR, 100% of GBP, 100% of USD\n            Beta Ltd: 5% of EUR" in summary.stdout
     one = cli("stats", "alice", "--root", FIXTURE, "--today", TODAY_ARG)
     assert one.exit_code == 0
     for phrase in ("last touch today (2026-11-22), 6 in total", "keep-in-touch due in 14 days (every 14 days)",

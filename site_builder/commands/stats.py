@@ -156,14 +156,21 @@ def render_summary(stats: Stats, title: str) -> str:
                   + (f" ({s['churn']['percent']:g}%)" if s["churn"]["percent"] is not None else "")),
         ("Time zones", _counts(s["timezones"])),
     ]
-    for tree in s["referral_tree"]:
-        if tree["brought_total"]:
-            rows.append(("Referrals", f"{tree['name']} brought {money_text(tree['brought_total'])}"))
-    for risk in s["a_tier_thin_orgs"]:
-        rows.append(("Risk", f"A-tier {risk['name']}: only {plural(risk['org_contacts'], 'contact')} at {risk['org']}"))
+    referrers = [t for t in s["referral_tree"] if t["brought_total"]]
+    rows.extend(_labelled("Referrals", [f"{t['name']} brought {money_text(t['brought_total'])}" for t in referrers]))
+    rows.extend(_labelled("Dependence", [
+        f"{g['name']}: " + ", ".join(f"{share * 100:.0f}% of {cur}" for cur, share in g["share"].items())
+        for g in s.get("revenue_concentration", [])[:3]]))
+    rows.extend(_labelled("Risk", [
+        f"A-tier {r['name']}: only {plural(r['org_contacts'], 'contact')} at {r['org']}" for r in s["a_tier_thin_orgs"]]))
     rows.append("")
     rows.append("`crm due` lists who needs attention; `crm stats SLUG` shows one contact in full.")
     return "\n".join(r if isinstance(r, str) else f"{r[0]:<11} {r[1]}" for r in rows)
+
+
+def _labelled(label: str, texts: list[str]) -> list[tuple[str, str]]:
+    """The label on the first line only, so a list reads as one block."""
+    return [(label if i == 0 else "", text) for i, text in enumerate(texts)]
 
 
 def render_one(figures: dict[str, Any], is_contact: bool) -> str:
