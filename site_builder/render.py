@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
-import cmarkgfm
 import jinja2
 import jinja2.bccache
 from markupsafe import Markup, escape
 
+from . import cmark_free
 from .fs import is_inside
 from .parse import MENTION, TOPIC
 
@@ -48,7 +48,7 @@ def markdown_to_html(text: str, mention_link: LinkFor | None = None,
     """
     if (mention_link and "@" in text) or (topic_link and "#" in text):
         text = _link_mentions_and_topics(text, mention_link, topic_link)
-    html = cmarkgfm.markdown_to_html_with_extensions(text, options=0, extensions=GFM_EXTENSIONS)
+    html = cmark_free.markdown_to_html_with_extensions(text, 0, GFM_EXTENSIONS)  # cmarkgfm's, minus its leak
     return Markup(_IMG.sub(_image_as_link, html) if "<img" in html else html)
 
 
