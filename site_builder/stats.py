@@ -13,6 +13,7 @@ import gc
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from itertools import chain
 from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any, Iterable
@@ -20,12 +21,12 @@ from typing import Any, Iterable
 from .model import CRM, Birthday, Contact, Config, Entity, Org
 from .stats_money import (
     Money, Purchase, add_by_year, add_money, by_year_json, days_between, days_since_last, lateness,
-    lifetime_value, money_json, outstanding, pipeline, purchases_of, revenue_by_year, revenue_trend,
+    lifetime_value, money_json, pipeline, purchases_of, revenue_by_year, revenue_trend,
     share_json, sorted_items, unpaid, within_last,
 )
 from .stats_due import DueItem, DueReport, due_items, in_days
 from .stats_rfm import CustomerFigures, rfm
-from .stats_touches import Linked, SectionIndex, Touch, build_index
+from .stats_touches import Linked, SectionIndex, build_index
 
 __all__ = ["Stats", "compute", "DueItem", "DueReport", "due_items", "in_days"]
 
@@ -63,6 +64,15 @@ class _Money:
     basis: str | None
     lifetime: Money
     by_year: dict[int, Money]
+    # Unpaid invoices (all, and past due only) and open deals: each file's are needed by
+    # its own figures, by every org group it is in and by the summary, so worked out once.
+    # Read-only: callers add them into totals of their own.
+    owed: Money
+    overdue: Money
+    pipeline: Money
+
+
+_NONE: Money = {}  # the shared, never-changed "no money" of the files without invoices or deals
 
 
 @dataclass(slots=True)
@@ -104,7 +114,9 @@ def _money_of_all(crm: CRM, today: date) -> dict[str, _Money]:
     result = {}
     for entity in crm.entities():
         purchases, basis = purchases_of(entity, today)
-        result[entity.path] = _Money(purchases, basis, lifetime_value(purchases), revenue_by_year(purchases))
+        owed, overdue = unpaid(entity.invoices, today) if entity.invoices else (_NONE, _NONE)
+        result[entity.path] = _Money(purchases, basis, lifetime_value(purchases), revenue_by_year(purchases),
+                                     owed, overdue, pipeline(entity) if entity.deals else _NONE)
     return result
 
 
@@ -119,7 +131,8 @@ def _referrals(crm: CRM) -> dict[str, list[str]]:
 def _total_revenue(ctx: _Context) -> Money:
     total: Money = {}
     for m in ctx.money.values():
-        add_money(total, m.lifetime)
+        if m.lifetime:
+            add_money(total, m.lifetime)
     return total
 
 
@@ -130,33 +143,27 @@ def iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def touch_figures(touches: list[Touch], today: date, *, ordered: bool = True) -> Json:
-    """Counts, first/last, windows and spacing of touches. `ordered`: already sorted
-    oldest first (a contact's list is; an org's union of lists is not, and gets sorted)."""
-    if not ordered:
-        touches.sort(key=_DAY)
-    n = len(touches)
+def touch_figures(days: list[int], kinds: list[str], today: date, *, ordered: bool = True) -> Json:
+    """Counts, first/last, windows and spacing of touches, from their day numbers
+    (date.toordinal) and kinds. `ordered`: days already sorted oldest first (a contact's
+    are; an org's group days are not, and get sorted here, in place)."""
+    if not ordered and len(days) > 1:
+        days.sort()
+    n = len(days)
     now = today.toordinal()
-    first = touches[0][0] if n else None  # day numbers (date.toordinal)
-    last = touches[-1][0] if n else None
+    first = days[0] if n else None
+    last = days[-1] if n else None
     figures: Json = {
         "touches": n,
-        "touches_by_kind": dict(sorted_items(_kinds(touches))),
+        "touches_by_kind": dict(sorted_items(Counter(kinds))) if kinds else {},  # counted in C
         "first_touch": date.fromordinal(first).isoformat() if first else None,
         "last_touch": date.fromordinal(last).isoformat() if last else None,
         "days_since_last_touch": now - last if last else None,
     }
     for window in TOUCH_WINDOWS:  # touches dated in (today - window, today]
-        figures[f"touches_{window}d"] = n - bisect.bisect_right(touches, now - window, key=_DAY)
+        figures[f"touches_{window}d"] = n - bisect.bisect_right(days, now - window)
     figures["avg_days_between_touches"] = round((last - first) / (n - 1), 2) if first and last and n >= 2 else None
     return figures
-
-
-_DAY = itemgetter(0)
-
-
-def _kinds(touches: list[Touch]) -> dict[str, int]:
-    return Counter(map(itemgetter(1), touches)) if touches else {}  # counted in C
 
 
 def cadence_figures(contact: Contact, config: Config, last: date | None, today: date) -> Json:
@@ -221,7 +228,6 @@ def money_figures(entity: Entity, money: _Money, today: date) -> Json:
     if not entity.invoices and not entity.deals:  # most contacts: skip the arithmetic
         return _no_money()
     late = lateness(entity.invoices, today)
-    owed, overdue = unpaid(entity.invoices, today)
     trend, trend_by_currency = revenue_trend(money.purchases, today)
     won = [d for d in entity.deals if d.stage == "won"]
     lost = [d for d in entity.deals if d.stage == "lost"]
@@ -238,13 +244,13 @@ def money_figures(entity: Entity, money: _Money, today: date) -> Json:
         "share_paid_late": late.share_paid_late,
         "invoices_late": late.late,
         "invoices_rated": late.counted,
-        "outstanding": money_json(owed),
-        "overdue": money_json(overdue),
+        "outstanding": money_json(money.owed),
+        "overdue": money_json(money.overdue),
         "deals_won": len(won),
         "deals_lost": len(lost),
         "deals_open": sum(1 for d in entity.deals if d.is_open),
         "lost_to": dict(sorted_items(count(d.lost_to for d in lost if d.lost_to))) if lost else {},
-        "pipeline": money_json(pipeline(entity)),
+        "pipeline": money_json(money.pipeline),
     }
 
 
@@ -254,8 +260,8 @@ def money_figures(entity: Entity, money: _Money, today: date) -> Json:
 def contact_stats(contact: Contact, ctx: _Context) -> Json:
     today, config = ctx.today, ctx.crm.config
     linked = ctx.index.contact(contact.slug)
-    touches = touch_figures(linked.touches, today)
-    last = date.fromordinal(linked.touches[-1][0]) if linked.touches else None
+    touches = touch_figures(linked.days, linked.kinds, today)
+    last = date.fromordinal(linked.days[-1]) if linked.days else None
     snoozed = contact.snooze_until is not None and contact.snooze_until > today
     stats: Json = {
         "slug": contact.slug,
@@ -268,7 +274,7 @@ def contact_stats(contact: Contact, ctx: _Context) -> Json:
         "private": contact.private,
         **touches,
         **cadence_figures(contact, config, last, today),
-        "never_touched": not linked.touches,
+        "never_touched": not linked.days,
         "follow_up": iso(contact.follow_up),
         "follow_up_due": contact.follow_up is not None and contact.follow_up <= today,
         "snooze_until": iso(contact.snooze_until),
@@ -286,15 +292,16 @@ def contact_stats(contact: Contact, ctx: _Context) -> Json:
 
 
 def _planned_json(linked: Linked) -> list[Json]:
-    return [{"date": p.date.isoformat(), "kind": p.kind, "title": p.title, "path": p.path, "line": p.line}
-            for p in linked.planned]
+    return [{"date": day.isoformat(), "kind": kind, "title": title, "path": path, "line": line}
+            for _, path, line, day, kind, title in linked.planned]
 
 
-def _topics_json(topics: dict[str, int]) -> dict[str, int]:
-    """Most frequent first, then by name (two stable sorts: cheaper than a tuple key)."""
+def _topics_json(topics: list[tuple[str, ...]]) -> dict[str, int]:
+    """{topic: count} over the sections' topic tuples, most frequent first, then by name
+    (two stable sorts: cheaper than a tuple key)."""
     if not topics:
         return {}
-    items = sorted(topics.items())
+    items = sorted(Counter(chain.from_iterable(topics)).items())  # counted in C
     items.sort(key=itemgetter(1), reverse=True)
     return dict(items)
 
@@ -360,9 +367,18 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
     contacts = sorted(c for g in group for c in members.get(g, []))
     lifetime: Money = {}
     by_year: dict[int, Money] = {}
-    for entity in [*(crm.orgs[g] for g in group), *(crm.contacts[c] for c in contacts)]:
-        add_money(lifetime, ctx.money[entity.path].lifetime)
-        add_by_year(by_year, ctx.money[entity.path].by_year)
+    owed: Money = {}
+    in_pipeline: Money = {}
+    money_of = ctx.money
+    for entity in _entities(crm, group, contacts):
+        money = money_of[entity.path]
+        if money.lifetime:
+            add_money(lifetime, money.lifetime)
+            add_by_year(by_year, money.by_year)
+        if money.owed:  # most files have none: skip the call
+            add_money(owed, money.owed)
+        if money.pipeline:
+            add_money(in_pipeline, money.pipeline)
     roles = Counter(crm.contacts[c].role for c in contacts if crm.contacts[c].role)
     own = ctx.money[org.path]
     linked = ctx.index.org(org.slug)
@@ -379,16 +395,16 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
         "has_decision_maker": "decision-maker" in roles,
         "has_influencer": "influencer" in roles,
         "has_champion": "champion" in roles,
-        **touch_figures(linked.group_touches, today, ordered=False),
+        **touch_figures(linked.group_days, linked.group_kinds, today, ordered=False),
         "planned": _planned_json(linked),
         "topics": _topics_json(linked.topics),
         "open_deals": _open_deals(crm, group, contacts),
-        "pipeline": money_json(_group_pipeline(crm, group, contacts)),
+        "pipeline": money_json(in_pipeline),
         "lifetime_value": money_json(lifetime),
         "revenue_by_year": by_year_json(by_year),
         "share_of_revenue": share_json(lifetime, total),
         "own_revenue_basis": own.basis,
-        "outstanding": money_json(_group_outstanding(crm, group, contacts, today)),
+        "outstanding": money_json(owed),
     }
 
 
@@ -419,20 +435,6 @@ def _open_deals(crm: CRM, group: list[str], contacts: list[str]) -> list[Json]:
     return sorted(deals, key=lambda d: (d["opened"] or "", d["path"], d["title"]))
 
 
-def _group_pipeline(crm: CRM, group: list[str], contacts: list[str]) -> Money:
-    total: Money = {}
-    for entity in _entities(crm, group, contacts):
-        add_money(total, pipeline(entity))
-    return total
-
-
-def _group_outstanding(crm: CRM, group: list[str], contacts: list[str], today: date) -> Money:
-    total: Money = {}
-    for entity in _entities(crm, group, contacts):
-        add_money(total, outstanding(entity.invoices, today))
-    return total
-
-
 # --- the whole CRM --------------------------------------------------------------------
 
 
@@ -440,10 +442,18 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
                   total: Money) -> Json:
     today = ctx.today
     people = list(crm.contacts.values())
-    billed = [e for e in crm.entities() if e.invoices]
     all_by_year: dict[int, Money] = {}
+    owed: Money = {}
+    overdue: Money = {}
+    in_pipeline: Money = {}
     for m in ctx.money.values():
-        add_by_year(all_by_year, m.by_year)
+        if m.by_year:  # most files have no money: skip the calls
+            add_by_year(all_by_year, m.by_year)
+        if m.owed:
+            add_money(owed, m.owed)
+            add_money(overdue, m.overdue)
+        if m.pipeline:
+            add_money(in_pipeline, m.pipeline)
     return {
         "today": today.isoformat(),
         "contacts": len(people),
@@ -458,9 +468,9 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
         "revenue": {
             "lifetime": money_json(total),
             "by_year": by_year_json(all_by_year),
-            "outstanding": money_json(_sum_money(outstanding(e.invoices, today) for e in billed)),
-            "overdue": money_json(_sum_money(outstanding(e.invoices, today, overdue_only=True) for e in billed)),
-            "pipeline": money_json(_sum_money(pipeline(e) for e in crm.entities() if e.deals)),
+            "outstanding": money_json(owed),
+            "overdue": money_json(overdue),
+            "pipeline": money_json(in_pipeline),
         },
         "revenue_by_source": _revenue_by_source(people, ctx),
         "customers_by_source": count_by(c.source for c in people if ever_customer(c, ctx.money[c.path])),
@@ -468,8 +478,8 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
             c.source for c in people if c.customer_since and within_last(c.customer_since, today, 365)),
         "referral_tree": referral_tree(crm, ctx),
         "churn": churn(people, ctx),
-        "touches": len(ctx.index.all_touches),
-        "touches_per_month": touches_per_month(ctx.index.all_touches, today),
+        "touches": len(ctx.index.all_days),
+        "touches_per_month": touches_per_month(ctx.index.all_days, today),
         "a_tier_thin_orgs": a_tier_thin_orgs(crm, ctx.members),
         "revenue_concentration": revenue_concentration(crm, orgs),
         "rfm_segments": count_by(s["rfm"]["segment"] for s in contacts.values() if s["rfm"]),
@@ -634,10 +644,11 @@ def churn(people: list[Contact], ctx: _Context) -> Json:
     }
 
 
-def touches_per_month(touches: list[Touch], today: date) -> list[Json]:
-    """Every touch section once, per calendar month, the last 24 months up to this one."""
+def touches_per_month(days: list[int], today: date) -> list[Json]:
+    """Every touch section once (given as its day number), per calendar month, the last
+    24 months up to this one."""
     counts: Counter[tuple[int, int]] = Counter()
-    for ordinal, n in Counter(map(itemgetter(0), touches)).items():  # a few thousand distinct days
+    for ordinal, n in Counter(days).items():  # a few thousand distinct days
         day = date.fromordinal(ordinal)
         counts[(day.year, day.month)] += n
     months = []

@@ -7,41 +7,43 @@ once. Everything else in the stats reads this index; nothing scans the CRM per c
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import date
-from operator import itemgetter
 from typing import Callable
 
 from .model import CRM
 
-# (day number, kind, path, line): tuples, not objects, because there are 200,000 of them,
-# and the day as date.toordinal() because ints sort and compare several times faster
-# than date objects (sorting has a fast path for them).
-Touch = tuple[int, str, str, int]
 
-
-@dataclass(slots=True)
-class Plan:
-    date: date
-    kind: str
-    title: str
-    path: str
-    line: int
+# A planned (future) section: (day number, path, line, date, kind, title). A plain tuple,
+# made by the tuple display in the hot loop, and one that sorts soonest first, then by
+# file and line, with no key function (two plans never share a path and a line).
+Plan = tuple[int, str, int, date, str, str]
 
 
 @dataclass(slots=True)
 class Linked:
-    """Everything the sections say about one contact or one org."""
+    """Everything the sections say about one contact or one org.
 
-    touches: list[Touch] = field(default_factory=list)  # oldest first once built
+    Touches are kept as two flat lists, day numbers and kinds, rather than one object per
+    touch: every figure made from them (count, per kind, first, last, windows, spacing)
+    needs only the days and the kinds, and flat lists are what C-level sorting and
+    counting run fastest on (200,000 sections; see docs/stats.md, Performance)."""
+
+    days: list[int] = field(default_factory=list)  # date.toordinal() of each touch; sorted once built
+    kinds: list[str] = field(default_factory=list)  # the kind of each touch (one shared str per kind)
     planned: list[Plan] = field(default_factory=list)  # soonest first once built
-    # {topic: count}, counted while the section is at hand (reading its topics again
-    # later, per contact, costs more: by then they are out of the CPU cache).
-    topics: dict[str, int] = field(default_factory=dict)
+    # The #topics of each section, as shared tuples of shared strings (see _SharedTopics):
+    # one append per section here, counted later in one C-level pass.
+    topics: list[tuple[str, ...]] = field(default_factory=list)
     # Orgs only: every touch of the org, the orgs below it and all their contacts, each
     # section once, in no particular order.
-    group_touches: list[Touch] = field(default_factory=list)
-    # The orgs whose group_touches a touch of this contact or org goes to: its org (or
+    group_days: list[int] = field(default_factory=list)
+    group_kinds: list[str] = field(default_factory=list)
+    # The number of the touch section last added to group_days: two people of one org in
+    # one meeting are one touch for the org.
+    group_mark: int = -1
+    # The orgs whose group touches a touch of this contact or org goes to: its org (or
     # itself) and every org above that through `parent`.
     up: tuple["Linked", ...] = ()
 
@@ -50,7 +52,7 @@ class Linked:
 class SectionIndex:
     contacts: dict[str, Linked]
     orgs: dict[str, Linked]
-    all_touches: list[Touch]  # every touch section once, whoever it is with
+    all_days: list[int]  # the day number of every touch section once, whoever it is with
 
     def contact(self, slug: str) -> Linked:
         return self.contacts.get(slug) or Linked()
@@ -59,19 +61,31 @@ class SectionIndex:
         return self.orgs.get(slug) or Linked()
 
 
-_date = itemgetter(0)
-
-
-class _KindIsTouch(dict[str, bool]):
-    """kind -> crm.config.is_touch(kind), asked once per kind (a dict hit is cheaper)."""
+class _TouchKind(dict[str, "str | None"]):
+    """kind -> the one shared str for that kind when it is a touch kind, else None; asked
+    of crm.config.is_touch once per kind. The shared str matters: the parse cache hands
+    back a separate copy of "call" for every section, and counting 500,000 kinds runs much
+    faster over a few objects than over thousands scattered through memory."""
 
     def __init__(self, is_touch: Callable[[str], bool]) -> None:
         super().__init__()
         self.is_touch = is_touch
 
-    def __missing__(self, kind: str) -> bool:
-        self[kind] = answer = self.is_touch(kind)
+    def __missing__(self, kind: str) -> str | None:
+        self[kind] = answer = sys.intern(kind) if self.is_touch(kind) else None
         return answer
+
+
+class _SharedTopics(dict[tuple[str, ...], tuple[str, ...]]):
+    """A section's #topics -> one shared tuple of shared (interned) strings per distinct
+    tuple. The parse cache hands back separate copies of each topic string, scattered
+    through memory; counting those per contact, long after the pass read them, costs
+    several times more than counting a few hundred shared objects that stay in the CPU
+    cache."""
+
+    def __missing__(self, topics: tuple[str, ...]) -> tuple[str, ...]:
+        self[topics] = shared = tuple(sys.intern(t) for t in topics)
+        return shared
 
 
 def org_chain(crm: CRM, slug: str | None) -> list[str]:
@@ -99,27 +113,30 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
     contacts = {slug: Linked() for slug in crm.contacts}
     orgs = {slug: Linked() for slug in crm.orgs}
     _link_groups(crm, contacts, orgs)
-    all_touches: list[Touch] = []
-    add_touch = all_touches.append
-    touch_kinds = _KindIsTouch(crm.config.is_touch)
+    all_days: list[int] = []
+    add_day = all_days.append
+    touch_kind = _TouchKind(crm.config.is_touch)
+    shared_topics = _SharedTopics()
     now = today.toordinal()
+    mark = 0  # numbers the touch sections, for the per-org dedupe
     for entity in crm.entities():
         own = (contacts if entity.path.startswith("contacts/") else orgs)[entity.slug]
         path = entity.path
-        own_touches, own_groups, own_topics = own.touches, own.up, own.topics
+        own_days, own_kinds, own_groups, own_topics = own.days, own.kinds, own.up, own.topics
         for section in entity.sections:
             day = section.date.toordinal()
             if not section.participants:
                 if day > now:
-                    own.planned.append(Plan(section.date, section.kind, section.title, path, section.line))
-                elif touch_kinds[section.kind]:
-                    touch: Touch = (day, section.kind, path, section.line)
-                    add_touch(touch)
-                    own_touches.append(touch)
+                    own.planned.append((day, path, section.line, section.date, section.kind, section.title))
+                elif (kind := touch_kind[section.kind]) is not None:
+                    add_day(day)
+                    own_days.append(day)
+                    own_kinds.append(kind)
                     for group in own_groups:  # one target: each group once, no dedupe needed
-                        group.group_touches.append(touch)
-                for topic in section.topics:
-                    own_topics[topic] = own_topics.get(topic, 0) + 1
+                        group.group_days.append(day)
+                        group.group_kinds.append(kind)
+                if section.topics:
+                    own_topics.append(shared_topics[section.topics])
                 continue
             # The parser lists each participant once; one naming its own file adds nothing.
             targets = [own]
@@ -131,25 +148,28 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
                 if linked is not None and linked is not own:
                     targets.append(linked)
             if day > now:
-                plan = Plan(section.date, section.kind, section.title, path, section.line)
+                plan = (day, path, section.line, section.date, section.kind, section.title)
                 for linked in targets:
                     linked.planned.append(plan)
-            elif touch_kinds[section.kind]:
-                touch = (day, section.kind, path, section.line)
-                add_touch(touch)
+            elif (kind := touch_kind[section.kind]) is not None:
+                add_day(day)
+                mark += 1
                 for linked in targets:
-                    linked.touches.append(touch)
+                    linked.days.append(day)
+                    linked.kinds.append(kind)
                     for group in linked.up:
                         # Two people of one org in one meeting: one touch for the org.
-                        if not group.group_touches or group.group_touches[-1] is not touch:
-                            group.group_touches.append(touch)
-            for linked in targets:
-                counts = linked.topics
-                for topic in section.topics:
-                    counts[topic] = counts.get(topic, 0) + 1
+                        if group.group_mark != mark:
+                            group.group_mark = mark
+                            group.group_days.append(day)
+                            group.group_kinds.append(kind)
+            if section.topics:
+                topics = shared_topics[section.topics]
+                for linked in targets:
+                    linked.topics.append(topics)
     for linked in (*contacts.values(), *orgs.values()):
-        if len(linked.touches) > 1:
-            linked.touches.sort(key=_date)  # stable: same-day touches keep file order
+        if len(linked.days) > 1:
+            linked.days.sort()
         if len(linked.planned) > 1:
-            linked.planned.sort(key=lambda p: (p.date, p.path, p.line))
-    return SectionIndex(contacts, orgs, all_touches)
+            linked.planned.sort()
+    return SectionIndex(contacts, orgs, all_days)
