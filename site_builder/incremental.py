@@ -432,9 +432,9 @@ def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],
         return False
     chunks = [paths[i:i + _PAGES_PER_TASK] for i in range(0, len(paths), _PAGES_PER_TASK)]
     _JOB.update(site=site, staging=writer.staging, trusted=writer.trusted, render_entities=render_entities)
-    # Fresh workers every few chunks: cmarkgfm (2025.10.22) never frees the HTML it
-    # returns nor the parsed document (about 7 KB per note measured here), so a worker
-    # that rendered 5,000 pages would hold a gigabyte. A fork costs milliseconds.
+    # Fresh workers every few chunks, so whatever a worker accumulates (it was cmarkgfm's
+    # leak, about 7 KB per note, before cmark_free; heap fragmentation remains) stays
+    # bounded. A fork costs milliseconds.
     wave = max(1, workers * _CHUNKS_PER_WORKER)
     try:
         for start in range(0, len(chunks), wave):
