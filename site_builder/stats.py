@@ -442,6 +442,8 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
                   total: Money) -> Json:
     today = ctx.today
     people = list(crm.contacts.values())
+    statuses = [c.status for c in people]  # each read once, used twice
+    sources = [c.source for c in people]
     all_by_year: dict[int, Money] = {}
     owed: Money = {}
     overdue: Money = {}
@@ -458,11 +460,11 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
         "today": today.isoformat(),
         "contacts": len(people),
         "orgs": len(crm.orgs),
-        "by_status": count_by(c.status for c in people),
+        "by_status": count_by(statuses),
         "by_tier": dict(sorted(count_by(c.tier for c in people).items())),
-        "by_source": count_by(c.source for c in people),
+        "by_source": count_by(sources),
         "timezones": count_by(c.timezone for c in people),
-        "funnel": funnel(people),
+        "funnel": funnel(statuses),
         "deals": deal_summary(crm.entities()),
         "median_days_to_convert": _median([s["days_to_convert"] for s in contacts.values()]),
         "revenue": {
@@ -483,15 +485,24 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
         "a_tier_thin_orgs": a_tier_thin_orgs(crm, ctx.members),
         "revenue_concentration": revenue_concentration(crm, orgs),
         "rfm_segments": count_by(s["rfm"]["segment"] for s in contacts.values() if s["rfm"]),
-        "attention": {
-            "follow_ups_due": sum(1 for s in contacts.values() if s["follow_up_due"]),
-            "overdue": sum(1 for s in contacts.values() if s["overdue_days"]),
-            "never_touched": sum(1 for s in contacts.values() if s["never_touched"]),
-            "over_contacted": sum(1 for s in contacts.values() if s["over_contacted"]),
-            "upcoming_birthdays": sum(1 for s in contacts.values() if s["upcoming_birthday"]),
-            "snoozed": sum(1 for s in contacts.values() if s["snoozed"]),
-        },
+        "attention": attention_counts(contacts.values()),
     }
+
+
+_ATTENTION = (("follow_ups_due", "follow_up_due"), ("overdue", "overdue_days"), ("never_touched", "never_touched"),
+              ("over_contacted", "over_contacted"), ("upcoming_birthdays", "upcoming_birthday"),
+              ("snoozed", "snoozed"))
+
+
+def attention_counts(contacts: Iterable[Json]) -> dict[str, int]:
+    """How many contacts have each attention figure set (truthy), in one pass over them."""
+    counts = [0] * len(_ATTENTION)
+    figures = [figure for _, figure in _ATTENTION]
+    for s in contacts:
+        for i, figure in enumerate(figures):
+            if s[figure]:
+                counts[i] += 1
+    return {name: n for (name, _), n in zip(_ATTENTION, counts)}
 
 
 def count_by(values: Iterable[str | None]) -> dict[str, int]:
@@ -519,11 +530,14 @@ def _sum_money(parts: Iterable[Money]) -> Money:
     return total
 
 
-def funnel(people: list[Contact]) -> list[Json]:
-    """Each stage: how many contacts got at least that far, and the share of leads and of
-    the stage before. Customers, former customers and opportunities all passed 'lead'."""
-    depth_counts = Counter(FUNNEL_REACHED.get(c.status or "", 0) for c in people)
-    now = Counter(c.status for c in people)
+def funnel(statuses: list[str | None]) -> list[Json]:
+    """Each stage (from the contacts' statuses): how many contacts got at least that far,
+    and the share of leads and of the stage before. Customers, former customers and
+    opportunities all passed 'lead'."""
+    now = Counter(statuses)
+    depth_counts: Counter[int] = Counter()
+    for status, n in now.items():
+        depth_counts[FUNNEL_REACHED.get(status or "", 0)] += n
     stages = []
     leads = previous = 0
     for depth, stage in enumerate(FUNNEL, start=1):
