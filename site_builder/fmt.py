@@ -27,7 +27,7 @@ from ruamel.yaml.error import YAMLError
 
 from . import fs
 from .model import CONTACT_KEYS, ORG_KEYS
-from .parse import _DATE_LIKE, _FENCE, ParsedFile, parse_file  # the parser's own rules
+from .parse import _DATE_LIKE, ParsedFile, parse_file, split_sections  # the parser's own rules
 from .problems import Problem, error, has_errors, warning
 
 
@@ -166,24 +166,7 @@ def _trim_empty(lines: list[str]) -> list[str]:
 
 def split_body(lines: list[str]) -> tuple[list[str], list[list[str]]]:
     """(summary lines, [section lines]) split exactly where parse.py splits."""
-    summary: list[str] = []
-    sections: list[list[str]] = []
-    current = summary
-    fence: str | None = None
-    for line in lines:
-        fence_match = _FENCE.match(line)
-        if fence_match:
-            marker = fence_match.group(1)
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
-        elif fence is None and line.startswith("## ") and _DATE_LIKE.match(line[3:].strip()):
-            current = [line]
-            sections.append(current)
-            continue
-        current.append(line)
-    return summary, sections
+    return split_sections(lines)
 
 
 def _section_date(section: list[str]) -> tuple[int, int, int]:

@@ -150,12 +150,17 @@ def _yaml_kind(value: object) -> str:
     return type(value).__name__
 
 
-def _read_body(path: str, lines: list[str], first_line: int, result: ParsedFile) -> None:
+def split_sections(lines: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The body's summary lines, then each dated section's lines (its heading first).
+
+    A `## ` heading starts a section only when it begins with a date and is not inside
+    a fenced code block. crm fmt splits with this too, so both always agree.
+    """
     summary: list[str] = []
-    current: list[str] = summary
-    open_sections: list[tuple[int, str, list[str]]] = []  # (line, heading rest, body lines)
+    sections: list[list[str]] = []
+    current = summary
     fence: str | None = None
-    for i, line in enumerate(lines):
+    for line in lines:
         fence_match = _FENCE.match(line)
         if fence_match:
             marker = fence_match.group(1)
@@ -163,20 +168,27 @@ def _read_body(path: str, lines: list[str], first_line: int, result: ParsedFile)
                 fence = marker[0] * 3
             elif marker.startswith(fence):
                 fence = None
-        elif fence is None and line.startswith("## "):
-            rest = line[3:].strip()
-            if _DATE_LIKE.match(rest):
-                current = []
-                open_sections.append((first_line + i, rest, current))
-                continue
+        elif fence is None and line.startswith("## ") and _DATE_LIKE.match(line[3:].strip()):
+            current = [line]
+            sections.append(current)
+            continue
         current.append(line)
+    return summary, sections
+
+
+def _read_body(path: str, lines: list[str], first_line: int, result: ParsedFile) -> None:
+    summary, blocks = split_sections(lines)
     result.summary = "\n".join(summary).strip("\n")
     result.summary_line = first_line + _leading_blank_lines(summary)
-    for line_no, rest, body_lines in open_sections:
+    line_no = first_line + len(summary)
+    for block in blocks:
+        body_lines = block[1:]
         body_line = line_no + 1 + _leading_blank_lines(body_lines)
-        section = _parse_heading(path, line_no, rest, "\n".join(body_lines).strip("\n"), body_line, result)
+        section = _parse_heading(path, line_no, block[0][3:].strip(), "\n".join(body_lines).strip("\n"),
+                                 body_line, result)
         if section is not None:
             result.sections.append(section)
+        line_no += len(block)
 
 
 def _leading_blank_lines(lines: list[str]) -> int:
