@@ -25,11 +25,12 @@ from . import cache as cache_mod
 from . import fs, incremental
 from .loader import Loaded, load
 from .model import CRM
-from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, search_meta, search_rows,
-                    tag_files)
+from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, problem_totals, search_meta,
+                    search_rows, tag_files)
 from .problems import Problem, sorted_problems
 from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
 from .site_data import SEARCH_DATA_FILE, search_data_js
+from .site_status import SITE_STATUS_FILE, site_status_js
 from .validate import validate
 
 STATIC_FILES = ("style.css", "app.js")
@@ -340,6 +341,8 @@ def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
         writer.write(page.path, render_page(env, page))
     rows = directory_rows(site)
     writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows)))
+    totals = problem_totals(site)
+    writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
         writer.write(name, theme_file(name, site.crm.root).read_bytes())
     write_vcards(site, writer, vcard, entity_paths)

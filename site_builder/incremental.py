@@ -5,8 +5,11 @@ What a page depends on (its signature, recorded in <root>/.crm-cache/build-*.bin
 - everything site-wide, as one fingerprint: the program (every site_builder module), the
   theme files (built-in and the user's templates/), crm.yaml, today, the output folder.
   A change there re-renders every page;
-- the context every page shares (site title, counts, problem totals, tag list): a change
-  there (e.g. a contact added: the footer counts contacts) re-renders every page;
+- the context every page shares (site title, owner, today's features, tag list): a change
+  there re-renders every page. The contact/org counts and the problem totals are not
+  part of it: only the site-wide pages show them (contact and org pages get the banner
+  from site-status.js), so adding or deleting a contact re-renders only the pages that
+  show it;
 - for a contact or org page: the content digest of its own file and of every file in its
   dependency set (the slugs it references: org, parent, referred_by, @mentions; the
   entities that reference it: backlinks, referrals, members; for an org also its family

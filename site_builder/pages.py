@@ -418,19 +418,30 @@ def tag_files(crm: CRM) -> dict[str, str]:
 
 
 def common_context(site: SiteInput, tags: dict[str, str]) -> dict[str, Any]:
+    """What every page shows. It leaves out the contact/org counts and the problem
+    totals on purpose: an addition, deletion or new warning changes those, and a contact
+    or org page that showed them would be rendered again on every such change (the
+    site-wide pages get them from site_status_context; contact and org pages show the
+    problem banner through site-status.js)."""
     crm = site.crm
-    errors = sum(1 for p in site.problems if p.severity == "error")
-    warnings = sum(1 for p in site.problems if p.severity == "warning")
     return {
         "site_title": crm.config.title,
         "owner": crm.config.owner,
         "today": site.today,
-        "counts": {"contacts": len(crm.contacts), "orgs": len(crm.orgs), "tags": len(tags)},
-        "problems": {"errors": errors, "warnings": warnings, "total": errors + warnings},
         "has_changes": site.history is not None,
         "has_stats": site.stats is not None,
         "has_calendar": site.calendar,
     }
+
+
+def problem_totals(site: SiteInput) -> dict[str, int]:
+    errors = sum(1 for p in site.problems if p.severity == "error")
+    warnings = sum(1 for p in site.problems if p.severity == "warning")
+    return {"errors": errors, "warnings": warnings, "total": errors + warnings}
+
+
+def site_counts(site: SiteInput, tags: dict[str, str]) -> dict[str, int]:
+    return {"contacts": len(site.crm.contacts), "orgs": len(site.crm.orgs), "tags": len(tags)}
 
 
 def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_pages: bool = True) -> list[Page]:
@@ -464,6 +475,16 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
         pages.append(Page("changes.html", "changes.html", changes_context(site)))
     if site_pages and site.problems:
         pages.append(Page("problems.html", "problems.html", problems_context(site)))
+    if site_pages:
+        # Site-wide pages are rendered on every build anyway, so they may show site-wide
+        # facts: the problem totals (banner, footer link) and, on the directory and the
+        # dashboard, the contact/org counts.
+        totals, counts = problem_totals(site), site_counts(site, tags)
+        for page in pages:
+            if page.template not in ("contact.html", "org.html"):
+                page.context["problems"] = totals
+                if page.path in ("index.html", "dashboard.html"):
+                    page.context["counts"] = counts
     for page in pages:
         page.context = {**common, **page.context, "base": page.base, "page_path": page.path,
                         "tag_hrefs": {t: page.base + p for t, p in tags.items()}}

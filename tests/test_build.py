@@ -388,7 +388,11 @@ def test_cli_with_errors_builds_what_is_valid_prints_problems_and_exits_1(make_c
     assert 'class="banner"' in banner and "crm check" in banner and 'href="problems.html"' in banner
     problems = (out / "problems.html").read_text(encoding="utf-8")
     assert "contacts/broken.md" in problems and 'href="contacts/carol.html"' in problems
-    assert 'href="../problems.html"' in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
+    # Contact pages take the banner and the footer link from site-status.js (so that they
+    # need not be rendered again when the totals change); tests/browser checks it shows.
+    assert '<script src="../site-status.js"></script>' in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
+    status = (out / "site-status.js").read_text(encoding="utf-8")
+    assert status.startswith('window.CRM_STATUS = {"errors":2,"warnings":0,"total":2};') and "problems.html" in status
 
 
 def test_cli_not_a_crm_exits_2(tmp_path: Path, cli) -> None:

@@ -26,8 +26,12 @@ def escape_text(value: str) -> str:
 def fold(line: str, limit: int = 75) -> str:
     """RFC 6350/5545 folding: at most `limit` octets per line, continuation lines start
     with one space, and a UTF-8 sequence is never split."""
-    encoded = line.encode("utf-8")
-    if len(encoded) <= limit:
+    if line.isascii():  # one octet a character: no encoding, slices at fixed places
+        if len(line) <= limit:
+            return line
+        step = limit - 1  # a continuation line's leading space takes one octet
+        return "\r\n ".join([line[:limit], *(line[i:i + step] for i in range(limit, len(line), step))])
+    if len(line.encode("utf-8")) <= limit:
         return line
     parts: list[str] = []
     current: list[str] = []
