@@ -37,6 +37,8 @@ def fold(text: str) -> str:
     NFD, drop combining marks, lower-case, then the special letters. CJK is unchanged,
     so '张' still finds '张伟' as a substring.
     """
+    if text.isascii():  # NFD, the marks and the special letters change nothing here
+        return text.lower()
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     return unicodedata.normalize("NFC", stripped.lower().translate(_SPECIAL_FOLDS))
@@ -73,7 +75,8 @@ class SearchRow:
 
 def haystack(texts: tuple[str, ...]) -> str:
     """Folded texts joined by newlines: a query (one line) cannot match across two fields."""
-    return "\n".join(fold(t) for t in texts if t)
+    # One fold of the joined text: folding never joins or splits across a newline.
+    return fold("\n".join(t for t in texts if t))
 
 
 def safe_json(value: Any) -> str:
