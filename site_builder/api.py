@@ -13,7 +13,7 @@ from . import fs
 from .config import CONFIG_FILE
 from .loader import load, load_crm
 from .model import CRM
-from .problems import Problem, sorted_problems
+from .problems import HasProblems, Problem, sorted_problems
 from .validate import validate
 
 TODAY_ENV = "CRM_TODAY"
@@ -29,7 +29,7 @@ def resolve_today(value: str | date | None = None) -> date:
     return date.today()
 
 
-class CheckResult:
+class CheckResult(HasProblems):
     """Problems found by check(); crm is loaded on first use when the answer came from
     the check cache (an unchanged tree), so `crm check` need not load anything."""
 
@@ -49,14 +49,6 @@ class CheckResult:
             assert self._root is not None
             self._crm = load_crm(self._root)
         return self._crm
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
 
 def check(root: Path | str, *, cache: bool = True) -> CheckResult:

@@ -27,7 +27,7 @@ from .loader import Loaded, load
 from .model import CRM
 from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, problem_totals, search_meta,
                     search_rows, tag_files)
-from .problems import Problem, sorted_problems
+from .problems import HasProblems, Problem, sorted_problems
 from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
 from .site_data import SEARCH_DATA_FILE, search_data_js
 from .site_status import SITE_STATUS_FILE, site_status_js
@@ -44,7 +44,7 @@ class BuildError(Exception):
 
 
 @dataclass(slots=True)
-class BuildResult:
+class BuildResult(HasProblems):
     out: Path
     problems: list[Problem]
     pages: int
@@ -53,14 +53,6 @@ class BuildResult:
     files: list[str] = field(default_factory=list)  # every file of the site, relative to out
     features: dict[str, bool] = field(default_factory=dict)  # stats, history, vcards, calendar
     changed: list[str] = field(default_factory=list)  # files whose bytes this build (re)wrote
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
 
 # --- the output folder ----------------------------------------------------------------------

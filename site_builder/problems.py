@@ -34,6 +34,21 @@ class Problem:
         return asdict(self)
 
 
+class HasProblems:
+    """Mixin for results that carry `problems`: their errors and warnings."""
+
+    __slots__ = ()
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == WARNING]
+
+
 def error(path: str, line: int | None, code: str, message: str) -> Problem:
     return Problem(path, line, ERROR, code, message)
 
