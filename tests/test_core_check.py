@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from site_builder import api
 from site_builder.parse import MAX_FILE_BYTES
 
@@ -47,14 +49,26 @@ EXPECTED = {
 }
 
 
-def test_every_bad_input_is_reported_at_its_file_line_and_code() -> None:
-    result = api.check(BAD)
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    """A copy of the fixture: check writes its cache into the root, never into the repository."""
+    copy = tmp_path / "bad"
+    shutil.copytree(BAD, copy, ignore=shutil.ignore_patterns(".crm-cache"))
+    return copy
+
+
+def _user_files(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".crm-cache" not in p.parts}
+
+
+def test_every_bad_input_is_reported_at_its_file_line_and_code(bad: Path) -> None:
+    result = api.check(bad)
     found = {(p.path, p.line, p.severity, p.code) for p in result.problems}
     assert found == EXPECTED
 
 
-def test_good_files_still_load_beside_bad_ones() -> None:
-    crm = api.check(BAD).crm
+def test_good_files_still_load_beside_bad_ones(bad: Path) -> None:
+    crm = api.check(bad).crm
     assert crm.contacts["good"].name == "Good Person"
     assert crm.contacts["bom-crlf"].name == "Windows User"
     assert crm.orgs["acme"].name == "Acme"
@@ -62,8 +76,8 @@ def test_good_files_still_load_beside_bad_ones() -> None:
     assert "binary" not in crm.contacts and "alias-bomb" not in crm.contacts
 
 
-def test_cli_text_output_is_sorted_lines_and_exit_1(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("check", "--root", str(BAD))
+def test_cli_text_output_is_sorted_lines_and_exit_1(cli, bad: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("check", "--root", str(bad))
     assert result.exit_code == 1
     lines = result.stdout.strip().splitlines()
     assert len(lines) == len(EXPECTED)
@@ -75,8 +89,8 @@ def test_cli_text_output_is_sorted_lines_and_exit_1(cli) -> None:  # type: ignor
     assert all(line.endswith("]") for line in lines)
 
 
-def test_cli_json_output(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("check", "--root", str(BAD), "--format", "json")
+def test_cli_json_output(cli, bad: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("check", "--root", str(bad), "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert {(d["path"], d["line"], d["severity"], d["code"]) for d in data} == EXPECTED
@@ -149,15 +163,14 @@ def test_check_reads_crm_yaml_problems(make_crm) -> None:  # type: ignore[no-unt
     assert found == {("crm.yaml", 2, "invalid-cadence"), ("crm.yaml", 3, "unknown-config-key")}
 
 
-def test_the_bad_fixture_is_untouched_by_check() -> None:
-    before = {p: p.read_bytes() for p in BAD.rglob("*") if p.is_file()}
-    api.check(BAD)
-    assert before == {p: p.read_bytes() for p in BAD.rglob("*") if p.is_file()}
+def test_check_leaves_the_users_files_untouched(bad: Path) -> None:
+    before = _user_files(bad)
+    api.check(bad)
+    api.check(bad)  # a second run answers from the cache
+    assert before == _user_files(bad)
 
 
-def test_copy_of_bad_fixture_gives_same_results(tmp_path: Path) -> None:
-    copy = tmp_path / "bad"
-    shutil.copytree(BAD, copy)
-    a = [(p.path, p.line, p.code) for p in api.check(BAD).problems]
-    b = [(p.path, p.line, p.code) for p in api.check(copy).problems]
-    assert a == b
+def test_cached_check_gives_the_same_problems(bad: Path) -> None:
+    first = [(p.path, p.line, p.code) for p in api.check(bad).problems]
+    second = [(p.path, p.line, p.code) for p in api.check(bad).problems]
+    assert first == second == sorted(first, key=lambda x: (x[0], x[1] or 0, x[2]))
