@@ -24,7 +24,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "stats"
 
 @pytest.fixture(scope="module")
 def crm():  # type: ignore[no-untyped-def]
-    return load_crm(FIXTURE)
+    return load_crm(FIXTURE, cache=False)  # no cache written into the repository
 
 
 @pytest.fixture(scope="module")

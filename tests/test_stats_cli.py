@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 
 # As in conftest.py (not imported by name: tests/browser has a conftest module too).
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent
 TODAY_ARG = "2026-11-22"
-FIXTURE = str(Path(__file__).parent / "fixtures" / "stats")
+FIXTURE_SOURCE = Path(__file__).parent / "fixtures" / "stats"
+
+
+@pytest.fixture(scope="module")
+def stats_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A copy of the fixture, so the commands' cache is never written into the repository."""
+    root = tmp_path_factory.mktemp("stats") / "crm"
+    shutil.copytree(FIXTURE_SOURCE, root, ignore=shutil.ignore_patterns(".crm-cache"))
+    return str(root)
 
 
 def test_stats_json_on_sample_is_well_formed(cli) -> None:  # type: ignore[no-untyped-def]
@@ -37,8 +47,8 @@ def test_due_json_on_sample_is_well_formed(cli) -> None:  # type: ignore[no-unty
         assert item["reason"] in ("follow-up", "overdue", "never-contacted", "birthday", "over-contacted")
 
 
-def test_due_json_on_fixture(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("due", "--format", "json", "--root", FIXTURE, "--today", TODAY_ARG)
+def test_due_json_on_fixture(cli, stats_root) -> None:  # type: ignore[no-untyped-def]
+    result = cli("due", "--format", "json", "--root", stats_root, "--today", TODAY_ARG)
     assert result.exit_code == 0
     pairs = [(i["slug"], i["reason"], i["date"]) for i in json.loads(result.stdout)]
     assert pairs == [
@@ -53,8 +63,8 @@ def test_due_json_on_fixture(cli) -> None:  # type: ignore[no-untyped-def]
     ]
 
 
-def test_due_text_shows_over_contacted_apart(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("due", "--root", FIXTURE, "--today", TODAY_ARG, "--within", "30")
+def test_due_text_shows_over_contacted_apart(cli, stats_root) -> None:  # type: ignore[no-untyped-def]
+    result = cli("due", "--root", stats_root, "--today", TODAY_ARG, "--within", "30")
     assert result.exit_code == 0
     head, over = result.stdout.split("Over-contacted")
     assert "Due on or before 2026-12-22 (today 2026-11-22):" in head
@@ -62,25 +72,25 @@ def test_due_text_shows_over_contacted_apart(cli) -> None:  # type: ignore[no-un
     assert "Alice Adams" in over and "4 touches in the last 7 days (limit 3)" in over
 
 
-def test_stats_text_summary_and_one_contact(cli) -> None:  # type: ignore[no-untyped-def]
-    summary = cli("stats", "--root", FIXTURE, "--today", TODAY_ARG)
+def test_stats_text_summary_and_one_contact(cli, stats_root) -> None:  # type: ignore[no-untyped-def]
+    summary = cli("stats", "--root", stats_root, "--today", TODAY_ARG)
     assert summary.exit_code == 0
     assert "Stats fixture: 7 contacts, 3 orgs (today 2026-11-22)" in summary.stdout
     assert "lifetime 16,800.50 EUR + 5,000 GBP + 1,200 USD" in summary.stdout
     assert "lead 5 → qualified 4 (80%) → opportunity 3 (60%) → customer 3 (60%)" in summary.stdout
     assert "Dependence  Acme Corp: 95% of EUR, 100% of GBP, 100% of USD\n            Beta Ltd: 5% of EUR" in summary.stdout
-    one = cli("stats", "alice", "--root", FIXTURE, "--today", TODAY_ARG)
+    one = cli("stats", "alice", "--root", stats_root, "--today", TODAY_ARG)
     assert one.exit_code == 0
     for phrase in ("last touch today (2026-11-22), 6 in total", "keep-in-touch due in 14 days (every 14 days)",
                    "pays 8 days late on average (50% of invoices late)", "birthday on 2026-12-01 (turns 46)",
                    "lifetime value 6,000.50 EUR + 1,200 USD", "1,200 USD unpaid, 500 USD overdue"):
         assert phrase in one.stdout
-    as_json = cli("stats", "frank", "--json", "--root", FIXTURE, "--today", TODAY_ARG)
+    as_json = cli("stats", "frank", "--json", "--root", stats_root, "--today", TODAY_ARG)
     assert json.loads(as_json.stdout)["avg_days_late"] == 5.0
 
 
-def test_unknown_slug_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("stats", "nobody", "--root", FIXTURE, "--today", TODAY_ARG)
+def test_unknown_slug_is_a_usage_error(cli, stats_root) -> None:  # type: ignore[no-untyped-def]
+    result = cli("stats", "nobody", "--root", stats_root, "--today", TODAY_ARG)
     assert result.exit_code == 2
     assert "no contact or org with the slug 'nobody'" in result.stderr
 
@@ -106,13 +116,13 @@ def test_help_texts(cli) -> None:  # type: ignore[no-untyped-def]
     assert "--within" in cli("due", "--help").stdout
 
 
-def test_stats_for_an_org_in_words(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("stats", "acme", "--root", FIXTURE, "--today", TODAY_ARG)
+def test_stats_for_an_org_in_words(cli, stats_root) -> None:  # type: ignore[no-untyped-def]
+    result = cli("stats", "acme", "--root", stats_root, "--today", TODAY_ARG)
     assert result.exit_code == 0
     assert "Acme Corp (orgs/acme.md)" in result.stdout
     assert "last touch today (2026-11-22), 9 in total" in result.stdout
     assert "3 contacts" in result.stdout and "no decision maker" not in result.stdout
     assert ("lifetime value 16,000.50 EUR + 5,000 GBP + 1,200 USD "
             "(95% of all EUR, 100% of all GBP, 100% of all USD)") in result.stdout
-    labs = cli("stats", "acme-labs", "--root", FIXTURE, "--today", TODAY_ARG)
+    labs = cli("stats", "acme-labs", "--root", stats_root, "--today", TODAY_ARG)
     assert "no influencer known" in labs.stdout
