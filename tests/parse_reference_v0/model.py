@@ -1,0 +1,411 @@
+"""The CRM as typed Python objects, built from parsed files.
+
+Building never fails: a value that cannot be read as its type becomes None (or is left
+out of a list) and the raw value stays in `meta`, where the checks in validate.py find
+it and report it at its line. Stats and rendering only ever see typed values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from .parse import ParsedFile, Section
+from site_builder.problems import Problem
+
+CONTACT_KEYS: tuple[str, ...] = (
+    "name", "aka", "pronouns", "emails", "phones", "addresses", "links", "org", "title", "role",
+    "tags", "tier", "status", "since", "customer_since", "source", "referred_by", "cadence",
+    "follow_up", "snooze_until", "preferred_channel", "newsletter", "timezone", "location",
+    "birthday", "family", "interests", "trivia", "deals", "invoices", "private", "private_fields",
+)
+ORG_KEYS: tuple[str, ...] = (
+    "name", "aka", "website", "industry", "size", "market", "parent", "tags", "links",
+    "emails", "phones", "addresses", "deals", "invoices", "private", "private_fields",
+)
+DEAL_KEYS: tuple[str, ...] = ("title", "stage", "amount", "currency", "opened", "closed", "lost_to")
+INVOICE_KEYS: tuple[str, ...] = ("number", "date", "amount", "currency", "due", "paid")
+
+ROLES = ("decision-maker", "influencer", "champion", "user", "gatekeeper", "other")
+TIERS = ("A", "B", "C")
+STATUSES = ("lead", "qualified", "opportunity", "customer", "former", "partner", "personal")
+CHANNELS = ("email", "phone", "meeting", "message")
+NEWSLETTER = ("subscribed", "unsubscribed", "none")
+DEAL_STAGES = ("idea", "planning", "proposal", "won", "lost")
+OPEN_DEAL_STAGES = ("idea", "planning", "proposal")
+DEFAULT_TOUCH_KINDS = ("call", "email", "meeting", "message", "visit", "social")
+NOTE_KIND = "note"
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CADENCE = re.compile(r"^\s*(\d+)\s*([dwmy]?)\s*$", re.IGNORECASE)
+_CADENCE_UNIT_DAYS = {"": 1, "d": 1, "w": 7, "m": 30, "y": 365}
+_BIRTHDAY_NO_YEAR = re.compile(r"^--(\d{2})-(\d{2})$")
+
+
+# --- typed values -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Birthday:
+    month: int
+    day: int
+    year: int | None = None
+
+    def iso(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}" if self.year else f"--{self.month:02d}-{self.day:02d}"
+
+
+@dataclass(slots=True)
+class Deal:
+    title: str
+    stage: str | None
+    amount: Decimal | None
+    currency: str | None
+    opened: date | None
+    closed: date | None
+    lost_to: str | None
+    line: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in OPEN_DEAL_STAGES
+
+
+@dataclass(slots=True)
+class Invoice:
+    number: str | None
+    date: date | None
+    amount: Decimal | None
+    currency: str | None
+    due: date | None
+    paid: date | None
+    line: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Entity:
+    """What contacts and orgs share: a file with front matter, a summary and sections."""
+
+    slug: str
+    path: str  # relative to the root, POSIX separators, e.g. "contacts/ada.md"
+    name: str
+    meta: dict[str, Any]  # the front matter as read, every key
+    lines: dict[tuple[str | int, ...], int]  # key path -> line, e.g. ("deals", 0, "amount")
+    summary: str
+    summary_line: int
+    sections: list[Section]
+    aka: list[str]
+    tags: list[str]
+    emails: list[str]
+    phones: list[str]
+    addresses: list[str]
+    links: dict[str, str]
+    deals: list[Deal]
+    invoices: list[Invoice]
+    private: bool
+    custom: dict[str, Any]  # keys that are not part of the format, in file order
+
+    def line_of(self, *key: str | int) -> int | None:
+        return self.lines.get(tuple(key))
+
+    @property
+    def kind(self) -> str:
+        return "contact" if self.path.startswith("contacts/") else "org"
+
+
+@dataclass(slots=True)
+class Contact(Entity):
+    pronouns: str | None = None
+    org: str | None = None
+    title: str | None = None
+    role: str | None = None
+    tier: str | None = None
+    status: str | None = None
+    since: date | None = None
+    customer_since: date | None = None
+    source: str | None = None
+    referred_by: str | None = None
+    cadence_days: int | None = None
+    follow_up: date | None = None
+    snooze_until: date | None = None
+    preferred_channel: str | None = None
+    newsletter: str | None = None
+    timezone: str | None = None
+    location: str | None = None
+    birthday: Birthday | None = None
+    family: dict[str, Any] = field(default_factory=dict)
+    interests: list[str] = field(default_factory=list)
+    trivia: str | None = None
+
+
+@dataclass(slots=True)
+class Org(Entity):
+    website: str | None = None
+    industry: str | None = None
+    size: str | None = None
+    market: str | None = None
+    parent: str | None = None
+
+
+@dataclass(slots=True)
+class Config:
+    title: str = "Contacts"
+    owner: str | None = None
+    touch_kinds: tuple[str, ...] = DEFAULT_TOUCH_KINDS
+    default_cadence_days: int | None = None
+    max_touches_per_week: int = 3
+    birthday_window_days: int = 30
+    edit_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def is_touch(self, kind: str) -> bool:
+        return kind in self.touch_kinds
+
+
+@dataclass(slots=True)
+class CRM:
+    root: Path
+    config: Config
+    contacts: dict[str, Contact]  # by slug, sorted by slug
+    orgs: dict[str, Org]
+    problems: list[Problem] = field(default_factory=list)
+
+    def entities(self) -> list[Entity]:
+        return [*self.contacts.values(), *self.orgs.values()]
+
+
+# --- coercion: raw YAML values -> typed values, or None --------------------------
+
+
+def as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value).strip()
+    return text or None
+
+
+def as_text_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [t for t in (as_text(v) for v in items) if t is not None]
+
+
+def as_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    text = as_text(value)
+    if text is None or not _ISO_DATE.match(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def as_money(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    text = as_text(value)
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text.replace(",", "").replace("_", "").replace(" ", ""))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = (as_text(value) or "").lower()
+    if text in ("yes", "true", "y", "on"):
+        return True
+    if text in ("no", "false", "n", "off"):
+        return False
+    return None
+
+
+def parse_cadence(value: Any) -> int | None:
+    """Days in a keep-in-touch interval: 30, "30d", "2w", "3m" (30 days), "1y" (365 days)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    m = _CADENCE.match(str(value))
+    if not m:
+        return None
+    days = int(m.group(1)) * _CADENCE_UNIT_DAYS[m.group(2).lower()]
+    return days if days > 0 else None
+
+
+def parse_birthday(value: Any) -> Birthday | None:
+    if isinstance(value, date):
+        return Birthday(value.month, value.day, value.year)
+    text = as_text(value)
+    if text is None:
+        return None
+    m = _BIRTHDAY_NO_YEAR.match(text)
+    if m:
+        month, day = int(m.group(1)), int(m.group(2))
+        try:
+            date(2000, month, day)  # a leap year, so --02-29 is allowed
+        except ValueError:
+            return None
+        return Birthday(month, day, None)
+    full = as_date(text)
+    return Birthday(full.month, full.day, full.year) if full else None
+
+
+def as_enum(value: Any, allowed: tuple[str, ...], *, upper: bool = False) -> str | None:
+    text = as_text(value)
+    if text is None:
+        return None
+    text = text.upper() if upper else text.lower()
+    return text if text in allowed else None
+
+
+def as_map(value: Any) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def as_slug_ref(value: Any) -> str | None:
+    text = as_text(value)
+    return text.lstrip("@").strip() if text else None
+
+
+# --- building entities ------------------------------------------------------------
+
+
+def slug_of(path: str) -> str:
+    return path.rsplit("/", 1)[-1][: -len(".md")] if path.endswith(".md") else path.rsplit("/", 1)[-1]
+
+
+def _deals(meta: dict[str, Any], lines: dict[tuple[str | int, ...], int]) -> list[Deal]:
+    raw = meta.get("deals")
+    if not isinstance(raw, list):
+        return []
+    deals = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            continue
+        deals.append(
+            Deal(
+                title=as_text(item.get("title")) or f"Deal {i + 1}",
+                stage=as_enum(item.get("stage"), DEAL_STAGES),
+                amount=as_money(item.get("amount")),
+                currency=(as_text(item.get("currency")) or "").upper() or None,
+                opened=as_date(item.get("opened")),
+                closed=as_date(item.get("closed")),
+                lost_to=as_text(item.get("lost_to")),
+                line=lines.get(("deals", i)),
+                extra={k: v for k, v in item.items() if k not in DEAL_KEYS},
+            )
+        )
+    return deals
+
+
+def _invoices(meta: dict[str, Any], lines: dict[tuple[str | int, ...], int]) -> list[Invoice]:
+    raw = meta.get("invoices")
+    if not isinstance(raw, list):
+        return []
+    invoices = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            continue
+        invoices.append(
+            Invoice(
+                number=as_text(item.get("number")),
+                date=as_date(item.get("date")),
+                amount=as_money(item.get("amount")),
+                currency=(as_text(item.get("currency")) or "").upper() or None,
+                due=as_date(item.get("due")),
+                paid=as_date(item.get("paid")),
+                line=lines.get(("invoices", i)),
+                extra={k: v for k, v in item.items() if k not in INVOICE_KEYS},
+            )
+        )
+    return invoices
+
+
+def _links(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): t for k, v in value.items() if (t := as_text(v))}
+    # A bare list of URLs is common enough to accept: label each by its host.
+    return {url.split("//", 1)[-1].split("/", 1)[0]: url for url in as_text_list(value)}
+
+
+def _common(parsed: ParsedFile, known: tuple[str, ...]) -> dict[str, Any]:
+    meta = parsed.meta
+    slug = slug_of(parsed.path)
+    return dict(
+        slug=slug,
+        path=parsed.path,
+        name=as_text(meta.get("name")) or slug,
+        meta=meta,
+        lines=parsed.lines,
+        summary=parsed.summary,
+        summary_line=parsed.summary_line,
+        sections=sorted(parsed.sections, key=lambda s: (s.date, s.line), reverse=True),
+        aka=as_text_list(meta.get("aka")),
+        tags=[t.lower().lstrip("#") for t in as_text_list(meta.get("tags"))],
+        emails=as_text_list(meta.get("emails")),
+        phones=as_text_list(meta.get("phones")),
+        addresses=as_text_list(meta.get("addresses")),
+        links=_links(meta.get("links")),
+        deals=_deals(meta, parsed.lines),
+        invoices=_invoices(meta, parsed.lines),
+        private=as_bool(meta.get("private")) is True,
+        custom={k: v for k, v in meta.items() if k not in known},
+    )
+
+
+def build_contact(parsed: ParsedFile) -> Contact:
+    meta = parsed.meta
+    return Contact(
+        **_common(parsed, CONTACT_KEYS),
+        pronouns=as_text(meta.get("pronouns")),
+        org=as_slug_ref(meta.get("org")),
+        title=as_text(meta.get("title")),
+        role=as_enum(meta.get("role"), ROLES),
+        tier=as_enum(meta.get("tier"), TIERS, upper=True),
+        status=as_enum(meta.get("status"), STATUSES),
+        since=as_date(meta.get("since")),
+        customer_since=as_date(meta.get("customer_since")),
+        source=as_text(meta.get("source")),
+        referred_by=as_slug_ref(meta.get("referred_by")),
+        cadence_days=parse_cadence(meta.get("cadence")),
+        follow_up=as_date(meta.get("follow_up")),
+        snooze_until=as_date(meta.get("snooze_until")),
+        preferred_channel=as_enum(meta.get("preferred_channel"), CHANNELS),
+        newsletter=as_enum(meta.get("newsletter"), NEWSLETTER),
+        timezone=as_text(meta.get("timezone")),
+        location=as_text(meta.get("location")),
+        birthday=parse_birthday(meta.get("birthday")),
+        family=as_map(meta.get("family")),
+        interests=as_text_list(meta.get("interests")),
+        trivia=as_text(meta.get("trivia")),
+    )
+
+
+def build_org(parsed: ParsedFile) -> Org:
+    meta = parsed.meta
+    return Org(
+        **_common(parsed, ORG_KEYS),
+        website=as_text(meta.get("website")),
+        industry=as_text(meta.get("industry")),
+        size=as_text(meta.get("size")),
+        market=as_text(meta.get("market")),
+        parent=as_slug_ref(meta.get("parent")),
+    )
