@@ -21,12 +21,19 @@ MAX_FILE_BYTES = 2 * 1024 * 1024  # a contact file is a few KB; 2 MiB is a paste
 
 _DATE_LIKE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?=$|[\s:])")
 _KIND = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)(?=$|[\s:])")
-# @slug not preceded by a word character, so email addresses are not mentions.
-MENTION = re.compile(r"(?<![\w@./])@([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w-])")
+# @slug not preceded by a word character, so email addresses are not mentions. The
+# look-behind comes after the '@' (it checks the character before it) so that the
+# pattern starts with a literal, which the regex engine finds 10x faster than it
+# tries a leading look-behind at every position.
+MENTION = re.compile(r"@(?<![\w@./]@)([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w-])")
 # #topic not preceded by a word character or '&' (HTML entities) or '/' (URL fragments).
-TOPIC = re.compile(r"(?<![\w&/#])#([^\W\d_][\w-]*)")
+TOPIC = re.compile(r"#(?<![\w&/#]#)([^\W\d_][\w-]*)")
 _LEADING_PARTICIPANTS = re.compile(r"^(?:@[a-z0-9][a-z0-9-]*\s*)+(?=:|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# Lines that may matter to split_sections: every line _FENCE matches and every "## ".
+_FENCE_OR_HEADING = re.compile(r"^(?:## | {0,3}(?:```|~~~))", re.MULTILINE)
+# The line that closes the front matter; \s is exactly what str.rstrip() strips.
+_FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.MULTILINE)
 
 
 @dataclass(slots=True)
@@ -64,13 +71,17 @@ def parse_file(path: str, data: bytes) -> ParsedFile:
     if text is None:
         result.ok = False
         return result
-    lines = text.split("\n")
-    close = _front_matter_end(path, lines, result)
+    # The file is never split into lines: lines are found where they matter (front
+    # matter, fences, headings) and sections are slices of the text, which is the hot
+    # path's main saving (a file has ~170 lines and ~20 sections).
+    close = _front_matter_end(path, text, result)
     if close is None:
         result.ok = False
         return result
-    _read_front_matter(path, lines[1:close], result)
-    _read_body(path, lines[close + 1 :], close + 2, result)
+    first_nl, close_start, close_end = close
+    _read_front_matter(path, text[first_nl + 1:close_start - 1], result)
+    body_first_line = text.count("\n", 0, close_start) + 2
+    _read_body(path, text, close_end + 1 if close_end < len(text) else None, body_first_line, result)
     return result
 
 
@@ -81,7 +92,7 @@ def _decode(path: str, data: bytes, result: ParsedFile) -> str | None:
                   f"{MAX_FILE_BYTES // 1048576} MB per file (move attachments elsewhere)")
         )
         return None
-    if b"\x00" in data[:8192]:
+    if data.find(b"\x00", 0, 8192) >= 0:
         result.problems.append(error(path, None, "binary-file", "file looks binary (it contains NUL bytes), not Markdown"))
         return None
     try:
@@ -96,29 +107,32 @@ def _decode(path: str, data: bytes, result: ParsedFile) -> str | None:
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    if not text or text.isspace():
         result.problems.append(error(path, None, "empty-file", "file is empty; it needs front matter with at least a name"))
         return None
     return text
 
 
-def _front_matter_end(path: str, lines: list[str], result: ParsedFile) -> int | None:
-    if lines[0].rstrip() != "---":
+def _front_matter_end(path: str, text: str, result: ParsedFile) -> tuple[int, int, int] | None:
+    """(end of the first line, start and end of the closing line); ends are the index
+    of the line's newline or len(text)."""
+    first_nl = text.find("\n")
+    if (text if first_nl < 0 else text[:first_nl]).rstrip() != "---":
         result.problems.append(
             error(path, 1, "no-front-matter", "file must start with '---' and YAML front matter (at least 'name:')")
         )
         return None
-    for i in range(1, len(lines)):
-        if lines[i].rstrip() in ("---", "..."):
-            return i
-    result.problems.append(
-        error(path, 1, "front-matter-not-closed", "front matter opened here is never closed with a '---' line")
-    )
-    return None
+    close = _FRONT_MATTER_CLOSE.search(text, first_nl + 1) if first_nl >= 0 else None
+    if close is None:
+        result.problems.append(
+            error(path, 1, "front-matter-not-closed", "front matter opened here is never closed with a '---' line")
+        )
+        return None
+    return first_nl, close.start(), close.end()
 
 
-def _read_front_matter(path: str, yaml_lines: list[str], result: ParsedFile) -> None:
-    loaded = yamlsafe.load("\n".join(yaml_lines), first_line=2)
+def _read_front_matter(path: str, yaml_text: str, result: ParsedFile) -> None:
+    loaded = yamlsafe.load(yaml_text, first_line=2)
     for issue in loaded.issues:
         line = issue.line if issue.line is not None else 1
         result.problems.append(
@@ -154,7 +168,9 @@ def split_sections(lines: list[str]) -> tuple[list[str], list[list[str]]]:
     """The body's summary lines, then each dated section's lines (its heading first).
 
     A `## ` heading starts a section only when it begins with a date and is not inside
-    a fenced code block. crm fmt splits with this too, so both always agree.
+    a fenced code block. crm fmt splits with this too; parse_file finds the same
+    headings in the text without splitting it (_heading_spans), and a property test
+    keeps the two in step.
     """
     summary: list[str] = []
     sections: list[list[str]] = []
@@ -176,42 +192,90 @@ def split_sections(lines: list[str]) -> tuple[list[str], list[list[str]]]:
     return summary, sections
 
 
-def _read_body(path: str, lines: list[str], first_line: int, result: ParsedFile) -> None:
-    summary, blocks = split_sections(lines)
-    result.summary = "\n".join(summary).strip("\n")
-    result.summary_line = first_line + _leading_blank_lines(summary)
-    line_no = first_line + len(summary)
-    for block in blocks:
-        body_lines = block[1:]
-        body_line = line_no + 1 + _leading_blank_lines(body_lines)
-        section = _parse_heading(path, line_no, block[0][3:].strip(), "\n".join(body_lines).strip("\n"),
-                                 body_line, result)
+def _heading_spans(text: str, start: int) -> list[tuple[int, int]]:
+    """(start, end) of each section heading line in text[start:], by split_sections'
+    rules; only lines that start like a fence or a "## " heading are looked at."""
+    spans: list[tuple[int, int]] = []
+    fence: str | None = None
+    find = text.find
+    for candidate in _FENCE_OR_HEADING.finditer(text, start):
+        line_start = candidate.start()
+        line_end = find("\n", line_start)
+        if line_end < 0:
+            line_end = len(text)
+        line = text[line_start:line_end]
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            marker = fence_match.group(1)
+            if fence is None:
+                fence = marker[0] * 3
+            elif marker.startswith(fence):
+                fence = None
+        elif fence is None and line.startswith("## ") and _DATE_LIKE.match(line[3:].strip()):
+            spans.append((line_start, line_end))
+    return spans
+
+
+def _block(text: str, start: int, end: int) -> tuple[str, int]:
+    """The lines text[start:end] as parse_file keeps them: joined and stripped of
+    blank lines at both ends, and how many blank lines led (all of them when every
+    line is blank). start > end means no lines at all."""
+    if start > end:
+        return "", 0
+    block = text[start:end]
+    if not block:
+        return "", 1  # one empty line
+    if not block.startswith("\n"):
+        return (block.rstrip("\n") if block.endswith("\n") else block), 0
+    stripped = block.strip("\n")
+    if not stripped:
+        return "", len(block) + 1
+    return stripped, len(block) - len(block.lstrip("\n"))
+
+
+def _read_body(path: str, text: str, start: int | None, first_line: int, result: ParsedFile) -> None:
+    """start: where the body's first line starts in text; None when it has no lines."""
+    if start is None:
+        result.summary_line = first_line
+        return
+    spans = _heading_spans(text, start)
+    end = spans[0][0] - 1 if spans else len(text)
+    result.summary, blank = _block(text, start, end)
+    result.summary_line = first_line + blank
+    line_no = first_line + text.count("\n", start, spans[0][0]) if spans else first_line
+    count = text.count
+    sections = result.sections
+    for i, (heading_start, heading_end) in enumerate(spans):
+        next_start = spans[i + 1][0] if i + 1 < len(spans) else len(text) + 1
+        body, blank = _block(text, heading_end + 1, next_start - 1)
+        section = _parse_heading(path, line_no, text[heading_start + 3:heading_end].strip(), body,
+                                 line_no + 1 + blank, result)
         if section is not None:
-            result.sections.append(section)
-        line_no += len(block)
+            sections.append(section)
+        line_no += count("\n", heading_start, next_start)
 
 
-def _leading_blank_lines(lines: list[str]) -> int:
-    count = 0
-    for line in lines:
-        if line:  # matches str.strip("\n"), which is what trims the text
-            break
-        count += 1
-    return count
+_DATES: dict[str, date] = {}  # "2026-01-05" -> its date: the same few thousand days recur
+_KINDS: dict[str, str] = {}  # kind as written -> lower-case, interned
 
 
 def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
                    result: ParsedFile) -> Section | None:
     m = _DATE_LIKE.match(rest)
     assert m is not None
-    try:
-        when = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError as exc:
-        result.problems.append(
-            error(path, line, "invalid-heading-date", f"impossible date '{m.group(0)}' in section heading ({exc})")
-        )
-        return None
-    if len(m.group(2)) != 2 or len(m.group(3)) != 2:
+    written = m.group(0)
+    when = _DATES.get(written)
+    if when is None:
+        try:
+            when = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError as exc:
+            result.problems.append(
+                error(path, line, "invalid-heading-date", f"impossible date '{written}' in section heading ({exc})")
+            )
+            return None
+        if len(_DATES) < 100_000:
+            _DATES[written] = when
+    if len(written) != 10:  # a one-digit month or day (the year is always four digits)
         result.problems.append(
             warning(path, line, "heading-date-format", f"write the date as {when.isoformat()} (YYYY-MM-DD)")
         )
@@ -219,18 +283,25 @@ def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
     kind = "note"
     kind_match = _KIND.match(after)
     if kind_match:
-        kind = sys.intern(kind_match.group(1).lower())  # a few kinds shared by 100,000s of sections
+        written_kind = kind_match.group(1)
+        kind = _KINDS.get(written_kind) or _KINDS.setdefault(written_kind, sys.intern(written_kind.lower()))
         after = after[kind_match.end():].strip()
-    after = _LEADING_PARTICIPANTS.sub("", after)  # "@ada @bob: Kickoff" -> ": Kickoff"
+    if after.startswith("@"):
+        after = _LEADING_PARTICIPANTS.sub("", after)  # "@ada @bob: Kickoff" -> ": Kickoff"
     title = after[1:].strip() if after.startswith(":") else after
+    # Topics of title + "\n" + body are those of the title then those of the body: the
+    # newline neither blocks a topic nor is part of one.
+    topics = TOPIC.findall(title) if "#" in title else []
+    if "#" in body:
+        topics += TOPIC.findall(body)
     return Section(
-        date=when,
-        kind=kind,
-        title=title,
-        line=line,
-        body=body,
-        body_line=body_line,
-        participants=tuple(dict.fromkeys(MENTION.findall(rest))),
-        mentions=tuple(dict.fromkeys(MENTION.findall(body))),
-        topics=tuple(sys.intern(t.lower()) for t in TOPIC.findall(title + "\n" + body)),  # interned: see kind
+        when,
+        kind,
+        title,
+        line,
+        body,
+        body_line,
+        tuple(dict.fromkeys(MENTION.findall(rest))) if "@" in rest else (),
+        tuple(dict.fromkeys(MENTION.findall(body))) if "@" in body else (),
+        tuple([sys.intern(t.lower()) for t in topics]) if topics else (),  # interned: see kind
     )

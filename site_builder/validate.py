@@ -237,17 +237,28 @@ def _unknown(kind: str, slug: str, pool: dict[str, Any]) -> str:
 
 
 def check_mentions(entity: Entity, crm: CRM) -> Iterator[Problem]:
+    contacts, orgs = crm.contacts, crm.orgs
+
     def known(slug: str) -> bool:
-        return slug in crm.contacts or slug in crm.orgs
+        return slug in contacts or slug in orgs
 
     for section in entity.sections:
         for slug in section.participants:
-            if not known(slug):
+            if slug not in contacts and slug not in orgs:
                 yield error(entity.path, section.line, "unknown-mention", _unknown("contact", slug, crm.contacts))
+        # section.mentions are the body's MENTION matches (parse.py), the same ones its
+        # lines give (no match spans a newline), so a body whose mentions are all known
+        # needs no line-by-line look: that is nearly every body.
+        for slug in section.mentions:
+            if slug not in contacts and slug not in orgs:
+                break
+        else:
+            continue
         for offset, text in enumerate(section.body.split("\n")):
             yield from _line_mentions(entity, section.body_line + offset, text, known)
-    for offset, text in enumerate(entity.summary.split("\n")):
-        yield from _line_mentions(entity, entity.summary_line + offset, text, known)
+    if "@" in entity.summary:
+        for offset, text in enumerate(entity.summary.split("\n")):
+            yield from _line_mentions(entity, entity.summary_line + offset, text, known)
 
 
 def _line_mentions(entity: Entity, line_no: int, text: str, known: Callable[[str], bool]) -> Iterator[Problem]:

@@ -70,11 +70,40 @@ _PersonResolver.add_implicit_resolver(
 )
 
 
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+# First character of a plain scalar -> the resolvers to try, as BaseResolver.resolve
+# looks them up (no wildcard resolvers, no path resolvers are ever registered here).
+_IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = dict(_PersonResolver.yaml_implicit_resolvers)
+assert None not in _IMPLICIT and not BaseResolver.yaml_path_resolvers
+
+
 class _Loader(_Parser, SafeConstructor, _PersonResolver):  # type: ignore[misc]
     def __init__(self, stream: str) -> None:
         _Parser.__init__(self, stream)
         SafeConstructor.__init__(self)
         _PersonResolver.__init__(self)
+
+    def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> str:
+        """BaseResolver.resolve for this resolver, without its general cases: libyaml
+        calls it for every node."""
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _IMPLICIT.get(value[:1], ()):  # type: ignore[index]
+                    if regexp.match(value):  # type: ignore[arg-type]
+                        return tag
+            return _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
+
+# The scalar tags the fast path constructs (str is node.value itself); any other tag,
+# explicit (!!timestamp, !!set, !!binary, !custom) or a merge key, takes the general path.
+_SCALAR_CONSTRUCTORS: dict[str, Any] = {
+    tag: SafeConstructor.yaml_constructors[tag]
+    for tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                "tag:yaml.org,2002:float")
+}
 
 
 @dataclass(slots=True)
@@ -112,6 +141,11 @@ def load(text: str, first_line: int = 1) -> YamlResult:
         node = loader.get_single_node()
         if node is None:
             return result
+        if "&" not in text:  # no anchor, so no alias: every node is used once
+            fast = _fast_document(loader, node, offset)
+            if fast is not None:
+                result.data, result.lines, result.issues = fast
+                return result
         if _expanded_size(node, {}, 0) > MAX_EXPANDED_NODES:
             result.ok = False
             result.issues.append(
@@ -214,3 +248,72 @@ def _index(node: Node, path: Path, result: YamlResult, active: set[int], offset:
             result.lines.setdefault((*path, i), item.start_mark.line + 1 + offset)
             _index(item, (*path, i), result, active, offset)
     active.discard(id(node))
+
+
+class _Unusual(Exception):
+    """The document needs the general path (see _fast_document)."""
+
+
+def _fast_document(loader: _Loader, root: Node, offset: int) -> tuple[Any, dict[Path, int], list[YamlIssue]] | None:
+    """Data, key lines and duplicate-key issues in one walk over a node tree without
+    aliases, the same as _expanded_size + _index + construct_document give; None when
+    the document is unusual (too deep or big, a tag other than str, int, float, bool,
+    null, seq and map, a key that is not a scalar, a value that fails to construct),
+    and the general path must decide what it means.
+
+    It is the hot path of every cold load: the general path walks every node three
+    times and constructs each through PyYAML's generic, generator-based constructor.
+    """
+    lines: dict[Path, int] = {}
+    issues: list[YamlIssue] = []
+    count = 1  # nodes, as _expanded_size counts them (duplicate keys included)
+    scalars = _SCALAR_CONSTRUCTORS
+
+    def build(node: Node, path: Path, depth: int) -> Any:
+        nonlocal count
+        cls = node.__class__
+        if cls is ScalarNode:
+            tag = node.tag
+            if tag == _STR:
+                return node.value
+            return scalars[tag](loader, node)  # KeyError for other tags: _Unusual below
+        children = node.value
+        if children and depth >= MAX_DEPTH:
+            raise _Unusual
+        if cls is MappingNode and node.tag == _MAP:
+            count += 2 * len(children)
+            mapping: dict[Any, Any] = {}
+            seen: dict[str, int] = {}
+            for key_node, value_node in children:
+                if key_node.__class__ is not ScalarNode:
+                    raise _Unusual
+                text = key_node.value
+                line = key_node.start_mark.line + 1 + offset
+                if text in seen:
+                    shown = ".".join(str(p) for p in (*path, text))
+                    issues.append(YamlIssue(line, "error", "duplicate-key",
+                                            f"duplicate key '{shown}' (first at line {seen[text]}); the first value is used"))
+                    continue
+                seen[text] = line
+                key = text if key_node.tag == _STR else scalars[key_node.tag](loader, key_node)
+                sub = (*path, text)
+                lines.setdefault(sub, line)
+                mapping[key] = build(value_node, sub, depth + 1)
+            return mapping
+        if cls is SequenceNode and node.tag == _SEQ:
+            count += len(children)
+            items = []
+            for i, item in enumerate(children):
+                sub = (*path, i)
+                lines.setdefault(sub, item.start_mark.line + 1 + offset)
+                items.append(build(item, sub, depth + 1))
+            return items
+        raise _Unusual
+
+    try:
+        data = build(root, (), 0)
+    except Exception:  # anything unusual, errors included: the general path reports it
+        return None
+    if count > MAX_EXPANDED_NODES:
+        return None
+    return data, lines, issues
