@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -90,6 +92,106 @@ def bench_size(hugo: str, corpus: Path, work: Path, repeat: int) -> dict[str, ob
             "output_mb": run.folder_size(out) / 1e6, "pages": pages}
 
 
+@dataclass
+class ServerRebuild:
+    label: str
+    hugo_ms: float  # Hugo's own "Total in N ms" for the rebuild
+    cpu_seconds: float  # the server process's user + system time during the rebuild
+    seconds: float  # from the file write to Hugo's "Total in" line (includes its event debounce)
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system seconds of a running process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_mb_of(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _wait_for(log: Path, pattern: str, count: int, timeout: float) -> re.Match[str]:
+    """The count-th match of pattern in the server's log, waiting for it to appear."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        matches = list(re.finditer(pattern, log.read_text(errors="replace")))
+        if len(matches) >= count:
+            return matches[count - 1]
+        time.sleep(0.02)
+    raise SystemExit(f"hugo server: no {pattern!r} within {timeout:.0f} s; log: {log}")
+
+
+def bench_server(hugo: str, corpus: Path, work: Path) -> dict[str, object]:
+    """`hugo server` (full re-render on change, written to disk) and the rebuilds after one
+    contact is edited, added and deleted, as run.py does them to crm; the corpus is restored.
+
+    --disableFastRender because fast render only re-renders the pages a browser has open
+    (none here); Hugo then re-reads the changed file and re-renders every page."""
+    site = prepare_site(work, corpus)
+    out = work / "public-server"
+    shutil.rmtree(out, ignore_errors=True)
+    log = work / "server.log"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [hugo, "server", "--source", str(site), "--destination", str(out), "--cacheDir", str(work / "cache"),
+           "--renderToDisk", "--disableFastRender", "--disableLiveReload", "--bind", "127.0.0.1",
+           "--port", str(port)]
+    contacts = sorted((corpus / "contacts").glob("*.md"))
+    victim = contacts[len(contacts) // 2]
+    original = victim.read_bytes()
+    stat = victim.stat()
+    added = corpus / "contacts" / "benchmark-added-person.md"
+    results: list[ServerRebuild] = []
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, cwd=site, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(log, r"Web Server is available", 1, 600)
+        peak_start = _peak_mb_of(proc.pid)
+        steps = [
+            ("one contact edited", lambda: victim.write_bytes(
+                original + b"\n## 2026-11-21 call: Benchmark edit\n\nOne more call. #pricing\n")),
+            ("one contact added", lambda: added.write_bytes(contacts[1].read_bytes())),
+            ("one contact deleted", lambda: added.unlink()),
+        ]
+        for i, (label, change) in enumerate(steps, 1):
+            time.sleep(1.0)  # let the watcher settle, so each change is its own rebuild
+            cpu = _cpu_of(proc.pid)
+            start = time.perf_counter()
+            change()
+            match = _wait_for(log, r"Total in (\d+) ms", i, 600)
+            elapsed = time.perf_counter() - start
+            results.append(ServerRebuild(label, float(match.group(1)), _cpu_of(proc.pid) - cpu, elapsed))
+        peak = _peak_mb_of(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait()
+        victim.write_bytes(original)
+        os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        added.unlink(missing_ok=True)
+        shutil.rmtree(out, ignore_errors=True)
+    return {"rebuilds": results, "peak_mb_after_start": peak_start, "peak_mb": peak}
+
+
+def server_table(columns: list[tuple[str, dict[str, object]]]) -> str:
+    rows = ["| hugo server, rebuild after | " + " | ".join(name for name, _ in columns) + " |",
+            "|---|" + "---|" * len(columns)]
+    labels = [r.label for r in columns[0][1]["rebuilds"]]  # type: ignore[attr-defined]
+    for index, label in enumerate(labels):
+        cells = []
+        for _, result in columns:
+            r = result["rebuilds"][index]  # type: ignore[index]
+            cells.append(f"{r.hugo_ms / 1000:.2f} s (Hugo's figure), {r.cpu_seconds:.2f} s CPU, "
+                         f"{r.seconds:.2f} s from write to done")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    rows.append("| server peak memory (after start / at end) | " + " | ".join(
+        f"{r['peak_mb_after_start']:.0f} / {r['peak_mb']:.0f} MB" for _, r in columns) + " |")
+    return "\n".join(rows)
+
+
 def _min_median(values: list[float], unit: str, digits: int) -> str:
     return f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f}{unit}"
 
@@ -124,7 +226,8 @@ def runs_list(columns: list[tuple[str, dict[str, object]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time Hugo on the corpora crm is benchmarked on.")
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated contact counts (default 1000,10000)")
-    parser.add_argument("--big", action="store_true", help="also 50,000 contacts (about 400 MB of Markdown)")
+    parser.add_argument("--big", action="store_true",
+                        help="also 50,000 contacts (406 MB of Markdown; Hugo 0.111 peaks at about 11 GB of RAM)")
     parser.add_argument("--sections", type=int, default=20, help="sections per contact (default 20)")
     parser.add_argument("--repeat", type=int, default=3, help="cold builds per size (default 3)")
     parser.add_argument("--corpus-dir", type=Path, default=Path(tempfile.gettempdir()) / "hugo-bench",
@@ -133,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the Hugo sites and their output go (default: CORPUS_DIR/hugo-work)")
     parser.add_argument("--hugo", default="hugo", help="the hugo executable (default: hugo on PATH)")
     parser.add_argument("--results", type=Path, default=None, help="also write the report to this file")
+    parser.add_argument("--server", action="store_true",
+                        help="also time `hugo server` rebuilds after one contact is edited, added, deleted")
     args = parser.parse_args(argv)
 
     hugo = shutil.which(args.hugo)
@@ -146,16 +251,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.big and 50000 not in counts:
         counts.append(50000)
     columns = []
+    server_columns = []
     for count in counts:
-        corpus = run.ensure_corpus(args.corpus_dir / f"{count}x{args.sections}", count, args.sections)
-        print(f"hugo on {count} contacts, {args.repeat} runs ...", file=sys.stderr)
-        columns.append((f"{count:,} x {args.sections}",
-                        bench_size(hugo, corpus, work_dir / f"{count}x{args.sections}", args.repeat)))
+        name = f"{count}x{args.sections}"
+        corpus = run.ensure_corpus(args.corpus_dir / name, count, args.sections)
+        if args.repeat > 0:
+            print(f"hugo on {count} contacts, {args.repeat} runs ...", file=sys.stderr)
+            columns.append((f"{count:,} x {args.sections}", bench_size(hugo, corpus, work_dir / name, args.repeat)))
+        if args.server:
+            print(f"hugo server on {count} contacts: edit, add, delete ...", file=sys.stderr)
+            server_columns.append((f"{count:,} x {args.sections}", bench_server(hugo, corpus, work_dir / name)))
+    sections = []
+    if columns:
+        sections.append(f"{table(columns)}\n\n{runs_list(columns)}")
+    if server_columns:
+        sections.append(server_table(server_columns))
     report = (f"# Hugo comparison {date.today().isoformat()}\n\n{run.machine()}\n\n{version}\n\n"
               f"Site: benchmarks/hugo/ (one page per contact and org, section and tag lists). "
               f"Each run is `hugo --quiet` into an emptied destination, in a fresh process; "
               f"CPU time is user + system over all of Hugo's threads.\n\n"
-              f"{table(columns)}\n\n{runs_list(columns)}\n")
+              + "\n\n".join(sections) + "\n")
     print(report)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
