@@ -202,7 +202,8 @@ def table(sizes: list[tuple[str, dict[str, object]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark crm check/stats/build on generated corpora.")
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated contact counts (default 1000,10000)")
-    parser.add_argument("--big", action="store_true", help="also 50,000 contacts (406 MB of Markdown, about 3 GB of disk with the output; "
+    parser.add_argument("--big", action="store_true",
+                        help="also 50,000 contacts (406 MB of Markdown, about 3 GB of disk with the output; "
                              "many minutes on 2 CPUs). --sizes 50000 runs that size alone")
     parser.add_argument("--sections", type=int, default=20, help="sections per contact (default 20)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest counts")
