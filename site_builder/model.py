@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,8 @@ class CRM:
 
 
 def as_text(value: Any) -> str | None:
+    if value.__class__ is str:  # nearly every value: the same answer, sooner
+        return value.strip() or None
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, bool):
@@ -196,7 +199,7 @@ def as_text_list(value: Any) -> list[str]:
     if value is None:
         return []
     items = value if isinstance(value, list) else [value]
-    return [t for t in (as_text(v) for v in items) if t is not None]
+    return [t for v in items if (t := as_text(v)) is not None]
 
 
 def as_date(value: Any) -> date | None:
@@ -346,6 +349,9 @@ def _links(value: Any) -> dict[str, str]:
     return {url.split("//", 1)[-1].split("/", 1)[0]: url for url in as_text_list(value)}
 
 
+_NEWEST_FIRST = attrgetter("date", "line")  # with reverse=True
+
+
 def _common(parsed: ParsedFile, known: tuple[str, ...]) -> dict[str, Any]:
     meta = parsed.meta
     slug = slug_of(parsed.path)
@@ -357,7 +363,7 @@ def _common(parsed: ParsedFile, known: tuple[str, ...]) -> dict[str, Any]:
         lines=parsed.lines,
         summary=parsed.summary,
         summary_line=parsed.summary_line,
-        sections=sorted(parsed.sections, key=lambda s: (s.date, s.line), reverse=True),
+        sections=sorted(parsed.sections, key=_NEWEST_FIRST, reverse=True),
         aka=as_text_list(meta.get("aka")),
         tags=[t.lower().lstrip("#") for t in as_text_list(meta.get("tags"))],
         emails=as_text_list(meta.get("emails")),

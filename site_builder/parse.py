@@ -30,8 +30,15 @@ MENTION = re.compile(r"@(?<![\w@./]@)([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w
 TOPIC = re.compile(r"#(?<![\w&/#]#)([^\W\d_][\w-]*)")
 _LEADING_PARTICIPANTS = re.compile(r"^(?:@[a-z0-9][a-z0-9-]*\s*)+(?=:|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-# Lines that may matter to split_sections: every line _FENCE matches and every "## ".
-_FENCE_OR_HEADING = re.compile(r"^(?:## | {0,3}(?:```|~~~))", re.MULTILINE)
+# A newline before a line that may matter to split_sections: one _FENCE matches or a
+# "## " one. Starting with a plain "\n" makes the scan jump from newline to newline
+# (a multiline "^" is tried at every character, 4x slower).
+_FENCE_OR_HEADING = re.compile(r"\n(?:## | {0,3}(?:```|~~~))")
+# The usual heading, "2026-01-05 call @ada @bob: Title" (kind in lower case, one space
+# after the date, ": " before the title), read in one match; anything else takes the
+# general path in _parse_heading, which gives the same for these.
+_PLAIN_HEADING = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([a-z][a-z0-9_-]*)"
+                            r"((?: @[a-z0-9][a-z0-9-]*)*)(?:: (\S.*))?")
 # The line that closes the front matter; \s is exactly what str.rstrip() strips.
 _FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.MULTILINE)
 
@@ -192,18 +199,25 @@ def split_sections(lines: list[str]) -> tuple[list[str], list[list[str]]]:
     return summary, sections
 
 
-def _heading_spans(text: str, start: int) -> list[tuple[int, int]]:
-    """(start, end) of each section heading line in text[start:], by split_sections'
-    rules; only lines that start like a fence or a "## " heading are looked at."""
-    spans: list[tuple[int, int]] = []
+def _heading_spans(text: str, start: int) -> list[tuple[int, int, str]]:
+    """(start, end, text after "## " stripped) of each section heading line in
+    text[start:], by split_sections' rules; only lines that start like a fence or a
+    "## " heading are looked at. text[start - 1] must be a newline."""
+    spans: list[tuple[int, int, str]] = []
     fence: str | None = None
     find = text.find
-    for candidate in _FENCE_OR_HEADING.finditer(text, start):
-        line_start = candidate.start()
+    for candidate in _FENCE_OR_HEADING.finditer(text, start - 1):
+        line_start = candidate.start() + 1
         line_end = find("\n", line_start)
         if line_end < 0:
             line_end = len(text)
         line = text[line_start:line_end]
+        if line.startswith("## "):  # never a fence
+            if fence is None:
+                rest = line[3:].strip()
+                if _DATE_LIKE.match(rest):
+                    spans.append((line_start, line_end, rest))
+            continue
         fence_match = _FENCE.match(line)
         if fence_match:
             marker = fence_match.group(1)
@@ -211,8 +225,6 @@ def _heading_spans(text: str, start: int) -> list[tuple[int, int]]:
                 fence = marker[0] * 3
             elif marker.startswith(fence):
                 fence = None
-        elif fence is None and line.startswith("## ") and _DATE_LIKE.match(line[3:].strip()):
-            spans.append((line_start, line_end))
     return spans
 
 
@@ -245,11 +257,10 @@ def _read_body(path: str, text: str, start: int | None, first_line: int, result:
     line_no = first_line + text.count("\n", start, spans[0][0]) if spans else first_line
     count = text.count
     sections = result.sections
-    for i, (heading_start, heading_end) in enumerate(spans):
+    for i, (heading_start, heading_end, rest) in enumerate(spans):
         next_start = spans[i + 1][0] if i + 1 < len(spans) else len(text) + 1
         body, blank = _block(text, heading_end + 1, next_start - 1)
-        section = _parse_heading(path, line_no, text[heading_start + 3:heading_end].strip(), body,
-                                 line_no + 1 + blank, result)
+        section = _parse_heading(path, line_no, rest, body, line_no + 1 + blank, result)
         if section is not None:
             sections.append(section)
         line_no += count("\n", heading_start, next_start)
@@ -261,6 +272,37 @@ _KINDS: dict[str, str] = {}  # kind as written -> lower-case, interned
 
 def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
                    result: ParsedFile) -> Section | None:
+    plain = _PLAIN_HEADING.fullmatch(rest)
+    when = _DATES.get(rest[:10]) if plain else None
+    if when is not None:
+        written_kind = plain.group(4)  # type: ignore[union-attr]
+        kind = _KINDS.get(written_kind) or _KINDS.setdefault(written_kind, sys.intern(written_kind))
+        title = plain.group(6) or ""  # type: ignore[union-attr]
+    else:
+        parsed = _parse_heading_generally(path, line, rest, result)
+        if parsed is None:
+            return None
+        when, kind, title = parsed
+    # Topics of title + "\n" + body are those of the title then those of the body: the
+    # newline neither blocks a topic nor is part of one.
+    topics = TOPIC.findall(title) if "#" in title else []
+    if "#" in body:
+        topics += TOPIC.findall(body)
+    return Section(
+        when,
+        kind,
+        title,
+        line,
+        body,
+        body_line,
+        tuple(dict.fromkeys(MENTION.findall(rest))) if "@" in rest else (),
+        tuple(dict.fromkeys(MENTION.findall(body))) if "@" in body else (),
+        tuple([sys.intern(t.lower()) for t in topics]) if topics else (),  # interned: see kind
+    )
+
+
+def _parse_heading_generally(path: str, line: int, rest: str, result: ParsedFile) -> tuple[date, str, str] | None:
+    """Date, kind and title of any heading, with its problems; None if it has no date."""
     m = _DATE_LIKE.match(rest)
     assert m is not None
     written = m.group(0)
@@ -288,20 +330,4 @@ def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
         after = after[kind_match.end():].strip()
     if after.startswith("@"):
         after = _LEADING_PARTICIPANTS.sub("", after)  # "@ada @bob: Kickoff" -> ": Kickoff"
-    title = after[1:].strip() if after.startswith(":") else after
-    # Topics of title + "\n" + body are those of the title then those of the body: the
-    # newline neither blocks a topic nor is part of one.
-    topics = TOPIC.findall(title) if "#" in title else []
-    if "#" in body:
-        topics += TOPIC.findall(body)
-    return Section(
-        when,
-        kind,
-        title,
-        line,
-        body,
-        body_line,
-        tuple(dict.fromkeys(MENTION.findall(rest))) if "@" in rest else (),
-        tuple(dict.fromkeys(MENTION.findall(body))) if "@" in body else (),
-        tuple([sys.intern(t.lower()) for t in topics]) if topics else (),  # interned: see kind
-    )
+    return when, kind, after[1:].strip() if after.startswith(":") else after
