@@ -175,12 +175,6 @@ def gc_paused() -> Iterator[None]:
     """Building hundreds of thousands of small objects triggers the cyclic GC over and
     over (about half of the unpickling time); none of them form cycles."""
     was_enabled = gc.isenabled()
-    if was_enabled:
-        # What an earlier load froze (see below) becomes collectable again, and cyclic
-        # garbage left since (a long-running `crm watch` builds again and again) goes now,
-        # while the heap is small.
-        gc.unfreeze()
-        gc.collect()
     gc.disable()
     try:
         yield
@@ -191,6 +185,15 @@ def gc_paused() -> Iterator[None]:
             # still freed by reference counting.
             gc.freeze()
             gc.enable()
+
+
+def release_frozen() -> None:
+    """Make what gc_paused froze collectable again and collect cyclic garbage: for a
+    long-running process (`crm serve`, `crm watch`) before each rebuild. A one-shot
+    command never needs it; collecting there scanned the whole loaded CRM (0.2 s per
+    call at 10,000 files, five calls per build)."""
+    gc.unfreeze()
+    gc.collect()
 
 
 # --- parsed files as plain tuples ----------------------------------------------------------

@@ -39,9 +39,22 @@ def fold(text: str) -> str:
     """
     if text.isascii():  # NFD, the marks and the special letters change nothing here
         return text.lower()
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    stripped = unicodedata.normalize("NFD", text).translate(_WITHOUT_MARKS)
     return unicodedata.normalize("NFC", stripped.lower().translate(_SPECIAL_FOLDS))
+
+
+class _MarkTable(dict[int, "str | None"]):
+    """str.translate table that deletes combining marks (category Mn) and keeps every
+    other character; filled on first sight of each character, so translating runs in C
+    instead of a Python test per character."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        value = self[code] = None if unicodedata.category(char) == "Mn" else char
+        return value
+
+
+_WITHOUT_MARKS = _MarkTable()
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,10 +201,12 @@ class LiveBuilder:
 
     def build(self, changed: list[str] | None = None) -> BuildStatus:
         from .build import build_site  # imported here so `crm fmt` etc. never load the renderer
+        from .cache import release_frozen
 
         started = time.perf_counter()
         with self._lock:
             try:
+                release_frozen()  # what the last build loaded and froze is garbage now
                 result = build_site(self.root, self.out, self.today)
             except Exception as exc:  # the watcher must survive any failure of one build
                 status = BuildStatus(self.status.number + 1, False, self.status.errors, self.status.warnings,

@@ -430,16 +430,41 @@ def test_edit_link_from_crm_yaml(make_crm, tmp_path: Path) -> None:
     assert 'href="https://git.example.com/edit/main/contacts/ada.md"' in html
 
 
-def test_a_rebuild_swaps_in_a_whole_new_folder_and_links_unchanged_files(make_crm, tmp_path: Path) -> None:
+def test_a_rebuild_that_changes_most_files_swaps_in_a_whole_new_folder(make_crm, tmp_path: Path) -> None:
     root = make_crm(SMALL_CRM)
     out = tmp_path / "site"
     build_site(root, out, TODAY)
     folder_before = out.stat().st_ino
     css_before = (out / "style.css").stat().st_ino
-    (root / "contacts" / "ada.md").write_text(
-        textwrap.dedent(SMALL_CRM["contacts/ada.md"]).replace("Hello", "Hello again"), encoding="utf-8")
-    build_site(root, out, TODAY)
-    assert "Hello again" in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
+    (root / "crm.yaml").write_text("title: Another title\n", encoding="utf-8")  # every page shows it
+    result = build_site(root, out, TODAY)
+    assert "Another title" in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
+    assert len(result.changed) > 0.2 * len(result.files)
     assert out.stat().st_ino != folder_before  # swapped in, not patched file by file
     assert (out / "style.css").stat().st_ino == css_before  # unchanged: linked, not rewritten
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
+
+
+def test_a_small_change_moves_only_the_changed_files_into_the_site(make_crm, tmp_path: Path) -> None:
+    crm = dict(SMALL_CRM)
+    for n in range(30):  # enough pages that one edit changes a small share of the files
+        crm[f"contacts/extra-{n:02d}.md"] = f"---\nname: Extra {n:02d}\n---\n"
+    root = make_crm(crm)
+    out = tmp_path / "site"
+    build_site(root, out, TODAY)
+    folder_before = out.stat().st_ino
+    untouched = {rel: (out / rel).stat().st_ino for rel in ("style.css", "contacts/extra-05.html")}
+    page_before = (out / "contacts" / "ada.html").stat().st_ino
+    (root / "contacts" / "ada.md").write_text(
+        textwrap.dedent(SMALL_CRM["contacts/ada.md"]).replace("Hello", "Hello again"), encoding="utf-8")
+    result = build_site(root, out, TODAY)
+    assert "Hello again" in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
+    assert 0 < len(result.changed) <= 0.2 * len(result.files)
+    assert out.stat().st_ino == folder_before  # patched in place
+    assert (out / "contacts" / "ada.html").stat().st_ino != page_before  # replaced by a rename
+    assert {rel: (out / rel).stat().st_ino for rel in untouched} == untouched
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
+    clean = tmp_path / "clean"
+    build_site(root, clean, TODAY, cache=False)
+    assert {rel: (out / rel).read_bytes() for rel in result.files} == {
+        rel: (clean / rel).read_bytes() for rel in result.files}
