@@ -7,7 +7,6 @@ keep the two in step.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -30,9 +29,10 @@ ATTENTION_CHOICES: tuple[tuple[str, str], ...] = (
     ("over", "Over-contacted"),
 )
 DUE_WITHIN_DAYS = 7
-# An org page shows this many of the newest notes of the org and its people; a big
-# account's full history stays on the people's own pages.
-COMBINED_TIMELINE_LIMIT = 200
+# An org page shows its own notes in full and lists this many of its people's newest
+# notes (and as many of their planned ones) as one line each, linking to the note on the
+# person's page: repeating their bodies made a big account's page half a megabyte.
+PEOPLE_NOTES_LIMIT = 100
 
 
 @dataclass(slots=True)
@@ -60,9 +60,34 @@ class SiteInput:
     history: Any = None  # history.History, or None (no git)
     vcards: bool = False  # contacts/<slug>.vcf are published
     calendar: bool = False  # calendar.ics is published
-    # Rendered notes by file path: an org page shows its people's notes again, so each
-    # note's Markdown is rendered once per build (links are the same from contacts/ and orgs/).
+    # Unused since org pages list their people's notes instead of showing them again
+    # (each note is rendered once, on its own page); incremental.py still clears it.
     note_cache: dict[str, list[Note]] = field(default_factory=dict)
+    # Each org's direct members and child orgs, worked out once per build (org_links):
+    # an org page that scanned every contact made all org pages cost contacts x orgs.
+    org_links_cache: OrgLinks | None = None
+
+
+@dataclass(slots=True)
+class OrgLinks:
+    members: dict[str, list[Contact]]  # org slug -> its contacts (org:), in file order
+    children: dict[str, list[Org]]  # org slug -> orgs whose parent it is
+    position: dict[str, int]  # contact slug -> its place in crm.contacts
+
+
+def org_links(site: SiteInput) -> OrgLinks:
+    if site.org_links_cache is None:
+        members: dict[str, list[Contact]] = defaultdict(list)
+        children: dict[str, list[Org]] = defaultdict(list)
+        for c in site.crm.contacts.values():
+            if c.org:
+                members[c.org].append(c)
+        for o in site.crm.orgs.values():
+            if o.parent:
+                children[o.parent].append(o)
+        position = {slug: n for n, slug in enumerate(site.crm.contacts)}
+        site.org_links_cache = OrgLinks(dict(members), dict(children), position)
+    return site.org_links_cache
 
 
 @dataclass(slots=True)
@@ -77,7 +102,18 @@ class Note:
     is_touch: bool
     participants: list[dict[str, str | None]]
     topics: list[str]
-    owner: dict[str, str] | None = None  # on org timelines: whose file the note is in
+    owner: dict[str, str] | None = None  # None on contact and org pages (kept for themes' show_owner)
+
+
+@dataclass(slots=True)
+class NoteLink:
+    """A note of another file as one line: an org page's list of its people's notes."""
+
+    date: date
+    kind: str
+    title: str
+    name: str  # whose file the note is in
+    href: str  # the note on that file's page
 
 
 @dataclass(slots=True)
@@ -93,9 +129,17 @@ class Backlink:
 # --- links -----------------------------------------------------------------------------
 
 
+_URL_SAFE_SLUG = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def url_slug(slug: str) -> str:
+    """The slug as a URL path segment: quote() of it, which leaves the usual slug as it is."""
+    return slug if _URL_SAFE_SLUG.fullmatch(slug) else quote(slug)
+
+
 def entity_href(entity: Entity, base: str) -> str:
     folder = "contacts" if entity.kind == "contact" else "orgs"
-    return f"{base}{folder}/{quote(entity.slug)}.html"
+    return f"{base}{folder}/{url_slug(entity.slug)}.html"
 
 
 class Links:
@@ -104,13 +148,17 @@ class Links:
     def __init__(self, crm: CRM, base: str) -> None:
         self.crm = crm
         self.base = base
+        self._topics: dict[str, str] = {}
 
     def mention(self, slug: str) -> str | None:
         entity = self.crm.contacts.get(slug) or self.crm.orgs.get(slug)
         return entity_href(entity, self.base) if entity else None
 
     def topic(self, topic: str) -> str:
-        return f"{self.base}index.html#{topic_fragment(topic)}"
+        href = self._topics.get(topic)
+        if href is None:
+            href = self._topics[topic] = f"{self.base}index.html#{topic_fragment(topic)}"
+        return href
 
     def markdown(self, text: str) -> Markup:
         return markdown_to_html(text, self.mention, self.topic)
@@ -122,10 +170,10 @@ class Links:
 def note_ids(sections: list[Section]) -> dict[int, str]:
     """note-YYYY-MM-DD-N by heading line; N counts the day's sections in file order."""
     ids: dict[int, str] = {}
-    per_day: Counter[date] = Counter()
+    per_day: dict[date, int] = {}
     for section in sorted(sections, key=lambda s: s.line):
-        per_day[section.date] += 1
-        ids[section.line] = f"note-{section.date.isoformat()}-{per_day[section.date]}"
+        n = per_day[section.date] = per_day.get(section.date, 0) + 1
+        ids[section.line] = f"note-{section.date.isoformat()}-{n}"
     return ids
 
 
@@ -134,33 +182,34 @@ _LEADING_PARTICIPANTS = re.compile(r"^(?:@[a-z0-9][a-z0-9-]*\s*)+:?\s*")
 
 def display_title(title: str) -> str:
     """The heading's title without the @participants written before it (shown apart)."""
-    return _LEADING_PARTICIPANTS.sub("", title)
+    return _LEADING_PARTICIPANTS.sub("", title) if title.startswith("@") else title
 
 
 def entity_notes(site: SiteInput, entity: Entity, links: Links) -> list[Note]:
-    """make_notes, once per file per build; callers copy a note before changing it."""
-    notes = site.note_cache.get(entity.path)
-    if notes is None:
-        notes = site.note_cache[entity.path] = make_notes(entity, site.crm, links)
-    return notes
+    """The file's notes, rendered: only its own page shows them, so nothing is kept."""
+    return make_notes(entity, site.crm, links)
 
 
 def make_notes(entity: Entity, crm: CRM, links: Links) -> list[Note]:
     ids = note_ids(entity.sections)
+    is_touch = crm.config.is_touch
     notes = []
     for s in entity.sections:
         notes.append(Note(
             id=ids[s.line], date=s.date, kind=s.kind, title=display_title(s.title), html=links.markdown(s.body),
-            is_touch=crm.config.is_touch(s.kind),
-            participants=[{"slug": p, "href": links.mention(p), "name": _name_of(crm, p)} for p in s.participants],
+            is_touch=is_touch(s.kind),
+            participants=[_participant(crm, p, links.base) for p in s.participants] if s.participants else [],
             topics=list(dict.fromkeys(s.topics)),
         ))
     return notes
 
 
-def _name_of(crm: CRM, slug: str) -> str:
+def _participant(crm: CRM, slug: str, base: str) -> dict[str, str | None]:
+    """{slug, href (None when no file has the slug), name (the slug then)}."""
     entity = crm.contacts.get(slug) or crm.orgs.get(slug)
-    return entity.name if entity else slug
+    if entity is None:
+        return {"slug": slug, "href": None, "name": slug}
+    return {"slug": slug, "href": entity_href(entity, base), "name": entity.name}
 
 
 def split_planned(notes: list[Note], today: date) -> tuple[list[Note], list[Note]]:
@@ -550,8 +599,9 @@ def contact_context(site: SiteInput, c: Contact, backlinks: BacklinkIndex,
     }
 
 
-def org_family(crm: CRM, slug: str) -> list[Org]:
-    """The org and every org below it through `parent`, each once (cycles are cut)."""
+def org_family(crm: CRM, slug: str, children: dict[str, list[Org]] | None = None) -> list[Org]:
+    """The org and every org below it through `parent`, each once (cycles are cut).
+    children: OrgLinks.children, when the caller has it."""
     seen: dict[str, Org] = {}
     queue = [slug]
     while queue:
@@ -559,7 +609,10 @@ def org_family(crm: CRM, slug: str) -> list[Org]:
         if current in seen or current not in crm.orgs:
             continue
         seen[current] = crm.orgs[current]
-        queue += [o.slug for o in crm.orgs.values() if o.parent == current]
+        if children is None:
+            queue += [o.slug for o in crm.orgs.values() if o.parent == current]
+        else:
+            queue += [o.slug for o in children.get(current, ())]
     return list(seen.values())
 
 
@@ -567,19 +620,15 @@ def org_context(site: SiteInput, org: Org, backlinks: BacklinkIndex,
                 tags: dict[str, str], base: str) -> dict[str, Any]:
     crm = site.crm
     common = _entity_common(site, org, backlinks, base)
-    family = org_family(crm, org.slug)
-    family_slugs = {o.slug for o in family}
-    people = sorted((c for c in crm.contacts.values() if c.org in family_slugs), key=lambda c: fold(c.name))
-    links = Links(crm, base)
-    combined: list[Note] = list(common["notes"]) + list(common["planned"])
-    for c in people:
-        for note in entity_notes(site, c, links):
-            combined.append(dataclasses.replace(
-                note, owner={"name": c.name, "href": entity_href(c, base) + "#" + note.id},
-                id=f"{c.slug}-{note.id}"))
-    combined.sort(key=lambda n: n.date, reverse=True)
+    index = org_links(site)
+    family = org_family(crm, org.slug, index.children)
+    # In file order as before (the org's own and then its subsidiaries' members), so
+    # that people with the same folded name keep their order.
+    members = sorted((c for o in family for c in index.members.get(o.slug, ())), key=lambda c: index.position[c.slug])
+    people = sorted(members, key=lambda c: fold(c.name))
+    past, planned, past_more, planned_more = people_note_links(people, site.today, base)
     parent = crm.orgs.get(org.parent) if org.parent else None
-    children = sorted((o for o in crm.orgs.values() if o.parent == org.slug), key=lambda o: fold(o.name))
+    children = sorted(index.children.get(org.slug, ()), key=lambda o: fold(o.name))
     return {
         **common,
         "nav": "org",
@@ -592,11 +641,36 @@ def org_context(site: SiteInput, org: Org, backlinks: BacklinkIndex,
                     "tier": c.tier or "", "status": c.status or ""} for c in people],
         "parent": {"name": parent.name, "href": entity_href(parent, base)} if parent else None,
         "children": [{"name": o.name, "href": entity_href(o, base)} for o in children],
-        "combined": [n for n in combined if n.date <= site.today][:COMBINED_TIMELINE_LIMIT],
-        "combined_more": max(0, sum(1 for n in combined if n.date <= site.today) - COMBINED_TIMELINE_LIMIT),
-        "combined_planned": sorted((n for n in combined if n.date > site.today), key=lambda n: n.date),
+        "people_notes": past,
+        "people_notes_more": past_more,
+        "people_planned": planned,
+        "people_planned_more": planned_more,
         "website_href": _website_href(org.website),
     }
+
+
+def people_note_links(people: list[Contact], today: date, base: str,
+                      limit: int = PEOPLE_NOTES_LIMIT) -> tuple[list[NoteLink], list[NoteLink], int, int]:
+    """The people's notes as links: past and today's newest first, future soonest first,
+    at most limit of each, and how many of each were left out. On one day, notes keep
+    the order of people and then of their files."""
+    past: list[tuple[date, Contact, Section]] = []
+    planned: list[tuple[date, Contact, Section]] = []
+    for c in people:
+        for s in c.sections:
+            (past if s.date <= today else planned).append((s.date, c, s))
+    past.sort(key=lambda t: t[0], reverse=True)
+    planned.sort(key=lambda t: t[0])
+    ids: dict[str, dict[int, str]] = {}
+
+    def link(c: Contact, s: Section) -> NoteLink:
+        if c.slug not in ids:
+            ids[c.slug] = note_ids(c.sections)
+        return NoteLink(date=s.date, kind=s.kind, title=display_title(s.title), name=c.name,
+                        href=f"{entity_href(c, base)}#{ids[c.slug][s.line]}")
+
+    return ([link(c, s) for _, c, s in past[:limit]], [link(c, s) for _, c, s in planned[:limit]],
+            max(0, len(past) - limit), max(0, len(planned) - limit))
 
 
 def _website_href(website: str | None) -> str | None:

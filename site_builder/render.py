@@ -7,6 +7,7 @@ links) or is built here from values we have escaped or restricted to [a-z0-9-].
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from decimal import Decimal
@@ -20,7 +21,6 @@ from markupsafe import Markup, escape
 
 from . import cmark_free
 from .fs import is_inside
-from .parse import MENTION, TOPIC
 
 # --- Markdown ----------------------------------------------------------------------
 
@@ -62,6 +62,8 @@ def _image_as_link(match: re.Match[str]) -> str:
 
 
 def _link_mentions_and_topics(text: str, mention_link: LinkFor | None, topic_link: LinkFor | None) -> str:
+    if "```" not in text and "~~~" not in text:  # no fence can open: all of it is prose
+        return _link_prose(text, mention_link, topic_link)
     out: list[str] = []
     fence: str | None = None
     prose: list[str] = []
@@ -97,19 +99,49 @@ def _link_prose(text: str, mention_link: LinkFor | None, topic_link: LinkFor | N
     return "".join(pieces)
 
 
+# parse.MENTION, or a #topic without parse.TOPIC's look-behind: _link_plain applies that
+# look-behind itself, to the text as linked so far (see there). The mention's look-behind
+# comes after its "@" (same matches: tests/test_render_fragments.py): a pattern that starts
+# with a plain character is scanned for it quickly, one that starts with a look-behind
+# is tried at every position, six times slower.
+_MENTION_OR_TOPIC = re.compile(r"@(?<![\w@./]@)([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w-])"
+                               r"|#([^\W\d_][\w-]*)")
+_TOPIC_BLOCKED_AFTER = re.compile(r"[\w&/#]")
+
+
 def _link_plain(text: str, mention_link: LinkFor | None, topic_link: LinkFor | None) -> str:
-    if mention_link and "@" in text:
-        def mention(m: re.Match[str]) -> str:
-            href = mention_link(m.group(1))  # the slug matched [a-z0-9-] only
-            return f"[@{m.group(1)}]({href})" if href else m.group(0)
-        text = MENTION.sub(mention, text)
-    if topic_link and "#" in text:
-        def topic(m: re.Match[str]) -> str:
-            href = topic_link(m.group(1).lower())
-            label = _MD_ESCAPE.sub(r"\\\1", m.group(1))
-            return f"[\\#{label}]({href})" if href else m.group(0)
-        text = TOPIC.sub(topic, text)
-    return text
+    """@mentions, then #topics, as Markdown links, in one pass over the text.
+
+    It gives what linking all mentions first and then all topics gave: a topic right
+    after a linked mention ("@ada#pricing") follows the link's ")" there, which
+    TOPIC's look-behind allows, so it is linked too."""
+    if not ((mention_link and "@" in text) or (topic_link and "#" in text)):
+        return text
+    linked_end = -1  # where the last mention that became a link ended
+
+    def link(m: re.Match[str]) -> str:
+        nonlocal linked_end
+        slug = m.group(1)
+        if slug is not None:
+            href = mention_link(slug) if mention_link else None  # the slug matched [a-z0-9-] only
+            if not href:
+                return m.group(0)
+            linked_end = m.end()
+            return f"[@{slug}]({href})"
+        start = m.start()
+        if (not topic_link or start > 0 and start != linked_end
+                and _TOPIC_BLOCKED_AFTER.match(text, start - 1)):
+            return m.group(0)
+        topic = m.group(2)
+        href = topic_link(topic.lower())
+        return f"[\\#{_topic_label(topic)}]({href})" if href else m.group(0)
+
+    return _MENTION_OR_TOPIC.sub(link, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _topic_label(topic: str) -> str:
+    return _MD_ESCAPE.sub(r"\\\1", topic)
 
 
 # --- URLs ----------------------------------------------------------------------------
@@ -309,6 +341,15 @@ def make_environment(root: Path, today: date) -> jinja2.Environment:
         days_in_words=days_in_words,
     )
     env.globals["today"] = today
+    # The long lists of contact and org pages, written in Python (see fragments.py);
+    # macros.html's note_list, backlinks_section and note_links call these.
+    from . import fragments
+
+    env.globals.update(
+        note_list_html=lambda notes, show_owner=False: fragments.note_list_html(notes, today, show_owner),
+        backlinks_html=fragments.backlinks_html,
+        note_links_html=fragments.note_links_html,
+    )
     return env
 
 

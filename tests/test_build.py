@@ -211,13 +211,17 @@ def test_tag_pages_list_their_contacts(sample_site) -> None:
     assert "../contacts/zoe-muller.html" in hrefs
 
 
-def test_org_page_shows_people_of_child_orgs_and_the_combined_timeline(sample_site) -> None:
+def test_org_page_shows_people_of_child_orgs_and_links_to_their_notes(sample_site) -> None:
     out, _ = sample_site
     page = parse_page(out / "orgs" / "nordlicht-group.html")
     hrefs = {a.get("href") for t, a in page.tags if t == "a"}
     assert {"../contacts/zoe-muller.html", "../contacts/jonas-weber.html", "../contacts/katrin-vogel.html"} <= hrefs
     assert "../orgs/nordlicht-logistics.html" in hrefs
-    assert "zoe-muller-note-2026-11-20-1" in page.ids  # a note from a person's file
+    # A person's note is listed as a link to it on their page, not shown again in full.
+    assert "../contacts/zoe-muller.html#note-2026-11-20-1" in hrefs
+    assert "people-notes" in page.ids and not any(i.startswith("zoe-muller-note-") for i in page.ids)
+    html = (out / "orgs" / "nordlicht-group.html").read_text(encoding="utf-8")
+    assert html.count('<article class="note') == len([i for i in page.ids if i.startswith("note-")])
 
 
 def test_due_page_lists_follow_ups_and_over_contacted(sample_site) -> None:
