@@ -202,7 +202,21 @@ def as_text_list(value: Any) -> list[str]:
     return [t for v in items if (t := as_text(v)) is not None]
 
 
+_DATE_OF_TEXT: dict[str, date | None] = {}  # the same dates recur in thousands of files
+
+
 def as_date(value: Any) -> date | None:
+    if value.__class__ is str:
+        when = _DATE_OF_TEXT.get(value, False)
+        if when is False:
+            when = _as_date(value)
+            if len(_DATE_OF_TEXT) < 100_000:
+                _DATE_OF_TEXT[value] = when
+        return when  # type: ignore[return-value]
+    return _as_date(value)
+
+
+def _as_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     text = as_text(value)

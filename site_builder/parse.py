@@ -37,6 +37,7 @@ _FENCE_OR_HEADING = re.compile(r"\n(?:## | {0,3}(?:```|~~~))")
 # The usual heading, "2026-01-05 call @ada @bob: Title" (kind in lower case, one space
 # after the date, ": " before the title), read in one match; anything else takes the
 # general path in _parse_heading, which gives the same for these.
+_HEADING_LINE = re.compile(r"\n## ([^\n]*)")  # where there is no fence
 _PLAIN_HEADING = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([a-z][a-z0-9_-]*)"
                             r"((?: @[a-z0-9][a-z0-9-]*)*)(?:: (\S.*))?")
 # The line that closes the front matter; \s is exactly what str.rstrip() strips.
@@ -199,11 +200,23 @@ def split_sections(lines: list[str]) -> tuple[list[str], list[list[str]]]:
     return summary, sections
 
 
-def _heading_spans(text: str, start: int) -> list[tuple[int, int, str]]:
-    """(start, end, text after "## " stripped) of each section heading line in
-    text[start:], by split_sections' rules; only lines that start like a fence or a
-    "## " heading are looked at. text[start - 1] must be a newline."""
-    spans: list[tuple[int, int, str]] = []
+Span = tuple[int, int, str, "re.Match[str] | None"]
+
+
+def _heading_spans(text: str, start: int) -> list[Span]:
+    """(start, end, text after "## " stripped, its _PLAIN_HEADING match) of each
+    section heading line in text[start:], by split_sections' rules; only lines that
+    start like a fence or a "## " heading are looked at. text[start - 1] must be a
+    newline."""
+    spans: list[Span] = []
+    plain_heading = _PLAIN_HEADING.fullmatch
+    if text.find("```", start) < 0 and text.find("~~~", start) < 0:  # no fence: the usual case
+        for m in _HEADING_LINE.finditer(text, start - 1):
+            rest = m.group(1).strip()
+            plain = plain_heading(rest)
+            if plain or _DATE_LIKE.match(rest):
+                spans.append((m.start() + 1, m.end(), rest, plain))
+        return spans
     fence: str | None = None
     find = text.find
     for candidate in _FENCE_OR_HEADING.finditer(text, start - 1):
@@ -215,8 +228,9 @@ def _heading_spans(text: str, start: int) -> list[tuple[int, int, str]]:
         if line.startswith("## "):  # never a fence
             if fence is None:
                 rest = line[3:].strip()
-                if _DATE_LIKE.match(rest):
-                    spans.append((line_start, line_end, rest))
+                plain = plain_heading(rest)
+                if plain or _DATE_LIKE.match(rest):
+                    spans.append((line_start, line_end, rest, plain))
             continue
         fence_match = _FENCE.match(line)
         if fence_match:
@@ -230,19 +244,19 @@ def _heading_spans(text: str, start: int) -> list[tuple[int, int, str]]:
 
 def _block(text: str, start: int, end: int) -> tuple[str, int]:
     """The lines text[start:end] as parse_file keeps them: joined and stripped of
-    blank lines at both ends, and how many blank lines led (all of them when every
-    line is blank). start > end means no lines at all."""
+    blank lines at both ends ("\n".join(lines).strip("\n")), and how many blank lines
+    led (all of them when every line is blank). start > end means no lines at all."""
     if start > end:
         return "", 0
-    block = text[start:end]
-    if not block:
-        return "", 1  # one empty line
-    if not block.startswith("\n"):
-        return (block.rstrip("\n") if block.endswith("\n") else block), 0
-    stripped = block.strip("\n")
-    if not stripped:
-        return "", len(block) + 1
-    return stripped, len(block) - len(block.lstrip("\n"))
+    first = start
+    while first < end and text[first] == "\n":
+        first += 1
+    if first == end:  # only blank lines: end - start newlines between end - start + 1 of them
+        return "", end - start + 1
+    last = end
+    while text[last - 1] == "\n":
+        last -= 1
+    return text[first:last], first - start
 
 
 def _read_body(path: str, text: str, start: int | None, first_line: int, result: ParsedFile) -> None:
@@ -257,10 +271,11 @@ def _read_body(path: str, text: str, start: int | None, first_line: int, result:
     line_no = first_line + text.count("\n", start, spans[0][0]) if spans else first_line
     count = text.count
     sections = result.sections
-    for i, (heading_start, heading_end, rest) in enumerate(spans):
-        next_start = spans[i + 1][0] if i + 1 < len(spans) else len(text) + 1
+    after_last = len(text) + 1
+    for i, (heading_start, heading_end, rest, plain) in enumerate(spans, 1):
+        next_start = spans[i][0] if i < len(spans) else after_last
         body, blank = _block(text, heading_end + 1, next_start - 1)
-        section = _parse_heading(path, line_no, rest, body, line_no + 1 + blank, result)
+        section = _parse_heading(path, line_no, rest, plain, body, line_no + 1 + blank, result)
         if section is not None:
             sections.append(section)
         line_no += count("\n", heading_start, next_start)
@@ -270,15 +285,15 @@ _DATES: dict[str, date] = {}  # "2026-01-05" -> its date: the same few thousand 
 _KINDS: dict[str, str] = {}  # kind as written -> lower-case, interned
 
 
-def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
+def _parse_heading(path: str, line: int, rest: str, plain: re.Match[str] | None, body: str, body_line: int,
                    result: ParsedFile) -> Section | None:
-    plain = _PLAIN_HEADING.fullmatch(rest)
-    when = _DATES.get(rest[:10]) if plain else None
+    """rest: the heading after "## ", stripped; plain: its _PLAIN_HEADING match."""
+    when = (_DATES.get(rest[:10]) or _plain_date(plain)) if plain else None
     if when is not None:
         written_kind = plain.group(4)  # type: ignore[union-attr]
         kind = _KINDS.get(written_kind) or _KINDS.setdefault(written_kind, sys.intern(written_kind))
         title = plain.group(6) or ""  # type: ignore[union-attr]
-    else:
+    else:  # not the usual form, or an impossible date: the problems come from here
         parsed = _parse_heading_generally(path, line, rest, result)
         if parsed is None:
             return None
@@ -295,10 +310,36 @@ def _parse_heading(path: str, line: int, rest: str, body: str, body_line: int,
         line,
         body,
         body_line,
-        tuple(dict.fromkeys(MENTION.findall(rest))) if "@" in rest else (),
-        tuple(dict.fromkeys(MENTION.findall(body))) if "@" in body else (),
-        tuple([sys.intern(t.lower()) for t in topics]) if topics else (),  # interned: see kind
+        _unique(MENTION.findall(rest)) if "@" in rest else (),
+        _unique(MENTION.findall(body)) if "@" in body else (),
+        tuple([_TOPICS.get(t) or _topic(t) for t in topics]) if topics else (),
     )
+
+
+def _unique(found: list[str]) -> tuple[str, ...]:
+    """In order, without repeats."""
+    return tuple(dict.fromkeys(found)) if len(found) > 1 else tuple(found)
+
+
+_TOPICS: dict[str, str] = {}  # topic as written -> lower-case, interned (shared by many sections)
+
+
+def _topic(written: str) -> str:
+    name = sys.intern(written.lower())
+    if len(_TOPICS) < 100_000:
+        _TOPICS[written] = name
+    return name
+
+
+def _plain_date(plain: re.Match[str]) -> date | None:
+    """The date of a usual heading seen for the first time; None if impossible."""
+    try:
+        when = date(int(plain.group(1)), int(plain.group(2)), int(plain.group(3)))
+    except ValueError:
+        return None
+    if len(_DATES) < 100_000:
+        _DATES[plain.string[:10]] = when
+    return when
 
 
 def _parse_heading_generally(path: str, line: int, rest: str, result: ParsedFile) -> tuple[date, str, str] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, Callable, Iterable, Iterator
 
 from .model import (
@@ -112,10 +113,13 @@ _TEXT_KEYS = ("name", "pronouns", "title", "org", "referred_by", "source", "loca
               "website", "industry", "market", "parent")
 
 
+_CONTAINERS = repeat((dict, list))  # isinstance's second argument, for map()
+
+
 def check_shapes(entity: Entity, crm: CRM) -> Iterator[Problem]:
     for key in _LIST_KEYS:
         value = entity.meta.get(key)
-        if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
+        if isinstance(value, dict) or (isinstance(value, list) and any(map(isinstance, value, _CONTAINERS))):
             yield error(entity.path, line(entity, key), "invalid-type", f"'{key}' must be a list of text items")
     for key in _MAP_KEYS:
         value = entity.meta.get(key)

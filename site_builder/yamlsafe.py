@@ -85,6 +85,12 @@ class _Loader(_Parser, SafeConstructor, _PersonResolver):  # type: ignore[misc]
         SafeConstructor.__init__(self)
         _PersonResolver.__init__(self)
 
+    # libyaml calls these around every node, for path resolvers, which are never
+    # registered here (asserted above): C callables that take the same arguments and
+    # do nothing cost half as much as PyYAML's methods, which return at once.
+    descend_resolver = slice  # (parent node, index) -> a throwaway slice
+    ascend_resolver = tuple  # () -> the empty tuple
+
     def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> str:
         """BaseResolver.resolve for this resolver, without its general cases: libyaml
         calls it for every node."""
@@ -283,30 +289,34 @@ def _fast_document(loader: _Loader, root: Node, offset: int) -> tuple[Any, dict[
         if cls is MappingNode and node.tag == _MAP:
             count += 2 * len(children)
             mapping: dict[Any, Any] = {}
-            seen: dict[str, int] = {}
             for key_node, value_node in children:
                 if key_node.__class__ is not ScalarNode:
                     raise _Unusual
                 text = key_node.value
                 line = key_node.start_mark.line + 1 + offset
-                if text in seen:
-                    shown = ".".join(str(p) for p in (*path, text))
-                    issues.append(YamlIssue(line, "error", "duplicate-key",
-                                            f"duplicate key '{shown}' (first at line {seen[text]}); the first value is used"))
-                    continue
-                seen[text] = line
-                key = text if key_node.tag == _STR else scalars[key_node.tag](loader, key_node)
                 sub = (*path, text)
-                lines.setdefault(sub, line)
-                mapping[key] = build(value_node, sub, depth + 1)
+                if sub in lines:  # only an earlier key of this mapping has this path
+                    shown = ".".join(str(p) for p in sub)
+                    issues.append(YamlIssue(line, "error", "duplicate-key",
+                                            f"duplicate key '{shown}' (first at line {lines[sub]}); the first value is used"))
+                    continue
+                lines[sub] = line
+                key = text if key_node.tag == _STR else scalars[key_node.tag](loader, key_node)
+                if value_node.__class__ is ScalarNode and value_node.tag == _STR:
+                    mapping[key] = value_node.value
+                else:
+                    mapping[key] = build(value_node, sub, depth + 1)
             return mapping
         if cls is SequenceNode and node.tag == _SEQ:
             count += len(children)
             items = []
             for i, item in enumerate(children):
                 sub = (*path, i)
-                lines.setdefault(sub, item.start_mark.line + 1 + offset)
-                items.append(build(item, sub, depth + 1))
+                lines[sub] = item.start_mark.line + 1 + offset
+                if item.__class__ is ScalarNode and item.tag == _STR:
+                    items.append(item.value)
+                else:
+                    items.append(build(item, sub, depth + 1))
             return items
         raise _Unusual
 
