@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__, fs
-from .model import CRM
-from .parse import ParsedFile, Section
+from .model import CRM, Entity
+from .parse import MENTION, ParsedFile, Section
 from .problems import Problem
 
 CACHE_DIR = ".crm-cache"
@@ -400,44 +400,95 @@ def clear(root: Path) -> None:
 
 
 def _check_context(crm: CRM) -> str:
-    """What an entity check may look at besides its own file: which slugs exist (references,
-    mentions and their 'did you mean' hints) and the settings (touch kinds)."""
+    """What every entity check may look at besides its own file: the settings (touch
+    kinds). Which slugs exist matters to the reference checks only: see validate_cached."""
     h = hashlib.blake2b(digest_size=16)
     h.update(program_fingerprint(CHECK_MODULES).encode())
-    h.update("\0".join(crm.contacts).encode() + b"\1" + "\0".join(crm.orgs).encode())
     h.update(repr(crm.config).encode())
     return h.hexdigest()
 
 
+# Problems whose text depends on which slugs exist: an unknown reference, with its
+# "did you mean" hint drawn from every slug.
+SLUG_PROBLEM_CODES = frozenset({"unknown-org", "unknown-contact", "unknown-mention"})
+# When more slugs than this appeared or went, every file is checked again.
+_FEW_SLUG_CHANGES = 64
+
+
+def references(entity: Entity) -> set[str]:
+    """Every slug this entity's file names: the ones whose existence its checks (and its
+    page) depend on."""
+    found: set[str] = set()
+    for value in (getattr(entity, "org", None), getattr(entity, "referred_by", None),
+                  getattr(entity, "parent", None)):
+        if isinstance(value, str) and value:
+            found.add(value)
+    for section in entity.sections:
+        found.update(section.participants)
+        found.update(section.mentions)
+    if "@" in entity.summary:
+        found.update(MENTION.findall(entity.summary))
+    return found
+
+
+def _named_key(entity: Entity) -> str:
+    """The slugs a file names as one string, "\0a\0b\0", so a few changed slugs are found
+    with substring tests (a set per file would make the cache several times bigger)."""
+    return "\0" + "\0".join(sorted(references(entity))) + "\0"
+
+
+def _changed_slugs(old: Any, crm: CRM) -> set[str] | None:
+    """Slugs that appeared or went since the stored results; None if that is unknown."""
+    try:
+        old_contacts, old_orgs = set(old[0]), set(old[1])
+    except Exception:
+        return None
+    return (old_contacts ^ crm.contacts.keys()) | (old_orgs ^ crm.orgs.keys())
+
+
+CheckEntry = tuple[str, tuple[tuple[Any, ...], ...], bool, str]  # digest, problems, names an unknown slug, named
+
+
 def validate_cached(crm: CRM, digests: dict[str, str]) -> list[Problem]:
     """validate.validate(crm), with each file's entity-check results kept in checks.bin and
-    reused while its bytes and the check context (see _check_context) are unchanged; so
-    after one edit only that file is checked again. CRM-wide checks always run."""
+    reused while its bytes and the settings are unchanged. A contact or org added or
+    deleted re-checks only the files that name that slug or name an unknown one (their
+    "did you mean" hint may change); so after one edit, addition or deletion only a few
+    files are checked again. CRM-wide checks always run."""
     from .validate import CRM_CHECKS, ENTITY_CHECKS
 
     fingerprint = program_fingerprint(CHECK_MODULES)
     path = cache_dir(crm.root) / "checks.bin"
     stored = read_blob(path, "checks", fingerprint)
     context = _check_context(crm)
-    store: dict[str, tuple[str, tuple[tuple[Any, ...], ...]]] = {}
-    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == context and isinstance(stored[1], dict):
-        store = stored[1]
+    slugs = (tuple(crm.contacts), tuple(crm.orgs))
+    store: dict[str, CheckEntry] = {}
+    changed_slugs: set[str] | None = set()
+    if (isinstance(stored, tuple) and len(stored) == 3 and stored[0] == context
+            and isinstance(stored[2], dict)):
+        changed_slugs = _changed_slugs(stored[1], crm) if stored[1] != slugs else set()
+        if changed_slugs is not None and len(changed_slugs) <= _FEW_SLUG_CHANGES:
+            store = stored[2]
     problems: list[Problem] = []
-    fresh: dict[str, tuple[str, tuple[tuple[Any, ...], ...]]] = {}
+    fresh: dict[str, CheckEntry] = {}
     changed = False
     for entity in crm.entities():
         digest = digests.get(entity.path)
         entry = store.get(entity.path)
-        if digest is not None and entry is not None and entry[0] == digest:
+        if (digest is not None and entry is not None and entry[0] == digest
+                and (not changed_slugs or not (entry[2] or any(f"\0{slug}\0" in entry[3]
+                                                               for slug in changed_slugs)))):
             found = [Problem(*p) for p in entry[1]]
+            fresh[entity.path] = entry
         else:
             found = [p for check in ENTITY_CHECKS for p in check(entity, crm)]
             changed = True
+            if digest is not None:
+                fresh[entity.path] = (digest, tuple((p.path, p.line, p.severity, p.code, p.message) for p in found),
+                                      any(p.code in SLUG_PROBLEM_CODES for p in found), _named_key(entity))
         problems.extend(found)
-        if digest is not None:
-            fresh[entity.path] = (digest, tuple((p.path, p.line, p.severity, p.code, p.message) for p in found))
-    if changed or len(fresh) != len(store):
-        write_blob(path, "checks", fingerprint, (context, fresh))
+    if changed or len(fresh) != len(store) or changed_slugs:
+        write_blob(path, "checks", fingerprint, (context, slugs, fresh))
     for crm_check in CRM_CHECKS:
         problems.extend(crm_check(crm))
     return problems

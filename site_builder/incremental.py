@@ -225,19 +225,7 @@ def unchanged_result(state: BuildState | None, root: Path, target: Path, fingerp
 # --- dependencies ---------------------------------------------------------------------------------
 
 
-def references(entity: Entity) -> set[str]:
-    """Every slug this entity's file names."""
-    found: set[str] = set()
-    if isinstance(entity, Contact):
-        found.update(s for s in (entity.org, entity.referred_by) if s)
-    if isinstance(entity, Org) and entity.parent:
-        found.add(entity.parent)
-    for section in entity.sections:
-        found.update(section.participants)
-        found.update(section.mentions)
-    if "@" in entity.summary:
-        found.update(MENTION.findall(entity.summary))
-    return found
+references = cache_mod.references
 
 
 @dataclass

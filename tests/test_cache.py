@@ -269,3 +269,52 @@ def test_per_file_check_results_are_reused_only_while_valid(corpus: Path) -> Non
     (corpus / "crm.yaml").write_text("touch_kinds: [meting]\n", encoding="utf-8")
     cached, plain = both()
     assert cached == plain
+
+
+def test_check_results_follow_slugs_added_and_deleted(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding or deleting a contact re-checks only the files naming that slug or naming
+    an unknown one (whose "did you mean" hint may change); the answer is always the one a
+    full check gives."""
+    import random
+
+    from site_builder import validate as validate_mod
+    from site_builder.problems import sorted_problems
+
+    checked: list[str] = []
+
+    def count(entity, crm):  # type: ignore[no-untyped-def]
+        checked.append(entity.path)
+        return iter(())
+
+    monkeypatch.setattr(validate_mod, "ENTITY_CHECKS", [count, *validate_mod.ENTITY_CHECKS])
+
+    def both() -> tuple[list, list]:  # type: ignore[type-arg]
+        checked.clear()
+        loaded = loader.load(corpus)
+        cached = sorted_problems(cache.validate_cached(loaded.crm, loaded.digests))
+        rechecked = len(checked)
+        return cached, sorted_problems(validate_mod.validate(loaded.crm)), rechecked  # type: ignore[return-value]
+
+    people = sorted((corpus / "contacts").glob("*.md"))
+    _rewrite(people[0], "\n## ", "\n## 2026-01-01 call: About @ghost-writer\n\nSee @ghost-writer.\n\n## ")
+    cached, plain, _ = both()
+    assert cached == plain and any("ghost-writer" in p.message for p in cached)
+    _, _, rechecked = both()
+    assert rechecked == 0  # nothing changed: every result reused
+    (corpus / "contacts" / "ghost-writers.md").write_text("---\nname: Ghost Writers\n---\n", encoding="utf-8")
+    cached, plain, rechecked = both()
+    assert cached == plain and any("did you mean 'ghost-writers'" in p.message for p in cached)
+    assert rechecked < 10  # the new file, the one naming an unknown slug, those naming the new slug
+    rng = random.Random(5)
+    for step in range(12):
+        files = sorted((corpus / "contacts").glob("*.md"))
+        victim = rng.choice(files)
+        if step % 3 == 0:
+            victim.unlink()
+        elif step % 3 == 1:
+            (corpus / "contacts" / f"{victim.stem}-x.md").write_text(victim.read_text(encoding="utf-8"),
+                                                                      encoding="utf-8")
+        else:
+            victim.rename(victim.with_name(f"renamed-{step}.md"))
+        cached, plain, _ = both()
+        assert cached == plain, step
