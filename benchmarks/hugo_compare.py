@@ -71,15 +71,18 @@ def run_hugo(hugo: str, site: Path, destination: Path, cache: Path) -> HugoRun:
     """One cold `hugo` build into an empty destination, in its own process."""
     shutil.rmtree(destination, ignore_errors=True)
     cmd = [hugo, "--quiet", "--source", str(site), "--destination", str(destination), "--cacheDir", str(cache)]
+    # stderr to a file, not a pipe: Hugo blocks once a pipe nobody reads is full, and
+    # os.wait4 (for the rusage) is called before anything could read it.
+    errors = destination.parent / "hugo-stderr.log"
     load = os.getloadavg()[0]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=site, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
+    with errors.open("wb") as sink:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=site, stdout=subprocess.DEVNULL, stderr=sink)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if code != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{err}")
+        raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{errors.read_text(errors='replace')}")
     return HugoRun(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, load)
 
 
