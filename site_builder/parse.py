@@ -290,9 +290,9 @@ def _parse_heading(path: str, line: int, rest: str, plain: re.Match[str] | None,
     """rest: the heading after "## ", stripped; plain: its _PLAIN_HEADING match."""
     when = (_DATES.get(rest[:10]) or _plain_date(plain)) if plain else None
     if when is not None:
-        written_kind = plain.group(4)  # type: ignore[union-attr]
+        written_kind, title = plain.group(4, 6)  # type: ignore[union-attr]
         kind = _KINDS.get(written_kind) or _KINDS.setdefault(written_kind, sys.intern(written_kind))
-        title = plain.group(6) or ""  # type: ignore[union-attr]
+        title = title or ""
     else:  # not the usual form, or an impossible date: the problems come from here
         parsed = _parse_heading_generally(path, line, rest, result)
         if parsed is None:
@@ -310,25 +310,24 @@ def _parse_heading(path: str, line: int, rest: str, plain: re.Match[str] | None,
         line,
         body,
         body_line,
-        _unique(MENTION.findall(rest)) if "@" in rest else (),
-        _unique(MENTION.findall(body)) if "@" in body else (),
-        tuple([_TOPICS.get(t) or _topic(t) for t in topics]) if topics else (),
+        tuple(dict.fromkeys(MENTION.findall(rest))) if "@" in rest else (),
+        tuple(dict.fromkeys(MENTION.findall(body))) if "@" in body else (),
+        tuple(map(_TOPIC_NAMES.__getitem__, topics)) if topics else (),
     )
 
 
-def _unique(found: list[str]) -> tuple[str, ...]:
-    """In order, without repeats."""
-    return tuple(dict.fromkeys(found)) if len(found) > 1 else tuple(found)
+class _TopicNames(dict[str, str]):
+    """Topic as written -> lower-case, interned: shared by many sections, and looked
+    up in C (map over __getitem__) once seen."""
+
+    def __missing__(self, written: str) -> str:
+        name = sys.intern(written.lower())
+        if len(self) < 100_000:
+            self[written] = name
+        return name
 
 
-_TOPICS: dict[str, str] = {}  # topic as written -> lower-case, interned (shared by many sections)
-
-
-def _topic(written: str) -> str:
-    name = sys.intern(written.lower())
-    if len(_TOPICS) < 100_000:
-        _TOPICS[written] = name
-    return name
+_TOPIC_NAMES = _TopicNames()
 
 
 def _plain_date(plain: re.Match[str]) -> date | None:
