@@ -55,31 +55,35 @@ def check_slug(entity: Entity, crm: CRM) -> Iterator[Problem]:
                       f"file names should be lower-case letters, digits and hyphens, e.g. {suggestion}.md")
 
 
-def _dates_of(entity: Entity) -> Iterator[tuple[tuple[str | int, ...], Any]]:
-    keys = ("since", "customer_since", "follow_up", "snooze_until") if isinstance(entity, Contact) else ()
-    for key in keys:
-        if _present(entity, key):
-            yield (key,), entity.meta[key]
-    for group, fields in (("deals", ("opened", "closed")), ("invoices", ("date", "due", "paid"))):
-        items = entity.meta.get(group)
-        for i, item in enumerate(items if isinstance(items, list) else []):
-            if isinstance(item, dict):
-                for f in fields:
-                    if item.get(f) is not None:
-                        yield (group, i, f), item[f]
+_CONTACT_DATES = ("since", "customer_since", "follow_up", "snooze_until")
+_ITEM_DATES = (("deals", ("opened", "closed")), ("invoices", ("date", "due", "paid")))
 
 
 def check_dates(entity: Entity, crm: CRM) -> Iterator[Problem]:
-    for key, raw in _dates_of(entity):
-        if as_date(raw) is None:
-            shown = ".".join(str(k) for k in key)
-            where = entity.lines.get(key) or line(entity, *key[:2])
-            yield error(entity.path, where, "invalid-date", f"'{shown}': '{raw}' is not a valid date (YYYY-MM-DD)")
+    meta = entity.meta
+    for key in _CONTACT_DATES if isinstance(entity, Contact) else ():
+        raw = meta.get(key)
+        if raw is not None and as_date(raw) is None:
+            yield _invalid_date(entity, (key,), raw)
+    for group, fields in _ITEM_DATES:
+        items = meta.get(group)
+        for i, item in enumerate(items if isinstance(items, list) else ()):
+            if isinstance(item, dict):
+                for f in fields:
+                    raw = item.get(f)
+                    if raw is not None and as_date(raw) is None:
+                        yield _invalid_date(entity, (group, i, f), raw)
     if isinstance(entity, Contact) and _present(entity, "birthday"):
-        raw = entity.meta["birthday"]
+        raw = meta["birthday"]
         if parse_birthday(raw) is None:
             yield error(entity.path, line(entity, "birthday"), "invalid-date",
                         f"'birthday': '{raw}' is not a valid date (YYYY-MM-DD, or --MM-DD without the year)")
+
+
+def _invalid_date(entity: Entity, key: tuple[str | int, ...], raw: Any) -> Problem:
+    shown = ".".join(str(k) for k in key)
+    where = entity.lines.get(key) or line(entity, *key[:2])
+    return error(entity.path, where, "invalid-date", f"'{shown}': '{raw}' is not a valid date (YYYY-MM-DD)")
 
 
 _CONTACT_ENUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
