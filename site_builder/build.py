@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 from markupsafe import Markup
@@ -110,6 +110,26 @@ def compute_stats(crm: CRM, today: date) -> tuple[Any, Any, dict[str, Markup]]:
     return stats, due, dashboard_charts(stats)
 
 
+def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool,
+                      workers: int | None) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
+    """The entity checks and the stats. When most files must be checked (a cold build),
+    the checks run in a forked process while this one computes the stats."""
+    def checks() -> list[Problem]:
+        return cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
+
+    forked = None
+    if (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= incremental.PARALLEL_MIN_PAGES:
+        forked = incremental.Forked.start(checks)
+    try:
+        stats, due, charts = compute_stats(crm, today)
+    except BaseException:
+        if forked is not None:
+            forked.cancel()
+        raise
+    checked = forked.result() if forked is not None else checks()
+    return checked, stats, due, charts
+
+
 def dashboard_charts(stats: Any) -> dict[str, Markup]:
     try:
         from . import charts
@@ -166,9 +186,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             return result_from_record(target, previous)
     loaded = load(source, cache=cache, workers=workers)
     crm = loaded.crm
-    checked = cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
+    checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers)
     problems = sorted_problems([*crm.problems, *checked])
-    stats, due, charts = compute_stats(crm, today)
     vcard, calendar = export_functions(crm)
     site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
                      history=read_git_history(crm.root), vcards=vcard is not None,
@@ -214,26 +233,33 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     shared = incremental.shared_digest(common_context(site, tags), tags)
     workers = workers or os.cpu_count() or 1
     staging = incremental.new_staging(target)
-    background: incremental.Background | None = None
+    background: incremental.Forked | None = None
     reuse = incremental.PageReuse(state.signatures if state is not None else {}, loaded.digests)
     try:
         writer = incremental.StagingWriter(staging, trusted)
         # The site-wide pages list everyone and change on almost every build: render them
         # in a second process while this one works out and renders the changed pages.
         if workers > 1:
-            background = incremental.Background.start(
+            background = incremental.render_forked(
                 lambda w: render_site(site, w, vcard, calendar, entity_paths=[], reuse=reuse), writer)
         if background is None:
             render_site(site, writer, vcard, calendar, entity_paths=[], reuse=reuse)
-        signatures = incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems, shared,
-                                                 site.history)
-        entity_pages = list(signatures)
+        signatures: dict[str, str] = {}
+
+        def sign() -> None:
+            signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,
+                                                          shared, site.history))
+
+        entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
+                        *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
         if state is not None and state.shared == shared:
+            sign()
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
                      or p not in trusted or _vcard_missing(site, p, trusted)]
-        else:
+            _render_entities(site, writer, vcard, dirty, workers)
+        else:  # every page is rendered: sign them (for the next build) while the workers render
             dirty = entity_pages
-        _render_entities(site, writer, vcard, dirty, workers)
+            _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign)
         if background is not None:
             writer.absorb(background.result())
             background = None
@@ -317,16 +343,17 @@ def _keep_entity_files(site: SiteInput, writer: incremental.StagingWriter, page:
 
 
 def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: Any, entity_paths: list[str],
-                     workers: int) -> None:
+                     workers: int, meanwhile: Callable[[], None] = lambda: None) -> None:
     """The given contact and org pages (and their vCards), in worker processes when there
-    are many."""
+    are many; this process runs meanwhile() while they render (or after, without them)."""
     if workers > 1 and len(entity_paths) >= incremental.PARALLEL_MIN_PAGES:
         def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
             render_entity_pages(site, chunk_writer, vcard, paths)
 
-        if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, lambda: None):
+        if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile):
             return
     render_entity_pages(site, writer, vcard, entity_paths)
+    meanwhile()
 
 
 def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incremental.StagingWriter,

@@ -501,34 +501,34 @@ def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],
     return True
 
 
-class Background:
-    """One forked process running job(writer) into the staging folder while this process
-    goes on (an incremental build renders the site-wide pages there while it signs the
-    pages and renders the changed ones); result() waits and hands back what it wrote."""
+class Forked:
+    """job() run in one forked process while this process goes on; result() waits and
+    returns what job returned (it travels back pickled, so keep it small). The child
+    starts with this process's memory: the CRM, stats, ... are not pickled to it."""
 
     def __init__(self, pool: ProcessPoolExecutor, future: Any) -> None:
         self._pool = pool
         self._future = future
 
     @classmethod
-    def start(cls, job: Callable[[StagingWriter], None], writer: StagingWriter) -> "Background | None":
+    def start(cls, job: Callable[[], Any]) -> "Forked | None":
         """None, with nothing started, where processes cannot be forked."""
         try:
             context = multiprocessing.get_context("fork")
         except ValueError:
             return None
-        _BACKGROUND.update(job=job, staging=writer.staging, trusted=writer.trusted)
+        _FORKED["job"] = job
         try:
             pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-            # With fork, the first submit starts the process: it has its copy of _BACKGROUND.
-            future = pool.submit(_run_background)
+            # With fork, the first submit starts the process: it has its copy of _FORKED.
+            future = pool.submit(_run_forked)
         except OSError:
             return None
         finally:
-            _BACKGROUND.clear()
+            _FORKED.clear()
         return cls(pool, future)
 
-    def result(self) -> tuple[list[str], dict[str, str], list[str]]:
+    def result(self) -> Any:
         try:
             return self._future.result()  # the job's exception is raised here
         finally:
@@ -538,14 +538,25 @@ class Background:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-_BACKGROUND: dict[str, Any] = {}
+_FORKED: dict[str, Any] = {}
 
 
-def _run_background() -> tuple[list[str], dict[str, str], list[str]]:
-    job = _BACKGROUND
-    writer = StagingWriter(job["staging"], job["trusted"])
-    job["job"](writer)
-    return writer.written, writer.stamps, writer.staged, writer.page_signatures
+def _run_forked() -> Any:
+    return _FORKED["job"]()
+
+
+def render_forked(job: Callable[[StagingWriter], None], writer: StagingWriter) -> Forked | None:
+    """job(writer) in a forked process, into the same staging folder; absorb result()
+    into writer. An incremental build renders the site-wide pages so while it signs the
+    pages and renders the changed ones."""
+    staging, trusted = writer.staging, writer.trusted
+
+    def run() -> tuple[list[str], dict[str, str], list[str], dict[str, str]]:
+        child = StagingWriter(staging, trusted)
+        job(child)
+        return child.written, child.stamps, child.staged, child.page_signatures
+
+    return Forked.start(run)
 
 
 # --- committing ------------------------------------------------------------------------------------
