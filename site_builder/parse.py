@@ -40,8 +40,10 @@ _FENCE_OR_HEADING = re.compile(r"\n(?:## | {0,3}(?:```|~~~))")
 _HEADING_LINE = re.compile(r"\n## ([^\n]*)")  # where there is no fence
 _PLAIN_HEADING = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([a-z][a-z0-9_-]*)"
                             r"((?: @[a-z0-9][a-z0-9-]*)*)(?:: (\S.*))?")
-# The line that closes the front matter; \s is exactly what str.rstrip() strips.
-_FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.MULTILINE)
+# The newline before the line that closes the front matter, and that line; \s is
+# exactly what str.rstrip() strips. (A leading "\n" rather than a multiline "^": see
+# _FENCE_OR_HEADING.)
+_FRONT_MATTER_CLOSE = re.compile(r"\n(?:---|\.\.\.)[^\S\n]*(?=\n|\Z)")
 
 
 @dataclass(slots=True)
@@ -130,13 +132,13 @@ def _front_matter_end(path: str, text: str, result: ParsedFile) -> tuple[int, in
             error(path, 1, "no-front-matter", "file must start with '---' and YAML front matter (at least 'name:')")
         )
         return None
-    close = _FRONT_MATTER_CLOSE.search(text, first_nl + 1) if first_nl >= 0 else None
+    close = _FRONT_MATTER_CLOSE.search(text, first_nl) if first_nl >= 0 else None
     if close is None:
         result.problems.append(
             error(path, 1, "front-matter-not-closed", "front matter opened here is never closed with a '---' line")
         )
         return None
-    return first_nl, close.start(), close.end()
+    return first_nl, close.start() + 1, close.end()
 
 
 def _read_front_matter(path: str, yaml_text: str, result: ParsedFile) -> None:
@@ -272,22 +274,37 @@ def _read_body(path: str, text: str, start: int | None, first_line: int, result:
     count = text.count
     sections = result.sections
     after_last = len(text) + 1
-    for i, (heading_start, heading_end, rest, plain) in enumerate(spans, 1):
+    for i, span in enumerate(spans, 1):
         next_start = spans[i][0] if i < len(spans) else after_last
-        body, blank = _block(text, heading_end + 1, next_start - 1)
-        section = _parse_heading(path, line_no, rest, plain, body, line_no + 1 + blank, result)
+        section = _section(path, text, span, next_start, line_no, result)
         if section is not None:
             sections.append(section)
-        line_no += count("\n", heading_start, next_start)
+        line_no += count("\n", span[0], next_start)
 
 
 _DATES: dict[str, date] = {}  # "2026-01-05" -> its date: the same few thousand days recur
 _KINDS: dict[str, str] = {}  # kind as written -> lower-case, interned
 
 
-def _parse_heading(path: str, line: int, rest: str, plain: re.Match[str] | None, body: str, body_line: int,
-                   result: ParsedFile) -> Section | None:
-    """rest: the heading after "## ", stripped; plain: its _PLAIN_HEADING match."""
+def _section(path: str, text: str, span: Span, next_start: int, line: int, result: ParsedFile) -> Section | None:
+    """The section whose heading is span, at file line line, up to next_start (the
+    next heading's start, or len(text) + 1); None when its date is impossible."""
+    heading_end, rest, plain = span[1], span[2], span[3]
+    # The body: _block(text, heading_end + 1, next_start - 1), inlined (hot path).
+    first = heading_end + 1
+    end = next_start - 1
+    if first > end:
+        body, body_line = "", line + 1
+    else:
+        while first < end and text[first] == "\n":
+            first += 1
+        if first == end:
+            body, body_line = "", line + 1 + end - heading_end
+        else:
+            last = end
+            while text[last - 1] == "\n":
+                last -= 1
+            body, body_line = text[first:last], line + first - heading_end
     when = (_DATES.get(rest[:10]) or _plain_date(plain)) if plain else None
     if when is not None:
         written_kind, title = plain.group(4, 6)  # type: ignore[union-attr]
