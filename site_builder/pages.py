@@ -20,7 +20,8 @@ from markupsafe import Markup
 from .model import CRM, STATUSES, TIERS, Contact, Entity, Invoice, Deal, Org
 from .parse import Section
 from .problems import Problem
-from .render import days_in_words, edit_href, markdown_to_html, money, plural, relative_date, topic_fragment
+from .render import (MENTION_SCAN, days_in_words, edit_href, markdown_to_html, money, plural, relative_date,
+                     topic_fragment)
 from .site_data import SearchRow, fold
 from .slugify import slugify, unique_slug
 
@@ -66,6 +67,9 @@ class SiteInput:
     # Each org's direct members and child orgs, worked out once per build (org_links):
     # an org page that scanned every contact made all org pages cost contacts x orgs.
     org_links_cache: OrgLinks | None = None
+    # Every page's backlinks, when prepare_entity_pages worked them out before rendering
+    # pages in forked workers (each worker would otherwise scan every section per chunk).
+    backlinks_cache: BacklinkIndex | None = None
 
 
 @dataclass(slots=True)
@@ -226,22 +230,26 @@ def backlink_index(crm: CRM, only: set[str] | None = None) -> BacklinkIndex:
     """slug -> every (file, section, note id) that @mentions it; section None (and id "")
     for the summary. only: just these slugs (an incremental build renders a few pages)."""
     index: BacklinkIndex = defaultdict(list)
-    from .parse import MENTION
-
     for entity in crm.entities():
+        own = entity.slug
         if "@" in entity.summary:
-            for slug in dict.fromkeys(MENTION.findall(entity.summary)):
-                if slug != entity.slug:
+            for slug in dict.fromkeys(MENTION_SCAN.findall(entity.summary)):
+                if slug != own and (only is None or slug in only):
                     index[slug].append((entity, None, ""))
         ids: dict[int, str] | None = None
         for section in entity.sections:
-            named = (*section.participants, *section.mentions)
-            if only is not None:
-                named = tuple(s for s in named if s in only)
-                if not named:
+            participants, mentions = section.participants, section.mentions
+            if only is None:
+                if not participants and not mentions:
                     continue
-            for slug in dict.fromkeys(named):
-                if slug != entity.slug:
+                named: Iterable[str] = dict.fromkeys((*participants, *mentions))
+            else:
+                # Most sections name nobody in a few pages' slugs: a C-level test each.
+                if only.isdisjoint(participants) and only.isdisjoint(mentions):
+                    continue
+                named = [s for s in dict.fromkeys((*participants, *mentions)) if s in only]
+            for slug in named:
+                if slug != own:
                     ids = ids or note_ids(entity.sections)
                     index[slug].append((entity, section, ids[section.line]))
     return index
@@ -501,7 +509,10 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     common = common_context(site, tags)
     wanted = None if entity_paths is None else set(entity_paths)
     only = None if wanted is None else {p.rsplit("/", 1)[-1][: -len(".html")] for p in wanted}
-    backlinks = backlink_index(crm, only) if wanted is None or wanted else {}
+    if site.backlinks_cache is not None:
+        backlinks = site.backlinks_cache
+    else:
+        backlinks = backlink_index(crm, only) if wanted is None or wanted else {}
     pages: list[Page] = []
     if site_pages:
         rows = directory_rows(site)
@@ -538,6 +549,17 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
         page.context = {**common, **page.context, "base": page.base, "page_path": page.path,
                         "tag_hrefs": {t: page.base + p for t, p in tags.items()}}
     return pages
+
+
+def prepare_entity_pages(site: SiteInput) -> None:
+    """Do once what every contact and org page needs from the whole CRM (the backlink
+    index, org members): call it before rendering many entity pages in forked workers,
+    which inherit the result instead of each working it out again for every chunk (at
+    10,000 contacts the backlink scan costs 0.15 s per chunk of 250 pages). Not worth it
+    for a few pages: plan_pages then scans for just their slugs."""
+    if site.backlinks_cache is None:
+        site.backlinks_cache = backlink_index(site.crm)
+    org_links(site)
 
 
 def search_meta(site: SiteInput, rows: list[dict[str, Any]]) -> dict[str, Any]:

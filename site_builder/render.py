@@ -104,8 +104,9 @@ def _link_prose(text: str, mention_link: LinkFor | None, topic_link: LinkFor | N
 # comes after its "@" (same matches: tests/test_render_fragments.py): a pattern that starts
 # with a plain character is scanned for it quickly, one that starts with a look-behind
 # is tried at every position, six times slower.
-_MENTION_OR_TOPIC = re.compile(r"@(?<![\w@./]@)([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w-])"
-                               r"|#([^\W\d_][\w-]*)")
+_MENTION_AFTER_AT = r"@(?<![\w@./]@)([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w-])"
+MENTION_SCAN = re.compile(_MENTION_AFTER_AT)  # parse.MENTION's matches, found faster
+_MENTION_OR_TOPIC = re.compile(_MENTION_AFTER_AT + r"|#([^\W\d_][\w-]*)")
 _TOPIC_BLOCKED_AFTER = re.compile(r"[\w&/#]")
 
 

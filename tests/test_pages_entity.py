@@ -1,0 +1,57 @@
+"""Contact and org page contexts: the work shared by all entity pages (backlink index,
+org members) gives the same pages whether done once up front or per group of pages."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import SAMPLE_ROOT, TODAY
+from site_builder.loader import load
+from site_builder.pages import SiteInput, backlink_index, make_backlinks, plan_pages, prepare_entity_pages
+from site_builder.parse import MENTION
+from site_builder.render import MENTION_SCAN
+
+
+def sample_site() -> SiteInput:
+    crm = load(SAMPLE_ROOT, cache=False, workers=1).crm
+    return SiteInput(crm=crm, problems=[], today=TODAY)
+
+
+def entity_paths(site: SiteInput) -> list[str]:
+    return [f"contacts/{s}.html" for s in site.crm.contacts] + [f"orgs/{s}.html" for s in site.crm.orgs]
+
+
+def test_backlinks_for_a_few_slugs_are_those_of_the_whole_index() -> None:
+    crm = sample_site().crm
+    full = backlink_index(crm)
+    assert any(full.values())
+    for slug in [*crm.contacts, *crm.orgs]:
+        few = backlink_index(crm, {slug, "zoe-muller"})
+        assert make_backlinks(slug, few, "../") == make_backlinks(slug, full, "../")
+
+
+def test_prepared_entity_pages_have_the_same_contexts() -> None:
+    site, prepared = sample_site(), sample_site()
+    prepare_entity_pages(prepared)
+    paths = entity_paths(site)
+    for chunk in (paths[:5], paths[5:]):  # as forked workers render them, a chunk at a time
+        plain = plan_pages(site, chunk, site_pages=False)
+        shared = plan_pages(prepared, chunk, site_pages=False)
+        assert [p.path for p in plain] == [p.path for p in shared] == chunk
+        for a, b in zip(plain, shared):
+            assert a.context["backlinks"] == b.context["backlinks"], a.path
+            assert a.context.get("people") == b.context.get("people"), a.path
+
+
+def test_mention_scan_finds_what_parse_finds() -> None:
+    texts = [p.read_text(encoding="utf-8") for p in sorted((SAMPLE_ROOT / "contacts").glob("*.md"))]
+    texts += ["@a @b-c x@y @-z @z- (@ok) a/@no .@no @@no @yes.", "@ada#x @1 @a_b @é"]
+    for text in texts:
+        assert MENTION_SCAN.findall(text) == MENTION.findall(text)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.text(alphabet="@a1-./_é#x \n", max_size=20))
+def test_mention_scan_is_parses_mention_on_any_text(text: str) -> None:
+    assert MENTION_SCAN.findall(text) == MENTION.findall(text)
