@@ -181,6 +181,12 @@ def note_ids(sections: list[Section]) -> dict[int, str]:
     return ids
 
 
+def note_id(sections: list[Section], section: Section) -> str:
+    """note_ids(sections)[section.line], without numbering every other day."""
+    n = sum(1 for s in sections if s.date == section.date and s.line <= section.line)
+    return f"note-{section.date.isoformat()}-{n}"
+
+
 _LEADING_PARTICIPANTS = re.compile(r"^(?:@[a-z0-9][a-z0-9-]*\s*)+:?\s*")
 
 
@@ -683,13 +689,10 @@ def people_note_links(people: list[Contact], today: date, base: str,
             (past if s.date <= today else planned).append((s.date, c, s))
     past.sort(key=lambda t: t[0], reverse=True)
     planned.sort(key=lambda t: t[0])
-    ids: dict[str, dict[int, str]] = {}
 
     def link(c: Contact, s: Section) -> NoteLink:
-        if c.slug not in ids:
-            ids[c.slug] = note_ids(c.sections)
         return NoteLink(date=s.date, kind=s.kind, title=display_title(s.title), name=c.name,
-                        href=f"{entity_href(c, base)}#{ids[c.slug][s.line]}")
+                        href=f"{entity_href(c, base)}#{note_id(c.sections, s)}")
 
     return ([link(c, s) for _, c, s in past[:limit]], [link(c, s) for _, c, s in planned[:limit]],
             max(0, len(past) - limit), max(0, len(planned) - limit))

@@ -329,6 +329,9 @@ def make_environment(root: Path, today: date) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         bytecode_cache=_BYTECODE,
+        # An environment lives for one build (each build makes a new one), so a template
+        # cannot change under it: no stat() of every template file on every page.
+        auto_reload=False,
     )
     env.filters.update(
         ago=lambda value: relative_date(value, today),
