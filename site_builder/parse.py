@@ -30,14 +30,13 @@ MENTION = re.compile(r"@(?<![\w@./]@)([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?![\w
 TOPIC = re.compile(r"#(?<![\w&/#]#)([^\W\d_][\w-]*)")
 _LEADING_PARTICIPANTS = re.compile(r"^(?:@[a-z0-9][a-z0-9-]*\s*)+(?=:|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-# A newline before a line that may matter to split_sections: one _FENCE matches or a
-# "## " one. Starting with a plain "\n" makes the scan jump from newline to newline
-# (a multiline "^" is tried at every character, 4x slower).
-_FENCE_OR_HEADING = re.compile(r"\n(?:## | {0,3}(?:```|~~~))")
+# A newline before a line that may matter to split_sections: a "## " one (group 1: the
+# rest of it) or one that _FENCE may match. Starting with a plain "\n" makes the scan
+# jump from newline to newline (a multiline "^" is tried at every character, 4x slower).
+_FENCE_OR_HEADING = re.compile(r"\n(?:## ([^\n]*)| {0,3}(?:```|~~~))")
 # The usual heading, "2026-01-05 call @ada @bob: Title" (kind in lower case, one space
 # after the date, ": " before the title), read in one match; anything else takes the
 # general path in _parse_heading, which gives the same for these.
-_HEADING_LINE = re.compile(r"\n## ([^\n]*)")  # where there is no fence
 _PLAIN_HEADING = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([a-z][a-z0-9_-]*)"
                             r"((?: @[a-z0-9][a-z0-9-]*)*)(?:: (\S.*))?")
 # The newline before the line that closes the front matter, and that line; \s is
@@ -212,29 +211,19 @@ def _heading_spans(text: str, start: int) -> list[Span]:
     newline."""
     spans: list[Span] = []
     plain_heading = _PLAIN_HEADING.fullmatch
-    if text.find("```", start) < 0 and text.find("~~~", start) < 0:  # no fence: the usual case
-        for m in _HEADING_LINE.finditer(text, start - 1):
-            rest = m.group(1).strip()
-            plain = plain_heading(rest)
-            if plain or _DATE_LIKE.match(rest):
-                spans.append((m.start() + 1, m.end(), rest, plain))
-        return spans
     fence: str | None = None
-    find = text.find
     for candidate in _FENCE_OR_HEADING.finditer(text, start - 1):
-        line_start = candidate.start() + 1
-        line_end = find("\n", line_start)
-        if line_end < 0:
-            line_end = len(text)
-        line = text[line_start:line_end]
-        if line.startswith("## "):  # never a fence
+        heading = candidate.group(1)
+        if heading is not None:  # a "## " line, never a fence
             if fence is None:
-                rest = line[3:].strip()
+                rest = heading.strip()
                 plain = plain_heading(rest)
                 if plain or _DATE_LIKE.match(rest):
-                    spans.append((line_start, line_end, rest, plain))
+                    spans.append((candidate.start() + 1, candidate.end(), rest, plain))
             continue
-        fence_match = _FENCE.match(line)
+        line_start = candidate.start() + 1
+        line_end = text.find("\n", line_start)
+        fence_match = _FENCE.match(text[line_start:line_end if line_end >= 0 else len(text)])
         if fence_match:
             marker = fence_match.group(1)
             if fence is None:
