@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__, fs
-from .model import CRM, Entity
-from .parse import MENTION, ParsedFile, Section
+from .model import CRM, Contact, Entity, Org, build_contact, build_org
+from .parse import MENTION, ParsedFile
 from .problems import Problem
 
 CACHE_DIR = ".crm-cache"
@@ -54,7 +54,7 @@ SHARDS = 64
 RACY_NS = 2_000_000_000  # 2 s: more than any file system's timestamp granularity we know
 
 # The modules whose code decides what a parsed file or a check result looks like.
-PARSE_MODULES = ("cache.py", "parse.py", "yamlsafe.py", "problems.py")
+PARSE_MODULES = ("cache.py", "parse.py", "yamlsafe.py", "problems.py", "model.py")
 CHECK_MODULES = (*PARSE_MODULES, "model.py", "loader.py", "config.py", "validate.py", "api.py", "fs.py")
 
 Stamp = tuple[int, int | None, str]  # size, mtime_ns (None: re-hash next time), digest
@@ -93,7 +93,12 @@ class _SafeUnpickler(pickle.Unpickler):
     """Only built-in containers and the datetime types YAML's !!timestamp can produce."""
 
     ALLOWED = {("datetime", "date"), ("datetime", "datetime"), ("datetime", "timedelta"),
-               ("datetime", "timezone")}
+               ("datetime", "timezone"), ("decimal", "Decimal"),
+               # The model's plain records: made with __new__ and given their fields,
+               # no code of theirs runs (Birthday's __setstate__ only sets its fields).
+               ("site_builder.model", "Contact"), ("site_builder.model", "Org"),
+               ("site_builder.model", "Deal"), ("site_builder.model", "Invoice"),
+               ("site_builder.model", "Birthday"), ("site_builder.parse", "Section")}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self.ALLOWED:
@@ -196,27 +201,39 @@ def release_frozen() -> None:
     gc.collect()
 
 
-# --- parsed files as plain tuples ----------------------------------------------------------
+# --- loaded files: the built contact or org, with the parser's problems ------------------
 
 
-def encode_parsed(parsed: ParsedFile) -> Encoded:
-    sections = tuple(
-        (s.date.toordinal(), s.kind, s.title, s.line, s.body, s.body_line, s.participants, s.mentions, s.topics)
-        for s in parsed.sections
-    )
-    problems = tuple((p.path, p.line, p.severity, p.code, p.message) for p in parsed.problems)
-    return (parsed.path, parsed.meta, parsed.lines, parsed.summary, parsed.summary_line, sections, problems,
-            parsed.ok)
+@dataclass(slots=True)
+class LoadedFile:
+    """One file as the loader needs it: its contact or org (None when it could not be
+    parsed) and the problems found while reading it."""
+
+    path: str
+    problems: list[Problem]
+    ok: bool
+    entity: Entity | None
 
 
-def decode_parsed(encoded: Encoded) -> ParsedFile:
-    path, meta, lines, summary, summary_line, sections, problems, ok = encoded
-    from_ordinal = date.fromordinal
-    return ParsedFile(
-        path=path, meta=meta, lines=lines, summary=summary, summary_line=summary_line,
-        sections=[Section(from_ordinal(s[0]), *s[1:]) for s in sections],
-        problems=[Problem(*p) for p in problems], ok=ok,
-    )
+def load_parsed(parsed: ParsedFile) -> LoadedFile:
+    """Build the file's model object. The cache keeps this rather than the parse result:
+    building 10,000 contacts again on every load cost more than unpickling them."""
+    entity: Entity | None = None
+    if parsed.ok:
+        entity = build_contact(parsed) if parsed.path.startswith("contacts/") else build_org(parsed)
+    return LoadedFile(parsed.path, parsed.problems, parsed.ok, entity)
+
+
+def encode_loaded(loaded: LoadedFile) -> Encoded:
+    problems = tuple((p.path, p.line, p.severity, p.code, p.message) for p in loaded.problems)
+    return (loaded.path, problems, loaded.ok, loaded.entity)
+
+
+def decode_loaded(encoded: Encoded) -> LoadedFile:
+    path, problems, ok, entity = encoded
+    if not isinstance(path, str) or not (entity is None or isinstance(entity, (Contact, Org))):
+        raise ValueError("not a loaded file")
+    return LoadedFile(path, [Problem(*p) for p in problems], bool(ok), entity)
 
 
 def _shard_of(rel: str) -> int:
@@ -257,12 +274,12 @@ class ParseCache:
             return None
         return stamp[2]
 
-    def get(self, rel: str, digest: str) -> ParsedFile | None:
+    def get(self, rel: str, digest: str) -> LoadedFile | None:
         entry = self._shard(_shard_of(rel)).get(rel)
         if entry is None or entry[0] != digest:
             return None
         try:
-            return decode_parsed(entry[1])
+            return decode_loaded(entry[1])
         except Exception:  # a well-formed blob of the wrong shape: treat it as a miss
             return None
 
@@ -325,7 +342,7 @@ def _is_index(value: Any) -> bool:
 def _is_shard(value: Any) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
-        and isinstance(v[1], tuple) and len(v[1]) == 8
+        and isinstance(v[1], tuple) and len(v[1]) == 4
         for k, v in value.items()
     )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import cache as cache_mod
 from . import fs
 from .config import CONFIG_FILE, parse_config
-from .model import CRM, Contact, Org, build_contact, build_org
+from .model import CRM, Contact, Org
 from .parse import ParsedFile, parse_file
 from .problems import Problem, error
 
@@ -31,23 +31,20 @@ def parse_source(file: fs.SourceFile) -> ParsedFile:
     return parse_file(file.rel, data)
 
 
-def assemble(root: Path, config_bytes: bytes | None, parsed_files: list[ParsedFile],
+def assemble(root: Path, config_bytes: bytes | None, files: list[cache_mod.LoadedFile],
              extra_problems: list[Problem]) -> CRM:
-    """Pure: parsed files -> CRM. Files that could not be read at all are left out."""
+    """Pure: loaded files -> CRM. Files that could not be parsed are left out."""
     config, problems = parse_config(config_bytes)
     problems = [*extra_problems, *problems]
     contacts: dict[str, Contact] = {}
     orgs: dict[str, Org] = {}
-    for parsed in parsed_files:
-        problems.extend(parsed.problems)
-        if not parsed.ok:
-            continue
-        if parsed.path.startswith("contacts/"):
-            contact = build_contact(parsed)
-            contacts[contact.slug] = contact
-        else:
-            org = build_org(parsed)
-            orgs[org.slug] = org
+    for file in files:
+        problems.extend(file.problems)
+        entity = file.entity
+        if isinstance(entity, Contact):
+            contacts[entity.slug] = entity
+        elif isinstance(entity, Org):
+            orgs[entity.slug] = entity
     return CRM(root=root, config=config, contacts=dict(sorted(contacts.items())),
                orgs=dict(sorted(orgs.items())), problems=problems)
 
@@ -96,20 +93,21 @@ PARALLEL_MIN_FILES = 500
 _CHUNK = 200
 
 
-def parse_many(files: list[fs.SourceFile], workers: int | None = None) -> list[tuple[ParsedFile, str | None]]:
+def parse_many(files: list[fs.SourceFile],
+               workers: int | None = None) -> list[tuple[cache_mod.LoadedFile, str | None]]:
     """Parse files (in order), in worker processes when there are many; each result
     comes with the digest of the bytes parsed (None if unreadable)."""
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
-        return [(cache_mod.decode_parsed(e), d) for e, d in _parse_chunk(files)]
+        return [(cache_mod.decode_loaded(e), d) for e, d in _parse_chunk(files)]
     chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
-    results: list[tuple[ParsedFile, str | None]] = []
+    results: list[tuple[cache_mod.LoadedFile, str | None]] = []
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
             for chunk_result in pool.map(_parse_chunk, chunks):
-                results.extend((cache_mod.decode_parsed(e), d) for e, d in chunk_result)
+                results.extend((cache_mod.decode_loaded(e), d) for e, d in chunk_result)
     except (OSError, BrokenProcessPool):  # no processes allowed here (sandbox, limits): do it inline
-        return [(cache_mod.decode_parsed(e), d) for e, d in _parse_chunk(files)]
+        return [(cache_mod.decode_loaded(e), d) for e, d in _parse_chunk(files)]
     return results
 
 
@@ -120,17 +118,18 @@ def _parse_chunk(files: list[fs.SourceFile]) -> list[tuple[cache_mod.Encoded, st
         try:
             data = fs.read_bytes(file)
         except OSError:
-            out.append((cache_mod.encode_parsed(parse_source(file)), None))
+            out.append((cache_mod.encode_loaded(cache_mod.load_parsed(parse_source(file))), None))
             continue
-        out.append((cache_mod.encode_parsed(parse_file(file.rel, data)), cache_mod.digest_bytes(data)))
+        loaded = cache_mod.load_parsed(parse_file(file.rel, data))
+        out.append((cache_mod.encode_loaded(loaded), cache_mod.digest_bytes(data)))
     return out
 
 
 def _parse_cached(root: Path, files: list[fs.SourceFile],
-                  workers: int | None) -> tuple[list[ParsedFile], dict[str, str], set[str]]:
+                  workers: int | None) -> tuple[list[cache_mod.LoadedFile], dict[str, str], set[str]]:
     store = cache_mod.ParseCache.open(root)
     now = cache_mod.now_ns()
-    parsed: dict[str, ParsedFile] = {}
+    parsed: dict[str, cache_mod.LoadedFile] = {}
     digests: dict[str, str] = {}
     misses: list[fs.SourceFile] = []
     for file in files:
@@ -152,7 +151,7 @@ def _parse_cached(root: Path, files: list[fs.SourceFile],
         parsed[file.rel] = result
         if digest is not None:
             digests[file.rel] = digest
-            store.put(file, digest, cache_mod.encode_parsed(result), now)
+            store.put(file, digest, cache_mod.encode_loaded(result), now)
     store.prune({f.rel for f in files})
     store.save()
     return [parsed[f.rel] for f in files], digests, {f.rel for f in misses}

@@ -24,6 +24,9 @@ def canon(value: Any, _active: tuple[int, ...] = ()) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return (type(value).__name__, tuple((f.name, canon(getattr(value, f.name), inner))
                                             for f in dataclasses.fields(value)))
+    if isinstance(value, tuple) and hasattr(type(value), "_fields"):  # a named tuple is a record too
+        return (type(value).__name__, tuple((name, canon(getattr(value, name), inner))
+                                            for name in type(value)._fields))
     if isinstance(value, dict):
         return ("dict", tuple((canon(k, inner), canon(v, inner)) for k, v in value.items()))
     if isinstance(value, (list, tuple, set, frozenset)):
