@@ -25,8 +25,8 @@ from . import cache as cache_mod
 from . import fs, incremental
 from .loader import Loaded, load
 from .model import CRM
-from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, problem_totals, search_meta,
-                    search_rows, tag_files)
+from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
+                    problem_totals, search_meta, search_rows, tag_files)
 from .problems import HasProblems, Problem, sorted_problems
 from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
 from .site_data import SEARCH_DATA_FILE, search_data_js
@@ -350,6 +350,7 @@ def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: 
         def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
             render_entity_pages(site, chunk_writer, vcard, paths)
 
+        prepare_entity_pages(site)  # once, for every forked worker to inherit
         if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile):
             return
     render_entity_pages(site, writer, vcard, entity_paths)
