@@ -27,9 +27,11 @@ def build_command(root: Path, out: Path | None, today: date) -> None:
     output/index.html straight from disk; no server is needed and the site makes no
     network requests.
 
-    The new site is written next to the output folder and swapped in at the end, so a
-    failed build leaves the previous site intact. The output folder must not be the CRM
-    folder, contacts/, orgs/ or templates/, and an existing folder is only replaced if an
+    Every page is rendered before anything in the output folder changes, so a failed
+    build leaves the previous site intact. Then the new site is swapped in as a whole
+    (a first build, or one that changes many files), or the few changed files are
+    renamed into place one by one. The output folder must not be the CRM folder,
+    contacts/, orgs/ or templates/, and an existing folder is only replaced if an
     earlier `crm build` made it.
 
     Problems are printed as by `crm check`; a file that cannot be read at all is
