@@ -125,3 +125,17 @@ def test_any_heading_like_the_reference(headings: list[str], body: list[str]) ->
     data = text.encode("utf-8")
     for _ in range(2):  # the second time, dates seen before take the fast path
         assert canon(parse.parse_file("contacts/a.md", data)) == canon(ref_parse.parse_file("contacts/a.md", data))
+
+
+def test_ordinary_front_matter_takes_the_fast_yaml_path() -> None:
+    """Not a behaviour (both paths give the same), but the speed of every cold load:
+    the sample CRM's front matter must not fall back to PyYAML's constructor."""
+    files, _ = _files_of(REPO)
+    for rel, data in files:
+        text = data.decode("utf-8").split("\n---\n", 1)[0].removeprefix("---\n")
+        loader = yamlsafe._Loader(text)
+        try:
+            node = loader.get_single_node()
+            assert "&" in text or yamlsafe._fast_document(loader, node, 1) is not None, rel
+        finally:
+            loader.dispose()
