@@ -70,6 +70,7 @@ class SiteInput:
     # Every page's backlinks, when prepare_entity_pages worked them out before rendering
     # pages in forked workers (each worker would otherwise scan every section per chunk).
     backlinks_cache: BacklinkIndex | None = None
+    tag_files_cache: dict[str, str] | None = None  # tag_files(crm), also from prepare_entity_pages
 
 
 @dataclass(slots=True)
@@ -511,7 +512,7 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     """Every page; or (for incremental and parallel builds) only the contact/org pages in
     entity_paths (e.g. "contacts/ada.html"), plus the site-wide pages if site_pages."""
     crm = site.crm
-    tags = tag_files(crm)
+    tags = site.tag_files_cache if site.tag_files_cache is not None else tag_files(crm)
     common = common_context(site, tags)
     wanted = None if entity_paths is None else set(entity_paths)
     only = None if wanted is None else {p.rsplit("/", 1)[-1][: -len(".html")] for p in wanted}
@@ -561,10 +562,13 @@ def prepare_entity_pages(site: SiteInput) -> None:
     """Do once what every contact and org page needs from the whole CRM (the backlink
     index, org members): call it before rendering many entity pages in forked workers,
     which inherit the result instead of each working it out again for every chunk (at
-    10,000 contacts the backlink scan costs 0.15 s per chunk of 250 pages). Not worth it
-    for a few pages: plan_pages then scans for just their slugs."""
+    10,000 contacts the backlink scan costs 0.15 s per chunk of 250 pages; with chunks
+    of a fixed size, per-chunk scans grow with the square of the CRM). Not worth it for
+    a few pages: plan_pages then scans for just their slugs."""
     if site.backlinks_cache is None:
         site.backlinks_cache = backlink_index(site.crm)
+    if site.tag_files_cache is None:
+        site.tag_files_cache = tag_files(site.crm)
     org_links(site)
 
 
