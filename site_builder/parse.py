@@ -35,8 +35,8 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 # jump from newline to newline (a multiline "^" is tried at every character, 4x slower).
 _FENCE_OR_HEADING = re.compile(r"\n(?:## ([^\n]*)| {0,3}(?:```|~~~))")
 # The usual heading, "2026-01-05 call @ada @bob: Title" (kind in lower case, one space
-# after the date, ": " before the title), read in one match; anything else takes the
-# general path in _parse_heading, which gives the same for these.
+# after the date, ": " before the title), read in one match; anything else takes
+# _parse_heading_generally, which gives the same for these.
 _PLAIN_HEADING = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([a-z][a-z0-9_-]*)"
                             r"((?: @[a-z0-9][a-z0-9-]*)*)(?:: (\S.*))?")
 # The newline before the line that closes the front matter, and that line; \s is
@@ -273,6 +273,9 @@ def _read_body(path: str, text: str, start: int | None, first_line: int, result:
         line_no += count("\n", span[0], next_start)
 
 
+# Memos of values that recur across files; bounded, so a long `crm serve` cannot grow them
+# without end.
+_MEMO_LIMIT = 100_000
 _DATES: dict[str, date] = {}  # "2026-01-05" -> its date: the same few thousand days recur
 _KINDS: dict[str, str] = {}  # kind as written -> lower-case, interned
 
@@ -330,7 +333,7 @@ class _TopicNames(dict[str, str]):
 
     def __missing__(self, written: str) -> str:
         name = sys.intern(written.lower())
-        if len(self) < 100_000:
+        if len(self) < _MEMO_LIMIT:
             self[written] = name
         return name
 
@@ -344,7 +347,7 @@ def _plain_date(plain: re.Match[str]) -> date | None:
         when = date(int(plain.group(1)), int(plain.group(2)), int(plain.group(3)))
     except ValueError:
         return None
-    if len(_DATES) < 100_000:
+    if len(_DATES) < _MEMO_LIMIT:
         _DATES[plain.string[:10]] = when
     return when
 
@@ -363,7 +366,7 @@ def _parse_heading_generally(path: str, line: int, rest: str, result: ParsedFile
                 error(path, line, "invalid-heading-date", f"impossible date '{written}' in section heading ({exc})")
             )
             return None
-        if len(_DATES) < 100_000:
+        if len(_DATES) < _MEMO_LIMIT:
             _DATES[written] = when
     if len(written) != 10:  # a one-digit month or day (the year is always four digits)
         result.problems.append(
