@@ -23,7 +23,7 @@ from markupsafe import Markup
 from .api import resolve_today
 from . import cache as cache_mod
 from . import fs, incremental
-from .loader import Loaded, load
+from .loader import LoadMemory, Loaded, load
 from .model import CRM
 from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
                     problem_totals, search_meta, search_rows, tag_files)
@@ -166,7 +166,7 @@ def export_functions(crm: CRM | None = None) -> tuple[Any, Any]:
 
 
 def build_site(root: Path, out: Path | None = None, today: date | None = None, *,
-               cache: bool = True, workers: int | None = None) -> BuildResult:
+               cache: bool = True, workers: int | None = None, memory: LoadMemory | None = None) -> BuildResult:
     """Build the site into out (default <root>/output).
 
     With cache (the default) the build is incremental (see incremental.py): an unchanged
@@ -184,7 +184,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         previous = incremental.unchanged_result(state, source, target, fingerprint, head)
         if previous is not None:
             return result_from_record(target, previous)
-    loaded = load(source, cache=cache, workers=workers)
+    loaded = load(source, cache=cache, workers=workers, memory=memory)
     crm = loaded.crm
     checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers)
     problems = sorted_problems([*crm.problems, *checked])

@@ -68,17 +68,28 @@ class Loaded:
     reparsed: set[str] = field(default_factory=set)
 
 
-def load(root: Path, *, cache: bool = True, workers: int | None = None) -> Loaded:
+@dataclass
+class LoadMemory:
+    """What the last load in this process read, for a long-running process (`crm serve`,
+    `crm watch`) that loads the same CRM after every save: a file whose digest is
+    unchanged is taken from here, not unpickled from the cache again. The model objects
+    are never changed after loading, so sharing them between builds is safe."""
+
+    files: dict[str, tuple[str, cache_mod.LoadedFile]] = field(default_factory=dict)
+
+
+def load(root: Path, *, cache: bool = True, workers: int | None = None,
+         memory: LoadMemory | None = None) -> Loaded:
     root = fs.find_root(root)
     with cache_mod.gc_paused():
-        return _load(root, cache, workers)
+        return _load(root, cache, workers, memory if cache else None)
 
 
-def _load(root: Path, cache: bool, workers: int | None) -> Loaded:
+def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | None = None) -> Loaded:
     files, discovery = fs.discover(root)
     config_bytes = fs.read_optional(root / CONFIG_FILE, root)
     if cache:
-        parsed, digests, reparsed = _parse_cached(root, files, workers)
+        parsed, digests, reparsed = _parse_cached(root, files, workers, memory)
     else:
         results = parse_many(files, workers)
         parsed = [p for p, _ in results]
@@ -125,8 +136,8 @@ def _parse_chunk(files: list[fs.SourceFile]) -> list[tuple[cache_mod.Encoded, st
     return out
 
 
-def _parse_cached(root: Path, files: list[fs.SourceFile],
-                  workers: int | None) -> tuple[list[cache_mod.LoadedFile], dict[str, str], set[str]]:
+def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
+                  memory: LoadMemory | None = None) -> tuple[list[cache_mod.LoadedFile], dict[str, str], set[str]]:
     store = cache_mod.ParseCache.open(root)
     now = cache_mod.now_ns()
     parsed: dict[str, cache_mod.LoadedFile] = {}
@@ -140,7 +151,12 @@ def _parse_cached(root: Path, files: list[fs.SourceFile],
                 digest = cache_mod.digest_bytes(fs.read_bytes(file))
             except OSError:
                 digest = None
-        hit = store.get(file.rel, digest) if digest is not None else None
+        hit = None
+        if digest is not None:
+            remembered = memory.files.get(file.rel) if memory is not None else None
+            hit = remembered[1] if remembered is not None and remembered[0] == digest else None
+            if hit is None:
+                hit = store.get(file.rel, digest)
         if hit is None:
             misses.append(file)
             continue
@@ -154,4 +170,6 @@ def _parse_cached(root: Path, files: list[fs.SourceFile],
             store.put(file, digest, cache_mod.encode_loaded(result), now)
     store.prune({f.rel for f in files})
     store.save()
+    if memory is not None:
+        memory.files = {rel: (digests[rel], result) for rel, result in parsed.items() if rel in digests}
     return [parsed[f.rel] for f in files], digests, {f.rel for f in misses}

@@ -198,6 +198,9 @@ class LiveBuilder:
         self.status = BuildStatus()
         self._seen: set[Problem] | None = None
         self._lock = threading.Lock()
+        from .loader import LoadMemory
+
+        self._memory = LoadMemory()  # the files the last build loaded, reused while unchanged
 
     def build(self, changed: list[str] | None = None) -> BuildStatus:
         from .build import build_site  # imported here so `crm fmt` etc. never load the renderer
@@ -206,8 +209,8 @@ class LiveBuilder:
         started = time.perf_counter()
         with self._lock:
             try:
-                release_frozen()  # what the last build loaded and froze is garbage now
-                result = build_site(self.root, self.out, self.today)
+                release_frozen()  # what the last build loaded and froze may be garbage now
+                result = build_site(self.root, self.out, self.today, memory=self._memory)
             except Exception as exc:  # the watcher must survive any failure of one build
                 status = BuildStatus(self.status.number + 1, False, self.status.errors, self.status.warnings,
                                      f"{type(exc).__name__}: {exc}", time.perf_counter() - started)

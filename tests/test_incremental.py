@@ -137,6 +137,26 @@ def test_incremental_build_equals_clean_build(operations) -> None:  # type: igno
         assert_same_as_clean(root, out, scratch)
 
 
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 40)), min_size=1, max_size=4))
+def test_builds_that_reuse_the_last_load_equal_a_clean_build(operations) -> None:  # type: ignore[no-untyped-def]
+    """`crm serve` keeps what it loaded (LoadMemory) and reuses the files that did not
+    change: after any edits its site is still the clean build's, byte for byte."""
+    from site_builder.loader import LoadMemory
+
+    memory = LoadMemory()
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        root = small_corpus(scratch / "crm")
+        out = scratch / "site"
+        build_site(root, out, TODAY, memory=memory)
+        for operation, pick in operations:
+            operation(root, pick)
+            build_site(root, out, TODAY, memory=memory)
+            assert set(memory.files) == {p.relative_to(root).as_posix() for p in root.glob("*/*.md")}
+        assert_same_as_clean(root, out, scratch)
+
+
 # --- targeted cases ----------------------------------------------------------------------------------
 
 
