@@ -239,11 +239,12 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         writer = incremental.StagingWriter(staging, trusted)
         # The site-wide pages list everyone and change on almost every build: render them
         # in a second process while this one works out and renders the changed pages.
+        # This process writes the calendar itself (below), which evens out the two shares.
         if workers > 1:
             background = incremental.render_forked(
-                lambda w: render_site(site, w, vcard, calendar, entity_paths=[], reuse=reuse), writer)
+                lambda w: render_site(site, w, vcard, None, entity_paths=[], reuse=reuse), writer)
         if background is None:
-            render_site(site, writer, vcard, calendar, entity_paths=[], reuse=reuse)
+            render_site(site, writer, vcard, None, entity_paths=[], reuse=reuse)
         signatures: dict[str, str] = {}
 
         def sign() -> None:
@@ -260,6 +261,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         else:  # every page is rendered: sign them (for the next build) while the workers render
             dirty = entity_pages
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign)
+        write_calendar(site, writer, calendar)
         if background is not None:
             writer.absorb(background.result())
             background = None
@@ -414,9 +416,14 @@ def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
     for name in STATIC_FILES:
         writer.write(name, theme_file(name, site.crm.root).read_bytes())
     write_vcards(site, writer, vcard, entity_paths)
-    if site.calendar:
-        writer.write("calendar.ics", calendar(site.crm, site.stats, site.today))
+    write_calendar(site, writer, calendar)
     return writer.written
+
+
+def write_calendar(site: SiteInput, writer: Any, calendar: Any) -> None:
+    """calendar.ics, when the site has one and a calendar builder is given."""
+    if site.calendar and calendar is not None:
+        writer.write("calendar.ics", calendar(site.crm, site.stats, site.today))
 
 
 def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:
