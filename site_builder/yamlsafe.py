@@ -294,7 +294,7 @@ def _fast_document(loader: _Loader, root: Node, offset: int) -> tuple[Any, dict[
                     raise _Unusual
                 text = key_node.value
                 line = key_node.start_mark.line + 1 + offset
-                sub = (*path, text)
+                sub = path + (text,)
                 if sub in lines:  # only an earlier key of this mapping has this path
                     shown = ".".join(str(p) for p in sub)
                     issues.append(YamlIssue(line, "error", "duplicate-key",
@@ -311,7 +311,7 @@ def _fast_document(loader: _Loader, root: Node, offset: int) -> tuple[Any, dict[
             count += len(children)
             items = []
             for i, item in enumerate(children):
-                sub = (*path, i)
+                sub = path + (i,)
                 lines[sub] = item.start_mark.line + 1 + offset
                 if item.__class__ is ScalarNode and item.tag == _STR:
                     items.append(item.value)
