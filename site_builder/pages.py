@@ -71,6 +71,10 @@ class SiteInput:
     # pages in forked workers (each worker would otherwise scan every section per chunk).
     backlinks_cache: BacklinkIndex | None = None
     tag_files_cache: dict[str, str] | None = None  # tag_files(crm), also from prepare_entity_pages
+    # slug -> keys ("c:SLUG", "o:SLUG") of the files that name it, when the caller has
+    # them (incremental.DependencyMap.named_by): a few pages' backlinks are then looked
+    # for in those files only, not in every section of the CRM (0.15 s at 10,000).
+    namers: dict[str, set[str]] | None = None
 
 
 @dataclass(slots=True)
@@ -233,11 +237,14 @@ def split_planned(notes: list[Note], today: date) -> tuple[list[Note], list[Note
 BacklinkIndex = dict[str, list[tuple[Entity, Section | None, str]]]
 
 
-def backlink_index(crm: CRM, only: set[str] | None = None) -> BacklinkIndex:
+def backlink_index(crm: CRM, only: set[str] | None = None,
+                   namers: dict[str, set[str]] | None = None) -> BacklinkIndex:
     """slug -> every (file, section, note id) that @mentions it; section None (and id "")
-    for the summary. only: just these slugs (an incremental build renders a few pages)."""
+    for the summary. only: just these slugs (an incremental build renders a few pages);
+    namers (SiteInput.namers): then only the files that name them are read."""
     index: BacklinkIndex = defaultdict(list)
-    for entity in crm.entities():
+    entities = crm.entities() if only is None or namers is None else _namers_of(crm, only, namers)
+    for entity in entities:
         own = entity.slug
         if "@" in entity.summary:
             for slug in dict.fromkeys(MENTION_SCAN.findall(entity.summary)):
@@ -260,6 +267,17 @@ def backlink_index(crm: CRM, only: set[str] | None = None) -> BacklinkIndex:
                     ids = ids or note_ids(entity.sections)
                     index[slug].append((entity, section, ids[section.line]))
     return index
+
+
+def _namers_of(crm: CRM, slugs: set[str], namers: dict[str, set[str]]) -> list[Entity]:
+    """The files that name any of slugs, in crm.entities() order (backlinks keep it)."""
+    keys: set[str] = set()
+    for slug in slugs:
+        keys.update(namers.get(slug, ()))
+    contacts = {k[2:] for k in keys if k.startswith("c:") and k[2:] in crm.contacts}
+    orgs = {k[2:] for k in keys if k.startswith("o:") and k[2:] in crm.orgs}
+    found: list[Entity] = [c for slug, c in crm.contacts.items() if slug in contacts] if contacts else []
+    return found + ([o for slug, o in crm.orgs.items() if slug in orgs] if orgs else [])
 
 
 def make_backlinks(slug: str, index: BacklinkIndex, base: str) -> list[Backlink]:
@@ -519,7 +537,7 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     if site.backlinks_cache is not None:
         backlinks = site.backlinks_cache
     else:
-        backlinks = backlink_index(crm, only) if wanted is None or wanted else {}
+        backlinks = backlink_index(crm, only, site.namers) if wanted is None or wanted else {}
     pages: list[Page] = []
     if site_pages:
         rows = directory_rows(site)

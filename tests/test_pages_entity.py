@@ -31,6 +31,16 @@ def test_backlinks_for_a_few_slugs_are_those_of_the_whole_index() -> None:
         assert make_backlinks(slug, few, "../") == make_backlinks(slug, full, "../")
 
 
+def test_backlinks_looked_for_in_the_files_naming_them_only_are_the_same() -> None:
+    from site_builder.incremental import DependencyMap
+
+    crm = sample_site().crm
+    full, namers = backlink_index(crm), DependencyMap.of(crm).named_by
+    for slug in [*crm.contacts, *crm.orgs]:
+        few = backlink_index(crm, {slug, "zoe-muller"}, namers)
+        assert make_backlinks(slug, few, "../") == make_backlinks(slug, full, "../")
+
+
 def test_prepared_entity_pages_have_the_same_contexts() -> None:
     site, prepared = sample_site(), sample_site()
     prepare_entity_pages(prepared)
