@@ -248,3 +248,20 @@ def test_people_note_links_keep_people_order_on_one_day(make_crm) -> None:
     past, planned, more, planned_more = people_note_links(people, TODAY, "../", limit=2)
     assert [link.href for link in past] == ["../contacts/a.html#note-2026-11-01-1", "../contacts/b.html#note-2026-11-01-2"]
     assert (planned, more, planned_more) == ([], 1, 0)
+
+
+def test_hostile_member_names_and_titles_stay_text_on_the_org_page(make_crm, tmp_path: Path) -> None:
+    from test_build_security import PAYLOADS, assert_no_markup_from_user, yaml_text
+
+    files: dict[str, str | bytes] = {"orgs/acme.md": "---\nname: Acme\n---\n"}
+    for i, payload in enumerate(PAYLOADS):
+        files[f"contacts/evil-{i}.md"] = (
+            f"---\nname: {yaml_text(payload)}\norg: acme\n---\n\n"
+            f"## 2026-11-0{i + 1} call: {payload}\n{payload}\n\n## 2027-01-0{i + 1} {payload[:8]}: {payload}\nx\n")
+    root = make_crm(files)
+    out = tmp_path / "site"
+    build_site(root, out, TODAY, cache=False)
+    assert_no_markup_from_user(out, {"index.html": 2})
+    html = (out / "orgs" / "acme.html").read_text(encoding="utf-8")
+    assert html.count('<a href="../contacts/evil-') >= 2 * len(PAYLOADS)  # people table and note lines
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;: &lt;script&gt;alert(1)&lt;/script&gt;" in html
