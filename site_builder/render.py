@@ -2,7 +2,8 @@
 
 Everything a template shows goes through Jinja with autoescape on; the only HTML we
 produce ourselves comes out of cmarkgfm (which drops raw HTML and javascript:/data:
-links) or is built here from values we have escaped or restricted to [a-z0-9-].
+links), is built here from values we have escaped or restricted to [a-z0-9-], or is
+written by fragments.py (the note and backlink lists), which escapes every value.
 """
 
 from __future__ import annotations
