@@ -11,7 +11,8 @@ Layout (all files written atomically through fs.write_atomic):
   bytes still hits. Like git's "racy" entries, a file modified within RACY_NS of the
   moment the index is written gets mtime None, so its next use re-hashes it: an edit in
   the same clock tick with the same size is never missed.
-- `parsed-XX.bin` (SHARDS shards by path): {rel path: (digest, encoded ParsedFile)}. An
+- `parsed-XX.bin` (SHARDS shards by path): {rel path: (digest, the file's contact or org
+  and its parse problems, pickled on their own: see encode_loaded)}. An
   entry is used only if its digest equals the file's current digest. Sharding keeps an
   incremental save small: one edited file rewrites one shard of ~1/64 of the data.
 - `check.bin`: the problems `crm check` found for one exact tree (a key over the program,
@@ -21,9 +22,11 @@ Every cache file starts with a header line: a magic string, then JSON with the k
 the program fingerprint (site_builder.__version__ + a hash of the source files whose
 output is stored + the Python version), the payload's length and its blake2b digest.
 Anything that does not match, fails to load or has the wrong shape is discarded and
-rebuilt. The payload is a pickle of built-in containers only (parsed files are encoded
-as tuples); it is read with an Unpickler that refuses every class except the datetime
-types YAML can produce, so a planted cache file cannot run code.
+rebuilt. Payloads (and each file's entry inside a shard) are pickles read with an
+Unpickler that refuses every class except the datetime types YAML can produce, Decimal
+and the model's plain record classes (Contact, Org, Deal, Invoice, Birthday, Section),
+which it creates without running any code of theirs; so a planted cache file cannot run
+code.
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ PARSE_MODULES = ("cache.py", "parse.py", "yamlsafe.py", "problems.py", "model.py
 CHECK_MODULES = (*PARSE_MODULES, "model.py", "loader.py", "config.py", "validate.py", "api.py", "fs.py")
 
 Stamp = tuple[int, int | None, str]  # size, mtime_ns (None: re-hash next time), digest
-Encoded = tuple[Any, ...]
 
 
 # --- fingerprints and digests ------------------------------------------------------------
@@ -100,9 +102,15 @@ class _SafeUnpickler(pickle.Unpickler):
                ("site_builder.model", "Deal"), ("site_builder.model", "Invoice"),
                ("site_builder.model", "Birthday"), ("site_builder.parse", "Section")}
 
+    _found: dict[tuple[str, str], Any] = {}  # each allowed class, once looked up
+
     def find_class(self, module: str, name: str) -> Any:
+        found = self._found.get((module, name))
+        if found is not None:
+            return found
         if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
+            found = self._found[(module, name)] = super().find_class(module, name)
+            return found
         raise pickle.UnpicklingError(f"refusing {module}.{name} in a cache file")
 
 
@@ -224,13 +232,16 @@ def load_parsed(parsed: ParsedFile) -> LoadedFile:
     return LoadedFile(parsed.path, parsed.problems, parsed.ok, entity)
 
 
-def encode_loaded(loaded: LoadedFile) -> Encoded:
+def encode_loaded(loaded: LoadedFile) -> bytes:
+    """One file's entry in the cache, pickled on its own: a parse worker sends these bytes
+    and the cache stores them as they are (no second pickling of 80 MB of notes)."""
     problems = tuple((p.path, p.line, p.severity, p.code, p.message) for p in loaded.problems)
-    return (loaded.path, problems, loaded.ok, loaded.entity)
+    return pickle.dumps((loaded.path, problems, loaded.ok, loaded.entity), protocol=5)
 
 
-def decode_loaded(encoded: Encoded) -> LoadedFile:
-    path, problems, ok, entity = encoded
+def decode_loaded(data: bytes) -> LoadedFile:
+    """The file back from encode_loaded's bytes, through the guarded unpickler."""
+    path, problems, ok, entity = _SafeUnpickler(io.BytesIO(data)).load()
     if not isinstance(path, str) or not (entity is None or isinstance(entity, (Contact, Org))):
         raise ValueError("not a loaded file")
     return LoadedFile(path, [Problem(*p) for p in problems], bool(ok), entity)
@@ -250,7 +261,7 @@ class ParseCache:
     root: Path
     fingerprint: str
     index: dict[str, Stamp] = field(default_factory=dict)
-    _shards: dict[int, dict[str, tuple[str, Encoded]]] = field(default_factory=dict)
+    _shards: dict[int, dict[str, tuple[str, bytes]]] = field(default_factory=dict)
     _dirty_shards: set[int] = field(default_factory=set)
     _index_dirty: bool = False
 
@@ -283,7 +294,7 @@ class ParseCache:
         except Exception:  # a well-formed blob of the wrong shape: treat it as a miss
             return None
 
-    def put(self, file: fs.SourceFile, digest: str, encoded: Encoded, now_ns: int) -> None:
+    def put(self, file: fs.SourceFile, digest: str, encoded: bytes, now_ns: int) -> None:
         racy = file.mtime_ns >= now_ns - RACY_NS
         stamp: Stamp = (file.size, None if racy else file.mtime_ns, digest)
         if self.index.get(file.rel) != stamp:
@@ -324,7 +335,7 @@ class ParseCache:
     def _shard_path(self, number: int) -> Path:
         return self.folder / f"parsed-{number:02x}.bin"
 
-    def _shard(self, number: int) -> dict[str, tuple[str, Encoded]]:
+    def _shard(self, number: int) -> dict[str, tuple[str, bytes]]:
         shard = self._shards.get(number)
         if shard is None:
             loaded = read_blob(self._shard_path(number), "parsed", self.fingerprint)
@@ -342,7 +353,7 @@ def _is_index(value: Any) -> bool:
 def _is_shard(value: Any) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
-        and isinstance(v[1], tuple) and len(v[1]) == 4
+        and isinstance(v[1], bytes)
         for k, v in value.items()
     )
 

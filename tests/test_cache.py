@@ -163,6 +163,30 @@ def test_a_planted_pickle_cannot_run_code(tmp_path: Path) -> None:
     assert cache.decode_blob(pickle.dumps({"x": 1}), "index", cache.program_fingerprint()) is None
 
 
+def test_a_planted_entry_inside_a_valid_shard_cannot_run_code(corpus: Path, tmp_path: Path) -> None:
+    """Each file's entry is a pickle of its own inside the shard; one carrying a foreign
+    class is refused (and that file parsed again), even when the shard's header is right."""
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    expected = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    store = cache.ParseCache.open(corpus)
+    rel = "contacts/" + sorted((corpus / "contacts").glob("*.md"))[0].name
+    number = cache._shard_of(rel)
+    shard = store._shard(number)
+    digest = shard[rel][0]
+    shard[rel] = (digest, pickle.dumps(("x", (), True, Exploit()), protocol=5))
+    assert cache.write_blob(store._shard_path(number), "parsed", store.fingerprint, shard)
+    reloaded = loader.load(corpus)
+    assert not marker.exists()
+    assert rel in reloaded.reparsed
+    _same(reloaded.crm, expected)
+
+
 def test_yaml_timestamps_survive_the_cache(make_crm) -> None:  # type: ignore[no-untyped-def]
     root = make_crm({"contacts/ada.md": "---\nname: Ada\nmet: !!timestamp 2020-01-02\n---\nHi.\n"})
     plain = loader.load_crm(root, cache=False)
