@@ -247,14 +247,16 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             render_site(site, writer, vcard, None, entity_paths=[], reuse=reuse)
         signatures: dict[str, str] = {}
 
-        def sign() -> None:
+        def sign(deps: incremental.DependencyMap | None = None) -> None:
             signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,
-                                                          shared, site.history))
+                                                          shared, site.history, deps))
 
         entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
                         *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
         if state is not None and state.shared == shared:
-            sign()
+            deps = incremental.DependencyMap.of(site.crm)
+            sign(deps)
+            site.namers = deps.named_by  # the few pages' backlinks are then looked for in their namers only
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
                      or p not in trusted or _vcard_missing(site, p, trusted)]
             _render_entities(site, writer, vcard, dirty, workers)

@@ -12,7 +12,7 @@ Layout (all files written atomically through fs.write_atomic):
   moment the index is written gets mtime None, so its next use re-hashes it: an edit in
   the same clock tick with the same size is never missed.
 - `parsed-XX.bin` (SHARDS shards by path): {rel path: (digest, the file's contact or org
-  and its parse problems, pickled on their own: see encode_loaded)}. An
+  and its parse problems: see encode_loaded)}. An
   entry is used only if its digest equals the file's current digest. Sharding keeps an
   incremental save small: one edited file rewrites one shard of ~1/64 of the data.
 - `check.bin`: the problems `crm check` found for one exact tree (a key over the program,
@@ -22,8 +22,7 @@ Every cache file starts with a header line: a magic string, then JSON with the k
 the program fingerprint (site_builder.__version__ + a hash of the source files whose
 output is stored + the Python version), the payload's length and its blake2b digest.
 Anything that does not match, fails to load or has the wrong shape is discarded and
-rebuilt. Payloads (and each file's entry inside a shard) are pickles read with an
-Unpickler that refuses every class except the datetime types YAML can produce, Decimal
+rebuilt. Payloads are pickles read with an Unpickler that refuses every class except the datetime types YAML can produce, Decimal
 and the model's plain record classes (Contact, Org, Deal, Invoice, Birthday, Section),
 which it creates without running any code of theirs; so a planted cache file cannot run
 code.
@@ -60,6 +59,7 @@ RACY_NS = 2_000_000_000  # 2 s: more than any file system's timestamp granularit
 PARSE_MODULES = ("cache.py", "parse.py", "yamlsafe.py", "problems.py", "model.py")
 CHECK_MODULES = (*PARSE_MODULES, "model.py", "loader.py", "config.py", "validate.py", "api.py", "fs.py")
 
+Encoded = tuple[Any, ...]  # see encode_loaded
 Stamp = tuple[int, int | None, str]  # size, mtime_ns (None: re-hash next time), digest
 
 
@@ -232,16 +232,16 @@ def load_parsed(parsed: ParsedFile) -> LoadedFile:
     return LoadedFile(parsed.path, parsed.problems, parsed.ok, entity)
 
 
-def encode_loaded(loaded: LoadedFile) -> bytes:
-    """One file's entry in the cache, pickled on its own: a parse worker sends these bytes
-    and the cache stores them as they are (no second pickling of 80 MB of notes)."""
+def encode_loaded(loaded: LoadedFile) -> Encoded:
+    """One file's cache entry. Kept as objects, not bytes: a shard is one pickle, so a
+    warm load's objects are the model itself (no second copy of 80 MB of notes held as
+    bytes) and a shard's files share their repeated values."""
     problems = tuple((p.path, p.line, p.severity, p.code, p.message) for p in loaded.problems)
-    return pickle.dumps((loaded.path, problems, loaded.ok, loaded.entity), protocol=5)
+    return (loaded.path, problems, loaded.ok, loaded.entity)
 
 
-def decode_loaded(data: bytes) -> LoadedFile:
-    """The file back from encode_loaded's bytes, through the guarded unpickler."""
-    path, problems, ok, entity = _SafeUnpickler(io.BytesIO(data)).load()
+def decode_loaded(encoded: Encoded) -> LoadedFile:
+    path, problems, ok, entity = encoded
     if not isinstance(path, str) or not (entity is None or isinstance(entity, (Contact, Org))):
         raise ValueError("not a loaded file")
     return LoadedFile(path, [Problem(*p) for p in problems], bool(ok), entity)
@@ -261,7 +261,7 @@ class ParseCache:
     root: Path
     fingerprint: str
     index: dict[str, Stamp] = field(default_factory=dict)
-    _shards: dict[int, dict[str, tuple[str, bytes]]] = field(default_factory=dict)
+    _shards: dict[int, dict[str, tuple[str, Encoded]]] = field(default_factory=dict)
     _dirty_shards: set[int] = field(default_factory=set)
     _index_dirty: bool = False
 
@@ -294,7 +294,7 @@ class ParseCache:
         except Exception:  # a well-formed blob of the wrong shape: treat it as a miss
             return None
 
-    def put(self, file: fs.SourceFile, digest: str, encoded: bytes, now_ns: int) -> None:
+    def put(self, file: fs.SourceFile, digest: str, encoded: Encoded, now_ns: int) -> None:
         racy = file.mtime_ns >= now_ns - RACY_NS
         stamp: Stamp = (file.size, None if racy else file.mtime_ns, digest)
         if self.index.get(file.rel) != stamp:
@@ -335,7 +335,7 @@ class ParseCache:
     def _shard_path(self, number: int) -> Path:
         return self.folder / f"parsed-{number:02x}.bin"
 
-    def _shard(self, number: int) -> dict[str, tuple[str, bytes]]:
+    def _shard(self, number: int) -> dict[str, tuple[str, Encoded]]:
         shard = self._shards.get(number)
         if shard is None:
             loaded = read_blob(self._shard_path(number), "parsed", self.fingerprint)
@@ -353,7 +353,7 @@ def _is_index(value: Any) -> bool:
 def _is_shard(value: Any) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
-        and isinstance(v[1], bytes)
+        and isinstance(v[1], tuple) and len(v[1]) == 4
         for k, v in value.items()
     )
 

@@ -40,17 +40,30 @@ def _address(pointer: Any) -> int:
     return int(_ffi.cast("uintptr_t", pointer))
 
 
+_FOUND: dict[tuple[str, ...], list[Any]] = {}
+
+
+def _extensions(names: tuple[str, ...]) -> list[Any]:
+    """The registered extensions by name, looked up once per process (about a third of
+    the cost of a short note was finding the same five extensions again)."""
+    found = _FOUND.get(names)
+    if found is None:
+        _wrapper.core_extensions_ensure_registered()
+        found = []
+        for name in names:
+            extension = _wrapper.find_syntax_extension(name)
+            if extension is None:
+                raise ValueError(f"Unknown extension {name}")
+            found.append(extension)
+        _FOUND[names] = found
+    return found
+
+
 def markdown_to_html_with_extensions(text: str, options: int = 0, extensions: Sequence[str] = ()) -> str:
     """What cmarkgfm.markdown_to_html_with_extensions returns, with cmark's memory freed."""
     if not AVAILABLE:  # cannot reach free(): leak rather than fail
         return cmarkgfm.markdown_to_html_with_extensions(text, options=options, extensions=list(extensions))
-    _wrapper.core_extensions_ensure_registered()
-    found = []
-    for name in extensions:
-        extension = _wrapper.find_syntax_extension(name)
-        if extension is None:
-            raise ValueError(f"Unknown extension {name}")
-        found.append(extension)
+    found = _extensions(tuple(extensions))
     parser = _lib.cmark_parser_new(options)
     try:
         for extension in found:

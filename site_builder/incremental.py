@@ -324,9 +324,9 @@ def _set_hash(parts: _PartHashes, slugs: Iterable[str]) -> bytes:
 
 
 def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: list[Problem],
-                    shared: str, history: Any = None) -> dict[str, str]:
+                    shared: str, history: Any = None, deps: DependencyMap | None = None) -> dict[str, str]:
     """Entity page path -> signature over everything the page is made from."""
-    deps = DependencyMap.of(crm)
+    deps = deps if deps is not None else DependencyMap.of(crm)
     by_path: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
         by_path[problem.path].append(problem)
@@ -454,14 +454,7 @@ _JOB: dict[str, Any] = {}
 def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     job = _JOB
     writer = StagingWriter(job["staging"], job["trusted"])
-    try:
-        job["render_entities"](job["site"], writer, paths)
-    finally:
-        # Rendered notes are kept per build so org pages reuse them; in a worker that
-        # renders thousands of pages, keeping them all would hold every note's HTML.
-        cached = getattr(job["site"], "note_cache", None)
-        if isinstance(cached, dict):
-            cached.clear()
+    job["render_entities"](job["site"], writer, paths)
     return writer.written, writer.stamps, writer.staged
 
 

@@ -91,9 +91,9 @@ def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | Non
     if cache:
         parsed, digests, reparsed = _parse_cached(root, files, workers, memory)
     else:
-        results = parse_many(files, workers, encoded=False)
-        parsed = [p for p, _, _ in results]
-        digests = {f.rel: d for f, (_, d, _) in zip(files, results) if d is not None}
+        results = parse_many(files, workers)
+        parsed = [p for p, _ in results]
+        digests = {f.rel: d for f, (_, d) in zip(files, results) if d is not None}
         reparsed = {f.rel for f in files}
     crm = assemble(root, config_bytes, parsed, discovery)
     return Loaded(crm, digests, config_bytes, discovery, reparsed)
@@ -105,14 +105,13 @@ _CHUNK = 200
 _OWN_SHARE = 0.9  # of an equal share (see parse_many)
 
 
-def parse_many(files: list[fs.SourceFile], workers: int | None = None, *,
-               encoded: bool = True) -> list[tuple[cache_mod.LoadedFile, str | None, bytes]]:
+def parse_many(files: list[fs.SourceFile],
+               workers: int | None = None) -> list[tuple[cache_mod.LoadedFile, str | None]]:
     """Parse files (in order), in worker processes when there are many; each result
-    comes with the digest of the bytes parsed (None if unreadable) and, if encoded, its
-    cache entry (cache.encode_loaded; b"" otherwise)."""
+    comes with the digest of the bytes parsed (None if unreadable)."""
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
-        return _parse_here(files, encoded)
+        return list(map(_parse_one, files))
     # This process parses a share itself instead of waiting: whatever a worker parses
     # comes back pickled, and unpickling it here costs about 40% of parsing it, so this
     # process takes a little less than an equal share.
@@ -122,21 +121,16 @@ def parse_many(files: list[fs.SourceFile], workers: int | None = None, *,
     try:
         with ProcessPoolExecutor(max_workers=min(workers - 1, len(chunks))) as pool:
             pending = pool.map(_parse_chunk, chunks)
-            results = _parse_here(files[:own], encoded)
+            results = list(map(_parse_one, files[:own]))
             for chunk_result in pending:
-                results.extend((cache_mod.decode_loaded(data), digest, data) for data, digest in chunk_result)
+                results.extend((cache_mod.decode_loaded(e), d) for e, d in chunk_result)
     except (OSError, BrokenProcessPool):  # no processes allowed here (sandbox, limits): do it inline
-        return _parse_here(files, encoded)
+        return list(map(_parse_one, files))
     return results
 
 
-def _parse_here(files: list[fs.SourceFile], encoded: bool) -> list[tuple[cache_mod.LoadedFile, str | None, bytes]]:
-    return [(loaded, digest, cache_mod.encode_loaded(loaded) if encoded else b"")
-            for loaded, digest in map(_parse_one, files)]
-
-
-def _parse_chunk(files: list[fs.SourceFile]) -> list[tuple[bytes, str | None]]:
-    """Worker: read, hash, parse and build; each result travels as its cache entry."""
+def _parse_chunk(files: list[fs.SourceFile]) -> list[tuple[cache_mod.Encoded, str | None]]:
+    """Worker: read, hash, parse and build; a chunk's results travel as one pickle."""
     return [(cache_mod.encode_loaded(loaded), digest) for loaded, digest in map(_parse_one, files)]
 
 
@@ -175,11 +169,11 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
         parsed[file.rel] = hit
         digests[file.rel] = digest  # type: ignore[assignment]
         store.remember(file, digest, now)  # type: ignore[arg-type]
-    for file, (result, digest, data) in zip(misses, parse_many(misses, workers)):
+    for file, (result, digest) in zip(misses, parse_many(misses, workers)):
         parsed[file.rel] = result
         if digest is not None:
             digests[file.rel] = digest
-            store.put(file, digest, data, now)
+            store.put(file, digest, cache_mod.encode_loaded(result), now)
     store.prune({f.rel for f in files})
     store.save()
     if memory is not None:

@@ -61,9 +61,6 @@ class SiteInput:
     history: Any = None  # history.History, or None (no git)
     vcards: bool = False  # contacts/<slug>.vcf are published
     calendar: bool = False  # calendar.ics is published
-    # Unused since org pages list their people's notes instead of showing them again
-    # (each note is rendered once, on its own page); incremental.py still clears it.
-    note_cache: dict[str, list[Note]] = field(default_factory=dict)
     # Each org's direct members and child orgs, worked out once per build (org_links):
     # an org page that scanned every contact made all org pages cost contacts x orgs.
     org_links_cache: OrgLinks | None = None

@@ -106,7 +106,8 @@ def test_an_edit_is_rebuilt_and_served(live) -> None:  # type: ignore[no-untyped
     running, root = live
     save_like_an_editor(root / "contacts/ada.md", ADA.replace("First summary.", "Freshly edited summary."))
     wait_for(lambda: "Freshly edited summary." in get(running.server, "/contacts/ada.html")[1], "the rebuilt page")
-    assert running.problems()["build"] >= 2
+    # The pages are in place a moment before the build's status is: wait for that too.
+    wait_for(lambda: running.problems()["build"] >= 2, "the second build's status")
     assert any("after changes to contacts/ada.md" in line for line in running.lines)
 
 
