@@ -294,10 +294,19 @@ class DependencyMap:
 
 
 def _stable(value: Any) -> bytes:
+    """value's bytes for a signature: they depend on its values only. A plain pickle
+    writes an object met twice as a back-reference, so two equal values whose strings
+    happen to be shared differently (parsed afresh, from the cache, from a worker) gave
+    different bytes, and the first rebuild after a cold build re-rendered a third of the
+    pages. Without the memo (the pickler's fast mode) every value is written out."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True  # no memo; the values signed here hold no cycles
     try:
-        return pickle.dumps(value, protocol=5)
+        pickler.dump(value)
     except Exception:  # something unpicklable in a context: its repr still tells changes apart
         return repr(value).encode()
+    return buffer.getvalue()
 
 
 class _PartHashes(dict[str, int]):
@@ -419,6 +428,7 @@ class _EntityPickler(pickle.Pickler):
 
     def __init__(self, file: Any, digests: dict[str, str]) -> None:
         super().__init__(file, protocol=5)
+        self.fast = True  # no memo: the bytes depend on values, not on shared objects (see _stable)
         self.digests = digests
 
     def persistent_id(self, obj: Any) -> Any:

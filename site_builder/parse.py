@@ -190,11 +190,7 @@ def split_sections(lines: list[str]) -> tuple[list[str], list[list[str]]]:
     for line in lines:
         fence_match = _FENCE.match(line)
         if fence_match:
-            marker = fence_match.group(1)
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
+            fence = _fence_after(fence, fence_match.group(1))
         elif fence is None and line.startswith("## ") and _DATE_LIKE.match(line[3:].strip()):
             current = [line]
             sections.append(current)
@@ -227,12 +223,17 @@ def _heading_spans(text: str, start: int) -> list[Span]:
         line_end = text.find("\n", line_start)
         fence_match = _FENCE.match(text[line_start:line_end if line_end >= 0 else len(text)])
         if fence_match:
-            marker = fence_match.group(1)
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
+            fence = _fence_after(fence, fence_match.group(1))
     return spans
+
+
+def _fence_after(fence: str | None, marker: str) -> str | None:
+    """The open code fence after a fence line (marker: its ``` or ~~~ run): it opens one
+    when none is open, closes the open one when it is at least as long, else changes
+    nothing."""
+    if fence is None:
+        return marker[0] * 3
+    return None if marker.startswith(fence) else fence
 
 
 def _block(text: str, start: int, end: int) -> tuple[str, int]:

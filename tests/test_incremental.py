@@ -289,3 +289,21 @@ def test_new_commits_show_up_in_an_incremental_build(corpus: Path, tmp_path: Pat
     _git(corpus, "commit", "-q", "-am", "the rename")  # no file changes, but new history
     assert "changes.html" in build_site(corpus, out, TODAY).changed
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_signatures_depend_on_values_not_on_how_objects_were_loaded(corpus: Path) -> None:
+    """A CRM parsed afresh and the same CRM unpickled from the cache (or from the parse
+    workers) share their strings differently; a signature must not notice, or the first
+    rebuild after a cold build re-renders thousands of unchanged pages."""
+    from site_builder import cache as cache_mod
+    from site_builder.loader import load
+    from site_builder.stats import compute
+
+    def signatures(loaded) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        crm = loaded.crm
+        problems = cache_mod.validate_cached(crm, loaded.digests)
+        return incremental.page_signatures(crm, loaded.digests, compute(crm, TODAY), problems, "shared")
+
+    fresh = signatures(load(corpus, cache=False))
+    load(corpus)  # fills the cache
+    assert signatures(load(corpus)) == fresh
