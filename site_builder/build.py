@@ -192,7 +192,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
                      history=read_git_history(crm.root), vcards=vcard is not None,
                      calendar=calendar is not None and stats is not None)
-    writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers, fingerprint=fingerprint)
+    writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers, fingerprint=fingerprint,
+                        cache=cache)
     files = writer.written
     result = BuildResult(
         out=target, problems=problems, pages=sum(1 for f in files if f.endswith(".html")),
@@ -221,7 +222,7 @@ def result_from_record(target: Path, record: dict[str, Any]) -> BuildResult:
 
 def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calendar: Any, *,
                state: incremental.BuildState | None, workers: int | None,
-               fingerprint: str) -> incremental.StagingWriter:
+               fingerprint: str, cache: bool = True) -> incremental.StagingWriter:
     """Render what must be rendered into a staging folder, hard-link the unchanged files
     of the previous site beside them, then swap the whole folder in: a failed or
     interrupted build leaves the previous site as it was, and unchanged files are
@@ -263,7 +264,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         else:  # every page is rendered: sign them (for the next build) while the workers render
             dirty = entity_pages
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign)
-        write_calendar(site, writer, calendar)
+        write_calendar(site, writer, calendar, loaded.digests if cache else None)
         if background is not None:
             writer.absorb(background.result())
             background = None
@@ -422,10 +423,27 @@ def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
     return writer.written
 
 
-def write_calendar(site: SiteInput, writer: Any, calendar: Any) -> None:
-    """calendar.ics, when the site has one and a calendar builder is given."""
-    if site.calendar and calendar is not None:
+CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")
+
+
+def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[str, str] | None = None) -> None:
+    """calendar.ics, when the site has one and a calendar builder is given. With the
+    files' digests, each file's events are kept in .crm-cache/calendar.bin (for this
+    program and today) and only changed files' events are made again."""
+    if not site.calendar or calendar is None:
+        return
+    if digests is None:
         writer.write("calendar.ics", calendar(site.crm, site.stats, site.today))
+        return
+    from .exports.ics import Pieces
+
+    path = cache_mod.cache_dir(site.crm.root) / "calendar.bin"
+    key = f"{cache_mod.program_fingerprint(CALENDAR_MODULES)}/{site.today.isoformat()}"
+    stored = cache_mod.read_blob(path, "calendar", key)
+    pieces = Pieces(stored if isinstance(stored, dict) else None)
+    writer.write("calendar.ics", calendar(site.crm, site.stats, site.today, pieces=pieces, digests=digests))
+    if pieces.changed:
+        cache_mod.write_blob(path, "calendar", key, pieces.new)
 
 
 def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:

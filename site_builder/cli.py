@@ -1,33 +1,52 @@
 """The `crm` command: a thin click layer over site_builder.api and the command modules.
 
-Each command lives in site_builder/commands/<name>.py; this module only lists them.
+Each command lives in site_builder/commands/<name>.py; this module only lists them. A
+command's module is imported when that command runs (or help lists it), so `crm check`
+does not pay for importing the renderer, the importers or the file watcher.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from . import __version__
-from .commands.build import build_command
-from .commands.check import check_command
-from .commands.fmt import fmt_command
-from .commands.importexport import export_group, import_group
-from .commands.init import init_command
-from .commands.new import new_command
-from .commands.serve import serve_command, watch_command
-from .commands.stats import due_command, stats_command
-from .commands.touch import touch_command
 
-COMMANDS: list[click.Command] = [
-    check_command,
-    build_command,
-    init_command, new_command, touch_command, fmt_command, serve_command, watch_command,
-    stats_command, due_command,
-    import_group, export_group,
-]
+# command name -> (module under site_builder.commands, attribute)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("check", "check_command"),
+    "build": ("build", "build_command"),
+    "init": ("init", "init_command"),
+    "new": ("new", "new_command"),
+    "touch": ("touch", "touch_command"),
+    "fmt": ("fmt", "fmt_command"),
+    "serve": ("serve", "serve_command"),
+    "watch": ("serve", "watch_command"),
+    "stats": ("stats", "stats_command"),
+    "due": ("stats", "due_command"),
+    "import": ("importexport", "import_group"),
+    "export": ("importexport", "export_group"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported from COMMANDS on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in COMMANDS:
+            return found
+        module, attribute = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(f".commands.{module}", __package__), attribute)
+        self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="crm")
 def main() -> None:
     """A personal CRM kept as Markdown files in git.
@@ -35,7 +54,3 @@ def main() -> None:
     Contacts live in contacts/*.md and organisations in orgs/*.md, each with YAML front
     matter and dated note sections (see docs/format.md).
     """
-
-
-for _command in COMMANDS:
-    main.add_command(_command)

@@ -17,7 +17,10 @@ COMMANDS_DOC = REPO / "docs" / "commands.md"
 
 def _all_commands(group: click.Group, prefix: str = "crm") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):  # as `crm --help` lists them (imported on demand)
+        command = group.get_command(context, name)
+        assert command is not None, name
         full = f"{prefix} {name}"
         found.append((full, command))
         if isinstance(command, click.Group):

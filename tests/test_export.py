@@ -240,6 +240,33 @@ def test_calendar_uids_survive_a_title_change(root: Path) -> None:
     assert uids(before) == uids(after) and before != after
 
 
+def test_calendar_from_kept_pieces_equals_a_fresh_one(root: Path) -> None:
+    """crm build keeps each file's events (Pieces) and makes only changed files' again;
+    the text is always what a fresh calendar gives, also after a file turns private."""
+    from site_builder.exports.ics import Pieces
+    from site_builder.loader import load
+
+    def both(old: Pieces | None) -> tuple[str, str, Pieces]:
+        loaded = load(root, cache=False)
+        pieces = Pieces(old.new if old is not None else None)
+        return (build_calendar(loaded.crm, None, TODAY, pieces=pieces, digests=loaded.digests),
+                build_calendar(loaded.crm, None, TODAY), pieces)
+
+    kept, fresh, first = both(None)
+    assert kept == fresh and first.changed
+    kept, fresh, second = both(first)
+    assert kept == fresh and not second.changed
+    zoe = root / "contacts/zoe-muller.md"
+    zoe.write_text(zoe.read_text(encoding="utf-8").replace("Phase 2 go/no-go", "Phase 2 decision"), encoding="utf-8")
+    kept, fresh, third = both(second)
+    assert kept == fresh and "Phase 2 decision" in kept and third.changed
+    reused = [key for key, value in third.new.items() if value is second.new.get(key)]
+    assert reused and all(path != "contacts/zoe-muller.md" for _, path in reused)
+    zoe.write_text(zoe.read_text(encoding="utf-8").replace("---\n", "---\nprivate: true\n", 1), encoding="utf-8")
+    kept, fresh, _ = both(third)
+    assert kept == fresh and "zoe-muller" not in kept
+
+
 def test_json_export_schema_privacy_and_stats(root: Path) -> None:
     data = model_json(load_crm(root), TODAY)
     json.dumps(data, default=str)

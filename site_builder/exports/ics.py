@@ -15,7 +15,7 @@ subscribes updates an event when its title or date changes instead of adding ano
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..model import CRM, Contact, Entity
 from .privacy import public_view
@@ -90,24 +90,59 @@ def planned_events(entity: Entity, today: date, stamp: date) -> list[str]:
     return lines
 
 
-def build_calendar(crm: CRM, stats: Any, today: date, *, include_private: bool = False) -> str:
+class Pieces:
+    """Each file's part of the calendar, kept from the last build: (part, path) ->
+    (digest of the file, folded text). A file's events depend only on its own bytes,
+    today and include_private (the caller keeps one set per today and setting), so
+    after one edit only that file's events are made again."""
+
+    def __init__(self, old: dict[tuple[str, str], tuple[str, str]] | None = None) -> None:
+        self.old = old or {}
+        self.new: dict[tuple[str, str], tuple[str, str]] = {}
+
+    @property
+    def changed(self) -> bool:
+        return self.new != self.old
+
+    def text(self, part: str, entity: Entity, digest: str | None, make: Callable[[], list[str]]) -> str:
+        key = (part, entity.path)
+        found = self.old.get(key)
+        if digest is not None and found is not None and found[0] == digest:
+            self.new[key] = found
+            return found[1]
+        text = _folded(make())
+        if digest is not None:
+            self.new[key] = (digest, text)
+        return text
+
+
+def build_calendar(crm: CRM, stats: Any, today: date, *, include_private: bool = False,
+                   pieces: Pieces | None = None, digests: dict[str, str] | None = None) -> str:
     """The whole calendar as text. `stats` (stats.compute's result) is accepted for the
-    site's convenience and not needed: every event comes from the model."""
+    site's convenience and not needed: every event comes from the model. With pieces and
+    the files' digests, the events of files whose bytes did not change are reused."""
     view = public_view(crm, include_private)
-    lines = [
+    store = pieces if pieces is not None else Pieces()
+    known = digests if pieces is not None and digests is not None else {}
+    parts = [_folded([
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         f"PRODID:{PRODID}",
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
         f"X-WR-CALNAME:{escape_text(view.config.title)}",
-    ]
+    ])]
     for contact in view.contacts.values():
-        lines += birthday_events(contact, today)
-        lines += follow_up_events(contact, today)
+        parts.append(store.text("person", contact, known.get(contact.path),
+                                lambda c=contact: birthday_events(c, today) + follow_up_events(c, today)))
     for entity in _entities(view):
-        lines += planned_events(entity, today, today)
-    lines.append("END:VCALENDAR")
+        parts.append(store.text("planned", entity, known.get(entity.path),
+                                lambda e=entity: planned_events(e, today, today)))
+    parts.append(_folded(["END:VCALENDAR"]))
+    return "".join(parts)
+
+
+def _folded(lines: list[str]) -> str:
     return "".join(fold(line) + "\r\n" for line in lines)
 
 
