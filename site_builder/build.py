@@ -186,14 +186,23 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             return result_from_record(target, previous)
     loaded = load(source, cache=cache, workers=workers, memory=memory)
     crm = loaded.crm
-    checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers)
-    problems = sorted_problems([*crm.problems, *checked])
-    vcard, calendar = export_functions(crm)
-    site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
-                     history=read_git_history(crm.root), vcards=vcard is not None,
-                     calendar=calendar is not None and stats is not None)
-    writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers, fingerprint=fingerprint,
-                        cache=cache)
+    # A rebuild signs every page: the part of that which needs no stats is worked out in
+    # a second process while this one checks and computes the stats.
+    parts = None
+    if state is not None and state.fingerprint == fingerprint and (workers or os.cpu_count() or 1) > 1:
+        parts = incremental.forked_dependency_parts(crm, loaded.digests)
+    try:
+        checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers)
+        problems = sorted_problems([*crm.problems, *checked])
+        vcard, calendar = export_functions(crm)
+        site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
+                         history=read_git_history(crm.root), vcards=vcard is not None,
+                         calendar=calendar is not None and stats is not None)
+        writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers,
+                            fingerprint=fingerprint, cache=cache, parts=parts)
+    finally:
+        if parts is not None:
+            parts.cancel()
     files = writer.written
     result = BuildResult(
         out=target, problems=problems, pages=sum(1 for f in files if f.endswith(".html")),
@@ -222,7 +231,8 @@ def result_from_record(target: Path, record: dict[str, Any]) -> BuildResult:
 
 def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calendar: Any, *,
                state: incremental.BuildState | None, workers: int | None,
-               fingerprint: str, cache: bool = True) -> incremental.StagingWriter:
+               fingerprint: str, cache: bool = True,
+               parts: incremental.Forked | None = None) -> incremental.StagingWriter:
     """Render what must be rendered into a staging folder, hard-link the unchanged files
     of the previous site beside them, then swap the whole folder in: a failed or
     interrupted build leaves the previous site as it was, and unchanged files are
@@ -240,24 +250,30 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         writer = incremental.StagingWriter(staging, trusted)
         # The site-wide pages list everyone and change on almost every build: render them
         # in a second process while this one works out and renders the changed pages.
-        # This process writes the calendar itself (below), which evens out the two shares.
+        # This process writes search-data.js and calendar.ics itself (below), which evens
+        # out the two shares.
         if workers > 1:
             background = incremental.render_forked(
-                lambda w: render_site(site, w, vcard, None, entity_paths=[], reuse=reuse), writer)
+                lambda w: render_site(site, w, vcard, None, entity_paths=[], reuse=reuse, search_data=False), writer)
         if background is None:
-            render_site(site, writer, vcard, None, entity_paths=[], reuse=reuse)
+            render_site(site, writer, vcard, None, entity_paths=[], reuse=reuse, search_data=False)
         signatures: dict[str, str] = {}
+        # (dependency parts of the signatures, named_by), from the forked job when there is one
+        ready = parts.result() if parts is not None else None
 
-        def sign(deps: incremental.DependencyMap | None = None) -> None:
+        def sign() -> None:
             signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,
-                                                          shared, site.history, deps))
+                                                          shared, site.history,
+                                                          parts=ready[0] if ready is not None else None))
 
         entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
                         *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
         if state is not None and state.shared == shared:
-            deps = incremental.DependencyMap.of(site.crm)
-            sign(deps)
-            site.namers = deps.named_by  # the few pages' backlinks are then looked for in their namers only
+            if ready is None:
+                deps = incremental.DependencyMap.of(site.crm)
+                ready = incremental.dependency_parts(site.crm, loaded.digests, deps), deps.named_by
+            sign()
+            site.namers = ready[1]  # the few pages' backlinks are then looked for in their namers only
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
                      or p not in trusted or _vcard_missing(site, p, trusted)]
             _render_entities(site, writer, vcard, dirty, workers)
@@ -265,6 +281,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             dirty = entity_pages
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign)
         write_calendar(site, writer, calendar, loaded.digests if cache else None)
+        write_search_data(site, writer)
         if background is not None:
             writer.absorb(background.result())
             background = None
@@ -397,10 +414,12 @@ ENTITY_TEMPLATES = ("contact.html", "org.html")
 
 
 def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
-                entity_paths: list[str] | None = None, reuse: incremental.PageReuse | None = None) -> list[str]:
+                entity_paths: list[str] | None = None, reuse: incremental.PageReuse | None = None,
+                search_data: bool = True) -> list[str]:
     """Render and write the site-wide files and the contact/org pages in entity_paths
     (None: all of them); returns the relative paths written. With reuse (and a
-    StagingWriter), a site-wide page whose context did not change is kept, not rendered."""
+    StagingWriter), a site-wide page whose context did not change is kept, not rendered.
+    search_data=False leaves search-data.js to the caller (write_search_data)."""
     env = make_environment(site.crm.root, site.today)
     writer.write(MARKER_FILE, MARKER_TEXT)
     for page in plan_pages(site, entity_paths):
@@ -412,8 +431,8 @@ def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
                     writer.keep(page.path)
                     continue
         writer.write(page.path, render_page(env, page))
-    rows = directory_rows(site)
-    writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows)))
+    if search_data:
+        write_search_data(site, writer)
     totals = problem_totals(site)
     writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
@@ -421,6 +440,11 @@ def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
     write_vcards(site, writer, vcard, entity_paths)
     write_calendar(site, writer, calendar)
     return writer.written
+
+
+def write_search_data(site: SiteInput, writer: Any) -> None:
+    rows = directory_rows(site)
+    writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows)))
 
 
 CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")

@@ -332,13 +332,11 @@ def _set_hash(parts: _PartHashes, slugs: Iterable[str]) -> bytes:
     return (sum(map(parts.__getitem__, slugs)) & _MASK).to_bytes(16, "big")
 
 
-def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: list[Problem],
-                    shared: str, history: Any = None, deps: DependencyMap | None = None) -> dict[str, str]:
-    """Entity page path -> signature over everything the page is made from."""
+def dependency_parts(crm: CRM, digests: dict[str, str], deps: DependencyMap | None = None) -> dict[str, bytes]:
+    """Entity page path -> the part of its signature that comes from the files it shows
+    (see slugs_for): everything but its stats entry, problems and history. It needs
+    neither the stats nor the checks, so a build can work it out beside them."""
     deps = deps if deps is not None else DependencyMap.of(crm)
-    by_path: dict[str, list[Problem]] = defaultdict(list)
-    for problem in problems:
-        by_path[problem.path].append(problem)
 
     def whole(slug: str) -> str:
         return f"{slug}\0{digests.get(f'contacts/{slug}.md', '-')}/{digests.get(f'orgs/{slug}.md', '-')}"
@@ -349,20 +347,45 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
                 f"\0{org.name if org else '-'}\0{bool(contact)}{bool(org)}")
 
     whole_parts, named_parts = _PartHashes(whole), _PartHashes(named)
+    parts: dict[str, bytes] = {}
+    for key, page in (*((f"c:{s}", f"contacts/{s}.html") for s in crm.contacts),
+                      *((f"o:{s}", f"orgs/{s}.html") for s in crm.orgs)):
+        whole_slugs, named_slugs = deps.slugs_for(key)
+        parts[page] = _set_hash(whole_parts, whole_slugs) + _set_hash(named_parts, named_slugs)
+    return parts
+
+
+def forked_dependency_parts(crm: CRM, digests: dict[str, str]) -> Forked | None:
+    """dependency_parts and the dependency map's named_by, worked out in a forked process
+    (result(): (parts, named_by)), or None where processes cannot be forked."""
+    def job() -> tuple[dict[str, bytes], dict[str, set[str]]]:
+        deps = DependencyMap.of(crm)
+        return dependency_parts(crm, digests, deps), dict(deps.named_by)
+
+    return Forked.start(job)
+
+
+def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: list[Problem],
+                    shared: str, history: Any = None, deps: DependencyMap | None = None,
+                    parts: dict[str, bytes] | None = None) -> dict[str, str]:
+    """Entity page path -> signature over everything the page is made from."""
+    if parts is None:
+        parts = dependency_parts(crm, digests, deps)
+    by_path: dict[str, list[Problem]] = defaultdict(list)
+    for problem in problems:
+        by_path[problem.path].append(problem)
     contact_stats = getattr(stats, "contacts", None) if stats is not None else None
     org_stats = getattr(stats, "orgs", None) if stats is not None else None
     files = getattr(history, "files", None) if history is not None else None
     shared_bytes = shared.encode()
 
     signatures: dict[str, str] = {}
-    for key, entity, page, table in (
-        *((f"c:{s}", e, f"contacts/{s}.html", contact_stats) for s, e in crm.contacts.items()),
-        *((f"o:{s}", e, f"orgs/{s}.html", org_stats) for s, e in crm.orgs.items()),
+    for entity, page, table in (
+        *((e, f"contacts/{s}.html", contact_stats) for s, e in crm.contacts.items()),
+        *((e, f"orgs/{s}.html", org_stats) for s, e in crm.orgs.items()),
     ):
         h = hashlib.blake2b(shared_bytes, digest_size=16)
-        whole_slugs, named_slugs = deps.slugs_for(key)
-        h.update(_set_hash(whole_parts, whole_slugs))
-        h.update(_set_hash(named_parts, named_slugs))
+        h.update(parts[page])
         h.update(_stable(table.get(entity.slug) if isinstance(table, dict) else None))
         own = by_path.get(entity.path)
         h.update(_stable([(p.line, p.severity, p.code, p.message) for p in own]) if own else b"-")
