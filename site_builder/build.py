@@ -233,10 +233,12 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                state: incremental.BuildState | None, workers: int | None,
                fingerprint: str, cache: bool = True,
                parts: incremental.Forked | None = None) -> incremental.StagingWriter:
-    """Render what must be rendered into a staging folder, hard-link the unchanged files
-    of the previous site beside them, then swap the whole folder in: a failed or
-    interrupted build leaves the previous site as it was, and unchanged files are
-    neither rendered nor copied again."""
+    """Render what must be rendered into a staging folder; only then change the site:
+    rename the few changed files into place, or (a first build, many changes) hard-link
+    the unchanged files beside them and swap the whole folder in (commit_in_place). A
+    failed build leaves the previous site as it was; unchanged files are neither
+    rendered nor written again. parts: the forked job of build_site that works out the
+    stats-free part of the page signatures."""
     if state is not None and state.fingerprint != fingerprint:
         state = None
     trusted = incremental.trusted_output(state, target)
