@@ -23,7 +23,7 @@ from markupsafe import Markup
 from .api import resolve_today
 from . import cache as cache_mod
 from . import fs, incremental
-from .loader import LoadMemory, Loaded, load
+from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, load
 from .model import CRM
 from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
                     problem_totals, search_meta, search_rows, tag_files)
@@ -118,7 +118,7 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool,
         return cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
 
     forked = None
-    if (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= incremental.PARALLEL_MIN_PAGES:
+    if (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= PARALLEL_MIN_FILES:
         forked = incremental.Forked.start(checks)
     try:
         stats, due, charts = compute_stats(crm, today)
@@ -255,10 +255,9 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         # This process writes search-data.js and calendar.ics itself (below), which evens
         # out the two shares.
         if workers > 1:
-            background = incremental.render_forked(
-                lambda w: render_site(site, w, vcard, None, entity_paths=[], reuse=reuse, search_data=False), writer)
+            background = incremental.render_forked(lambda w: render_site_wide(site, w, reuse), writer)
         if background is None:
-            render_site(site, writer, vcard, None, entity_paths=[], reuse=reuse, search_data=False)
+            render_site_wide(site, writer, reuse)
         signatures: dict[str, str] = {}
         # (dependency parts of the signatures, named_by), from the forked job when there is one
         ready = parts.result() if parts is not None else None
@@ -395,37 +394,16 @@ def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incr
     incremental.save_state(site.crm.root, target, state)
 
 
-class Writer:
-    """Writes output files into the private temporary folder, remembering their names."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.written: list[str] = []
-        self._made: set[Path] = set()
-
-    def write(self, rel: str, data: str | bytes) -> None:
-        path = self.folder / rel
-        if path.parent not in self._made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(path.parent)
-        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        self.written.append(rel)
-
-
-ENTITY_TEMPLATES = ("contact.html", "org.html")
-
-
-def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
-                entity_paths: list[str] | None = None, reuse: incremental.PageReuse | None = None,
-                search_data: bool = True) -> list[str]:
-    """Render and write the site-wide files and the contact/org pages in entity_paths
-    (None: all of them); returns the relative paths written. With reuse (and a
-    StagingWriter), a site-wide page whose context did not change is kept, not rendered.
-    search_data=False leaves search-data.js to the caller (write_search_data)."""
+def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
+                     reuse: incremental.PageReuse | None = None) -> None:
+    """The site-wide pages (directory, due, dashboard, tags, changes, problems), the
+    site-status script and the theme's static files; contact and org pages, their
+    vCards, search-data.js and calendar.ics are written by the callers of this. With
+    reuse, a page whose context signs the same as last time is kept, not rendered."""
     env = make_environment(site.crm.root, site.today)
     writer.write(MARKER_FILE, MARKER_TEXT)
-    for page in plan_pages(site, entity_paths):
-        if reuse is not None and page.template not in ENTITY_TEMPLATES:
+    for page in plan_pages(site, []):
+        if reuse is not None:
             signature = reuse.signature(page.path, page.template, page.context)
             if signature is not None:
                 writer.page_signatures[page.path] = signature
@@ -433,15 +411,10 @@ def render_site(site: SiteInput, writer: Any, vcard: Any, calendar: Any,
                     writer.keep(page.path)
                     continue
         writer.write(page.path, render_page(env, page))
-    if search_data:
-        write_search_data(site, writer)
     totals = problem_totals(site)
     writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
         writer.write(name, theme_file(name, site.crm.root).read_bytes())
-    write_vcards(site, writer, vcard, entity_paths)
-    write_calendar(site, writer, calendar)
-    return writer.written
 
 
 def write_search_data(site: SiteInput, writer: Any) -> None:
@@ -480,12 +453,13 @@ def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: 
     write_vcards(site, writer, vcard, entity_paths)
 
 
-def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str] | None) -> None:
+def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:
+    """The vCards of the contacts whose pages are in entity_paths (private ones have none)."""
     if vcard is None:
         return
-    wanted = None if entity_paths is None else set(entity_paths)
+    wanted = set(entity_paths)
     for contact in site.crm.contacts.values():
-        if not contact.private and (wanted is None or f"contacts/{contact.slug}.html" in wanted):
+        if not contact.private and f"contacts/{contact.slug}.html" in wanted:
             writer.write(f"contacts/{contact.slug}.vcf", vcard(contact))
 
 

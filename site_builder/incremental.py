@@ -52,8 +52,7 @@ from typing import Any, Callable, Iterable
 from . import cache as cache_mod
 from . import fs
 from .config import CONFIG_FILE
-from .model import CRM, Contact, Entity, Org
-from .parse import MENTION
+from .model import CRM, Entity
 from .problems import Problem
 
 BUILD_KIND = "build"
@@ -229,9 +228,6 @@ def unchanged_result(state: BuildState | None, root: Path, target: Path, fingerp
 # --- dependencies ---------------------------------------------------------------------------------
 
 
-references = cache_mod.references
-
-
 @dataclass
 class DependencyMap:
     crm: CRM
@@ -254,7 +250,7 @@ class DependencyMap:
         return deps
 
     def _add(self, key: str, entity: Entity) -> None:
-        names = references(entity)
+        names = cache_mod.references(entity)
         self.refs[key] = names
         for slug in names:
             self.named_by[slug].add(key)
