@@ -99,19 +99,28 @@ def swap_in(new: Path, out: Path) -> None:
 # --- optional stages (other modules, present or not) ----------------------------------------
 
 
-def compute_stats(crm: CRM, today: date) -> tuple[Any, Any, dict[str, Markup]]:
-    """(stats, due items, charts); (None, None, {}) while site_builder.stats is unavailable."""
+def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None) -> tuple[Any, Any, dict[str, Markup]]:
+    """(stats, due items, charts); (None, None, {}) while site_builder.stats is unavailable.
+    With memory (a long-running process), only what the changed files can change is
+    worked out again (stats_incremental)."""
     try:
         from . import stats as stats_module
     except ImportError:
         return None, None, {}
-    stats = stats_module.compute(crm, today)
+    if memory is not None:
+        from . import stats_incremental
+
+        if memory.stats is None:
+            memory.stats = stats_incremental.StatsMemory()
+        stats = stats_incremental.compute(crm, today, memory.stats)
+    else:
+        stats = stats_module.compute(crm, today)
     due = stats_module.due_items(crm, stats, today, within=7)
     return stats, due, dashboard_charts(stats)
 
 
-def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool,
-                      workers: int | None) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
+def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, workers: int | None,
+                      memory: LoadMemory | None = None) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
     """The entity checks and the stats. When most files must be checked (a cold build),
     the checks run in a forked process while this one computes the stats."""
     def checks() -> list[Problem]:
@@ -121,7 +130,7 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool,
     if (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= PARALLEL_MIN_FILES:
         forked = incremental.Forked.start(checks)
     try:
-        stats, due, charts = compute_stats(crm, today)
+        stats, due, charts = compute_stats(crm, today, memory)
     except BaseException:
         if forked is not None:
             forked.cancel()
@@ -192,7 +201,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     if state is not None and state.fingerprint == fingerprint and (workers or os.cpu_count() or 1) > 1:
         parts = incremental.forked_dependency_parts(crm, loaded.digests)
     try:
-        checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers)
+        checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
+                                                        memory=memory if cache else None)
         problems = sorted_problems([*crm.problems, *checked])
         vcard, calendar = export_functions(crm)
         site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,

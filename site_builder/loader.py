@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import cache as cache_mod
 from . import fs
@@ -76,6 +77,9 @@ class LoadMemory:
     are never changed after loading, so sharing them between builds is safe."""
 
     files: dict[str, tuple[str, cache_mod.LoadedFile]] = field(default_factory=dict)
+    # What the last stats computation was made from (a stats_incremental.StatsMemory,
+    # made by the first build that has stats): the next one works out only what changed.
+    stats: Any = None
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,

@@ -100,24 +100,39 @@ def compute(crm: CRM, today: date) -> Stats:
 
 
 def _compute(crm: CRM, today: date) -> Stats:
-    ctx = _Context(crm, today, build_index(crm, today), _money_of_all(crm, today), _referrals(crm),
-                   org_children(crm), _members(crm))
+    return compute_in_context(context_of(crm, today))
+
+
+def context_of(crm: CRM, today: date, spans: dict[str, tuple[int, int]] | None = None) -> "_Context":
+    """What every figure is made from: one pass over the sections, each file's money."""
+    return _Context(crm, today, build_index(crm, today, spans=spans), _money_of_all(crm, today), _referrals(crm),
+                    org_children(crm), _members(crm))
+
+
+def compute_in_context(ctx: "_Context") -> Stats:
+    crm, today = ctx.crm, ctx.today
     contacts = {slug: contact_stats(c, ctx) for slug, c in crm.contacts.items()}
-    for slug, scores in rfm(_customer_figures(crm, contacts, ctx), today).items():
-        contacts[slug]["rfm"] = scores
+    assign_rfm(contacts, ctx)
     total = _total_revenue(ctx)
     orgs = {slug: org_stats(o, ctx, total) for slug, o in crm.orgs.items()}
     return Stats(contacts, orgs, summary_stats(crm, contacts, orgs, ctx, total))
 
 
+def assign_rfm(contacts: dict[str, Json], ctx: "_Context") -> None:
+    """Each customer's RFM scores, into its figures (ranks among all customers)."""
+    for slug, scores in rfm(_customer_figures(ctx.crm, contacts, ctx), ctx.today).items():
+        contacts[slug]["rfm"] = scores
+
+
 def _money_of_all(crm: CRM, today: date) -> dict[str, _Money]:
-    result = {}
-    for entity in crm.entities():
-        purchases, basis = purchases_of(entity, today)
-        owed, overdue = unpaid(entity.invoices, today) if entity.invoices else (_NONE, _NONE)
-        result[entity.path] = _Money(purchases, basis, lifetime_value(purchases), revenue_by_year(purchases),
-                                     owed, overdue, pipeline(entity) if entity.deals else _NONE)
-    return result
+    return {entity.path: money_of(entity, today) for entity in crm.entities()}
+
+
+def money_of(entity: Entity, today: date) -> _Money:
+    purchases, basis = purchases_of(entity, today)
+    owed, overdue = unpaid(entity.invoices, today) if entity.invoices else (_NONE, _NONE)
+    return _Money(purchases, basis, lifetime_value(purchases), revenue_by_year(purchases),
+                  owed, overdue, pipeline(entity) if entity.deals else _NONE)
 
 
 def _referrals(crm: CRM) -> dict[str, list[str]]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable
+from typing import Callable, Iterable
 
-from .model import CRM
+from .model import CRM, Entity
 
 
 # A planned (future) section: (day number, path, line, date, kind, title). A plain tuple,
@@ -101,16 +101,24 @@ def _link_groups(crm: CRM, contacts: dict[str, Linked], orgs: dict[str, Linked])
     chains = {slug: tuple(orgs[s] for s in org_chain(crm, slug)) for slug in crm.orgs}
     for slug, org in orgs.items():
         org.up = chains[slug]
-    for slug, contact in crm.contacts.items():
-        if contact.org in chains:
-            contacts[slug].up = chains[contact.org]
+    for slug, linked in contacts.items():
+        org = crm.contacts[slug].org
+        if org in chains:
+            linked.up = chains[org]
 
 
-def build_index(crm: CRM, today: date) -> SectionIndex:
+def build_index(crm: CRM, today: date, entities: Iterable[Entity] | None = None,
+                spans: dict[str, tuple[int, int]] | None = None, only: set[str] | None = None) -> SectionIndex:
     """The hot loop of the stats (200,000 sections for a big CRM), so it is written flat:
     local names, no helper calls per section, a short path for the common section that
-    names nobody in its heading."""
-    contacts = {slug: Linked() for slug in crm.contacts}
+    names nobody in its heading.
+
+    entities: only these files' sections (stats_incremental: the few files that can
+    change some slugs' figures); the index is then right for those slugs only, and
+    all_days holds only these files' touches. only: the contacts wanted (with entities);
+    no other contact gets an entry. spans: filled with each file's path -> (start, end)
+    of its touches in all_days."""
+    contacts = {slug: Linked() for slug in (crm.contacts if only is None else only & crm.contacts.keys())}
     orgs = {slug: Linked() for slug in crm.orgs}
     _link_groups(crm, contacts, orgs)
     all_days: list[int] = []
@@ -119,9 +127,11 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
     shared_topics = _SharedTopics()
     now = today.toordinal()
     mark = 0  # numbers the touch sections, for the per-org dedupe
-    for entity in crm.entities():
-        own = (contacts if entity.path.startswith("contacts/") else orgs)[entity.slug]
+    spare = Linked()  # what a file outside `only` adds to itself, unused
+    for entity in crm.entities() if entities is None else entities:
+        own = (contacts if entity.path.startswith("contacts/") else orgs).get(entity.slug, spare)
         path = entity.path
+        start = len(all_days)
         own_days, own_kinds, own_groups, own_topics = own.days, own.kinds, own.up, own.topics
         for section in entity.sections:
             day = section.date.toordinal()
@@ -167,6 +177,8 @@ def build_index(crm: CRM, today: date) -> SectionIndex:
                 topics = shared_topics[section.topics]
                 for linked in targets:
                     linked.topics.append(topics)
+        if spans is not None:
+            spans[path] = (start, len(all_days))
     for linked in (*contacts.values(), *orgs.values()):
         if len(linked.days) > 1:
             linked.days.sort()

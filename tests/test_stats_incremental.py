@@ -1,0 +1,140 @@
+"""stats_incremental: after any sequence of edits, the same figures as a full computation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from site_builder import stats, stats_incremental
+from site_builder.loader import LoadMemory, load
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import generate  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+from test_incremental import (op_add, op_add_note, op_break, op_change_org, op_config, op_delete,  # noqa: E402
+                              op_edit_name, op_edit_org, op_org_parent, op_rename, contacts_of)
+
+TODAY = date(2026, 11, 22)
+CORPUS_SIZE = (24, 4)  # contacts, sections each
+
+
+def _replace_line(path: Path, key: str, value: str | None) -> None:
+    """Set (or, with None, remove) a top-level front-matter key."""
+    head, sep, body = path.read_text(encoding="utf-8")[4:].partition("\n---\n")
+    lines = [line for line in head.split("\n") if not line.startswith(f"{key}:")]
+    if value is not None:
+        lines.insert(1, f"{key}: {value}")
+    path.write_text("---\n" + "\n".join(lines) + sep + body, encoding="utf-8")
+
+
+def op_refer(root: Path, pick: int) -> None:
+    people = contacts_of(root)
+    path, referrer = people[pick % len(people)], people[(pick * 3 + 1) % len(people)]
+    _replace_line(path, "referred_by", referrer.stem if pick % 4 else None)
+
+
+def op_status(root: Path, pick: int) -> None:
+    people = contacts_of(root)
+    _replace_line(people[pick % len(people)], "status", ("customer", "lead", "former", "opportunity")[pick % 4])
+
+
+def op_invoice(root: Path, pick: int) -> None:
+    """Money moves: every org's share of the revenue changes (a full computation)."""
+    people = contacts_of(root)
+    path = people[pick % len(people)]
+    text = path.read_text(encoding="utf-8")
+    if "\ninvoices:\n" in text:
+        text = text.replace("\ninvoices:\n", f"\ninvoices:\n  - number: X-{pick}\n    date: 2026-0{1 + pick % 9}-05\n"
+                            f"    amount: {100 * (pick + 1)}\n    currency: EUR\n    due: 2026-10-01\n", 1)
+        path.write_text(text, encoding="utf-8")
+
+
+def op_plan_and_touch(root: Path, pick: int) -> None:
+    """A future meeting naming two people, and a call today: plans, touches, cadence."""
+    people = contacts_of(root)
+    path, a, b = people[pick % len(people)], people[(pick + 2) % len(people)], people[(pick + 5) % len(people)]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n## 2026-12-{1 + pick % 20:02d} meeting @{a.stem} @{b.stem}: Plan {pick}\n\nAgenda. #roadmap\n"
+                     f"\n## 2026-11-22 call: Today {pick}\n\nQuick call. #pricing\n")
+
+
+def op_tier(root: Path, pick: int) -> None:
+    people = contacts_of(root)
+    _replace_line(people[pick % len(people)], "tier", "ABC"[pick % 3])
+
+
+CONTACT_OPERATIONS = [op_edit_name, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_refer,
+                      op_status, op_plan_and_touch, op_tier]
+OPERATIONS = [*CONTACT_OPERATIONS, op_invoice, op_org_parent, op_edit_org, op_config]
+
+
+def as_json(figures: stats.Stats) -> str:
+    """Every figure, in the order the result holds it (key order matters to the output)."""
+    return json.dumps([figures.contacts, figures.orgs, figures.summary], default=str)
+
+
+def corpus(root: Path) -> Path:
+    shutil.rmtree(root, ignore_errors=True)
+    generate.generate(root, contacts=CORPUS_SIZE[0], sections=CORPUS_SIZE[1], seed=11)
+    return root
+
+
+def check_sequence(root: Path, operations: list[tuple[object, int]], today: date = TODAY) -> list[str]:
+    """Apply the operations one by one, comparing the remembered computation with a full
+    one after each; returns how each was made."""
+    files, memory = LoadMemory(), stats_incremental.StatsMemory()
+    stats_incremental.compute(load(root, memory=files).crm, today, memory)
+    modes = []
+    for operation, pick in operations:
+        operation(root, pick)  # type: ignore[operator]
+        crm = load(root, memory=files).crm
+        got = stats_incremental.compute(crm, today, memory)
+        assert as_json(got) == as_json(stats.compute(crm, today)), (operation, pick)
+        modes.append(memory.last)
+    return modes
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 60)), min_size=1, max_size=6))
+def test_remembered_stats_equal_a_full_computation(tmp_path_factory, operations) -> None:  # type: ignore[no-untyped-def]
+    check_sequence(corpus(tmp_path_factory.mktemp("crm")), operations)
+
+
+def test_contact_edits_are_worked_out_incrementally(tmp_path: Path) -> None:
+    """Without this the oracle above could pass by always computing in full."""
+    root = corpus(tmp_path / "crm")
+    modes = check_sequence(root, [(op, pick) for pick in (3, 4, 11) for op in CONTACT_OPERATIONS])
+    assert modes.count("incremental") >= len(modes) - 2, modes
+
+
+def test_what_cannot_be_worked_out_incrementally_is_computed_in_full(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "crm")
+    assert check_sequence(root, [(op_edit_org, 1), (op_config, 2)]) == ["full", "full"]
+    files, memory = LoadMemory(), stats_incremental.StatsMemory()
+    stats_incremental.compute(load(root, memory=files).crm, TODAY, memory)
+    stats_incremental.compute(load(root, memory=files).crm, date(2026, 11, 23), memory)
+    assert memory.last == "full"  # another day: every date in words moves
+
+
+def test_a_new_file_picks_up_the_headings_that_already_named_it(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "crm")
+    people = contacts_of(root)
+    with people[0].open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-01 call @newcomer: First call\n\nHello.\n")
+    files, memory = LoadMemory(), stats_incremental.StatsMemory()
+    stats_incremental.compute(load(root, memory=files).crm, TODAY, memory)
+    (root / "contacts" / "newcomer.md").write_text("---\nname: New Comer\n---\n", encoding="utf-8")
+    crm = load(root, memory=files).crm
+    got = stats_incremental.compute(crm, TODAY, memory)
+    assert memory.last == "incremental"
+    assert got.contacts["newcomer"]["touches"] == 1
+    assert as_json(got) == as_json(stats.compute(crm, TODAY))
