@@ -8,13 +8,17 @@ Each measurement runs the `crm` command (site_builder.cli:main) as its own proce
 process start-up count, as they do for a user) and reads that process's peak memory
 from os.wait4 (the largest of it and the worker processes it waited for). Corpora are
 generated once into $TMPDIR/crm-benchmark/ by generate.py and reused; the
-edit/add/delete steps are undone at the end, so a corpus stays byte-identical.
+edit/add/delete steps are undone at the end, so a corpus stays byte-identical. Two rows
+are not one command: the next-day build (`--today` one day later, which renders every
+page again) and one save under `crm serve` (serve_save.py: a process that builds once,
+then again after the edit, keeping what it loaded as serve does).
 Results go to benchmarks/results/<date>.md (and stdout).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -32,6 +36,7 @@ sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
 
 TODAY = "2026-11-22"
+NEXT_DAY = "2026-11-23"
 SEARCH_DATA = "search-data.js"
 
 
@@ -65,6 +70,19 @@ def run_cli(args: list[str], cwd: Path) -> Measurement:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err}")
     return Measurement(" ".join(args[:1]), elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
                        proc.returncode)
+
+
+def run_serve_save(root: Path, victim: Path) -> Measurement:
+    """serve_save.py in a fresh process: one save under `crm serve` after its first build."""
+    cmd = [sys.executable, str(HERE / "serve_save.py"), str(root), str(victim), "--today", TODAY]
+    env = dict(os.environ)
+    if CODE_PATH is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(CODE_PATH), *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run(cmd, cwd=CODE_PATH or REPO, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"serve_save.py failed ({done.returncode}):\n{done.stderr}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    return Measurement("serve save", figures["seconds"], figures["cpu_seconds"], figures["peak_mb"], 0)
 
 
 def snapshot_code(folder: Path) -> Path:
@@ -142,6 +160,10 @@ def bench_size(root: Path, repeat: int) -> dict[str, object]:
     search = out / SEARCH_DATA
     results["search data (MB)"] = search.stat().st_size / 1e6 if search.exists() else 0.0
     best("rebuild, nothing changed", build)
+    # Every page shows dates in words relative to today: the first build of a day renders
+    # every page again, from the caches. The build after it puts today back (unmeasured).
+    results["rebuild, next day (every page again)"] = run_cli(["build", *base, "--today", NEXT_DAY], REPO)
+    run_cli(build, REPO)
 
     contacts = sorted((root / "contacts").glob("*.md"))
     victim = contacts[len(contacts) // 2]
@@ -154,6 +176,9 @@ def bench_size(root: Path, repeat: int) -> dict[str, object]:
         results["rebuild, one contact added"] = run_cli(build, REPO)
         added.unlink()
         results["rebuild, one contact deleted"] = run_cli(build, REPO)
+        victim.write_bytes(original)
+        run_cli(build, REPO)
+        results["crm serve: one save (contact edited)"] = run_serve_save(root, victim)
     finally:
         victim.write_bytes(original)
         added.unlink(missing_ok=True)

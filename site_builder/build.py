@@ -181,7 +181,9 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     With cache (the default) the build is incremental (see incremental.py): an unchanged
     tree is answered without loading it, only pages whose inputs changed are rendered,
     and only files whose bytes changed are written. workers caps the processes used to
-    parse and render many files (default: one per CPU)."""
+    parse and render many files (default: one per CPU). memory (`crm serve`, `crm
+    watch`): what this process loaded and computed last time, reused for the files that
+    did not change; with it, the stats work out only what the changed files change."""
     today = resolve_today(today)
     source = fs.find_root(Path(root))
     target = check_output_folder(source, Path(out) if out is not None else source / "output")
@@ -189,7 +191,9 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     fingerprint = incremental.site_fingerprint(source, target, today, themes)
     head = incremental.git_head(source)  # read before the history is, so a commit made meanwhile shows next time
     state = incremental.load_state(source, target) if cache else None
-    if state is not None:
+    # A long-running process's first build loads everything even when nothing changed:
+    # what it loads and computes is what makes every later save cheap.
+    if state is not None and (memory is None or memory.files):
         previous = incremental.unchanged_result(state, source, target, fingerprint, head)
         if previous is not None:
             return result_from_record(target, previous)

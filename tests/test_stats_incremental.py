@@ -138,3 +138,16 @@ def test_a_new_file_picks_up_the_headings_that_already_named_it(tmp_path: Path) 
     assert memory.last == "incremental"
     assert got.contacts["newcomer"]["touches"] == 1
     assert as_json(got) == as_json(stats.compute(crm, TODAY))
+
+
+def test_a_long_running_process_loads_on_its_first_build_so_that_saves_are_incremental(tmp_path: Path) -> None:
+    from site_builder.build import build_site
+
+    root = corpus(tmp_path / "crm")
+    build_site(root, today=TODAY)  # the site exists: a later build of the same tree is a no-op
+    files = LoadMemory()
+    build_site(root, today=TODAY, memory=files)  # e.g. `crm serve` starting
+    assert files.files and files.stats is not None and files.stats.last == "full"
+    op_plan_and_touch(root, 3)
+    build_site(root, today=TODAY, memory=files)
+    assert files.stats.last == "incremental"
