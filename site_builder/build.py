@@ -99,24 +99,37 @@ def swap_in(new: Path, out: Path) -> None:
 # --- optional stages (other modules, present or not) ----------------------------------------
 
 
-def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None) -> tuple[Any, Any, dict[str, Markup]]:
+def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None,
+                  digests: dict[str, str] | None = None) -> tuple[Any, Any, dict[str, Markup]]:
     """(stats, due items, charts); (None, None, {}) while site_builder.stats is unavailable.
-    With memory (a long-running process), only what the changed files can change is
-    worked out again (stats_incremental)."""
+    With the files' digests (a cached build), only what the changed files can change is
+    worked out again (stats_incremental), from what the last computation left: in memory
+    (a long-running process) or in .crm-cache/stats.bin."""
     try:
         from . import stats as stats_module
     except ImportError:
         return None, None, {}
-    if memory is not None:
-        from . import stats_incremental
-
-        if memory.stats is None:
-            memory.stats = stats_incremental.StatsMemory()
-        stats = stats_incremental.compute(crm, today, memory.stats)
+    if digests is not None:
+        stats = _remembered_stats(crm, today, memory, digests)
     else:
         stats = stats_module.compute(crm, today)
     due = stats_module.due_items(crm, stats, today, within=7)
     return stats, due, dashboard_charts(stats)
+
+
+def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests: dict[str, str]) -> Any:
+    from . import stats_incremental
+
+    remembered = memory.stats if memory is not None and memory.stats is not None else None
+    if remembered is None:
+        remembered = stats_incremental.read_memory(crm.root)
+    before = remembered.digests
+    stats = stats_incremental.compute(crm, today, remembered, digests)
+    if memory is not None:  # kept here; `crm build` would rarely find the tree as serve left it
+        memory.stats = remembered
+    elif remembered.last == "full" or remembered.digests != before:
+        stats_incremental.write_memory(crm.root, remembered)
+    return stats
 
 
 def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, workers: int | None,
@@ -130,7 +143,7 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, wor
     if (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= PARALLEL_MIN_FILES:
         forked = incremental.Forked.start(checks)
     try:
-        stats, due, charts = compute_stats(crm, today, memory)
+        stats, due, charts = compute_stats(crm, today, memory, loaded.digests if cache else None)
     except BaseException:
         if forked is not None:
             forked.cancel()
@@ -206,7 +219,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         parts = incremental.forked_dependency_parts(crm, loaded.digests)
     try:
         checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
-                                                        memory=memory if cache else None)
+                                                        memory=memory)
         problems = sorted_problems([*crm.problems, *checked])
         vcard, calendar = export_functions(crm)
         site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,

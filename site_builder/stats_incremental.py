@@ -32,10 +32,12 @@ import gc
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Iterable
 
 from .model import CRM, Config, Contact, Entity
 from .parse import Section
+from .stats_money import Money
 from .stats import (SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue, assign_rfm,
                     compute_in_context, contact_stats, context_of, money_of, org_children, org_group, org_stats,
                     summary_stats)
@@ -44,92 +46,116 @@ from .stats_touches import org_chain
 # Above this many changed files, a full computation is about as cheap and far simpler.
 MAX_CHANGED_FILES = 64
 
+# What the stats take from a file besides its own figures: (its org, its referrer, the
+# slugs its section headings name). Kept for every file, so that after a change the
+# figures the file's old version touched can be found without the old version.
+Footprint = tuple[str | None, str | None, tuple[str, ...]]
+
+STATS_KIND = "stats"
+STATS_FILE = "stats.bin"
+
 
 @dataclass
 class StatsMemory:
-    """What the last computation in this process was made from. The model objects are
-    never changed after loading (loader.LoadMemory hands back the same object for an
-    unchanged file), so a file whose object is the same one is the same file."""
+    """What the last computation was made from. `crm serve` keeps one between saves;
+    `crm build` reads one from and writes it to .crm-cache/stats.bin (read/write)."""
 
-    today: date | None = None
-    config: Config | None = None
-    entities: dict[str, Entity] = field(default_factory=dict)  # path -> the file's contact or org
+    key: str = ""  # today and crm.yaml's settings: any change means a full computation
+    digests: dict[str, str] = field(default_factory=dict)  # path -> content digest, of every contact and org
     stats: Stats | None = None
-    money: dict[str, _Money] = field(default_factory=dict)  # path -> its money facts
     days: dict[str, list[int]] = field(default_factory=dict)  # path -> its touch days (SectionIndex.all_days)
-    namers: dict[str, set[str]] = field(default_factory=dict)  # slug -> paths whose headings name it
+    footprints: dict[str, Footprint] = field(default_factory=dict)  # path -> Footprint
+    total: Money = field(default_factory=dict)  # all revenue (each org's share is of it)
+    # Only in a long-running process, never stored: the files' objects (for which of a
+    # changed file's sections changed) and their money facts.
+    entities: dict[str, Entity] = field(default_factory=dict)
+    money: dict[str, _Money] = field(default_factory=dict)
     last: str = ""  # "full" or "incremental": how the last result was made (for tests and timing)
 
 
-def compute(crm: CRM, today: date, memory: StatsMemory) -> Stats:
+def memory_key(crm: CRM, today: date) -> str:
+    return f"{today.isoformat()}\0{crm.config!r}"
+
+
+def compute(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -> Stats:
     """stats.compute(crm, today), made from memory where it can be; memory is updated.
-    The result is the same as stats.compute's, key order included."""
+    digests: each file's content digest (loader.Loaded.digests). The result is the same
+    as stats.compute's, key order included."""
     was_enabled = gc.isenabled()
     gc.disable()  # as in stats.compute: nothing here makes cycles
     try:
-        stats = _incremental(crm, today, memory)
+        try:
+            stats = _incremental(crm, today, memory, digests)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            stats = None  # a memory read from the cache that does not fit: never trusted
         if stats is None:
-            stats = _full(crm, today, memory)
+            stats = _full(crm, today, memory, digests)
         return stats
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _full(crm: CRM, today: date, memory: StatsMemory) -> Stats:
+def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -> Stats:
     spans: dict[str, tuple[int, int]] = {}
     ctx = context_of(crm, today, spans)
     stats = compute_in_context(ctx)
     all_days = ctx.index.all_days
-    memory.today, memory.config, memory.stats, memory.money = today, crm.config, stats, ctx.money
-    memory.entities = {e.path: e for e in crm.entities()}
+    entities = {e.path: e for e in crm.entities()}
+    memory.key, memory.stats, memory.money, memory.entities = memory_key(crm, today), stats, ctx.money, entities
+    memory.digests = {path: digests.get(path, "") for path in entities}
     memory.days = {path: all_days[start:end] for path, (start, end) in spans.items()}
-    memory.namers = _heading_namers(crm.entities())
+    memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
+    memory.total = _total_revenue(ctx)
     memory.last = "full"
     return stats
 
 
-def _changed_paths(crm: CRM, memory: StatsMemory) -> set[str]:
-    now = {e.path: e for e in crm.entities()}
-    changed = {path for path, entity in now.items() if memory.entities.get(path) is not entity}
-    changed.update(path for path in memory.entities if path not in now)
-    return changed
+def footprint(entity: Entity) -> Footprint:
+    if isinstance(entity, Contact):
+        return entity.org, entity.referred_by, tuple(sorted(heading_slugs(entity)))
+    return None, None, tuple(sorted(heading_slugs(entity)))
 
 
-def _incremental(crm: CRM, today: date, memory: StatsMemory) -> Stats | None:
+def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -> Stats | None:
     """The stats made from memory, or None when a full computation is needed."""
-    if memory.stats is None or memory.today != today or memory.config != crm.config:
+    if memory.stats is None or memory.key != memory_key(crm, today):
         return None
-    changed = _changed_paths(crm, memory)
+    now = {e.path: e for e in crm.entities()}
+    changed = [path for path, entity in now.items() if memory.digests.get(path) != digests.get(path, "")]
+    changed += [path for path in memory.digests if path not in now]
     if len(changed) > MAX_CHANGED_FILES or any(not p.startswith("contacts/") for p in changed):
         return None
-    now = {e.path: e for e in crm.entities()}
-    before, after = [memory.entities.get(p) for p in changed], [now.get(p) for p in changed]
+    if not changed and len(now) == len(memory.digests):
+        memory.entities, memory.last = now, "incremental"
+        return memory.stats
 
-    money = dict(memory.money)
-    for path in changed:
-        entity = now.get(path)
-        if entity is None:
-            money.pop(path, None)
-        else:
-            money[path] = money_of(entity, today)
+    money = _money_now(crm, today, memory, now, changed)
     ctx = _Context(crm, today, SectionIndex({}, {}, []), money, _referrals(crm), org_children(crm), _members(crm))
     total = _total_revenue(ctx)
-    previous_total = _total_revenue(_Context(crm, today, ctx.index, memory.money, {}, {}, {}))
-    if total != previous_total:  # every org's share of the revenue moves
+    if total != memory.total:  # every org's share of the revenue moves
         return None
 
-    namers = _updated_namers(memory.namers, before, after)
-    named = {slug for old, new in zip(before, after) for slug in changed_participants(old, new)}
-    people = _affected_contacts(crm, before, after, named)
+    footprints = dict(memory.footprints)
+    before = [footprints.pop(path, None) for path in changed]
+    after: list[Footprint | None] = []
+    for path in changed:
+        entity = now.get(path)
+        after.append(footprint(entity) if entity is not None else None)
+        if entity is not None:
+            footprints[path] = after[-1]  # type: ignore[assignment]
+    named = set()
+    for path, old, new in zip(changed, before, after):
+        named |= _changed_headings(memory.entities.get(path), now.get(path), old, new)
+    people = _affected_contacts(crm, changed, before, after, named)
     groups = _affected_orgs(crm, people, before, named)
-    ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, namers)
+    ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, _namers(footprints))
 
-    old = memory.stats
-    contacts = {slug: contact_stats(c, ctx) if slug in people else dict(old.contacts[slug])
+    old_stats = memory.stats
+    contacts = {slug: contact_stats(c, ctx) if slug in people else dict(old_stats.contacts[slug])
                 for slug, c in crm.contacts.items()}
     assign_rfm(contacts, ctx)
-    orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old.orgs[slug])
+    orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old_stats.orgs[slug])
             for slug, o in crm.orgs.items()}
 
     days = dict(memory.days)
@@ -142,72 +168,77 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory) -> Stats | None:
     ctx.index = SectionIndex({}, {}, [d for path in now if path in days for d in days[path]])
     stats = Stats(contacts, orgs, summary_stats(crm, contacts, orgs, ctx, total))
 
-    memory.entities, memory.stats, memory.money, memory.days, memory.namers = now, stats, money, days, namers
+    memory.digests = {path: digests.get(path, "") for path in now}
+    memory.stats, memory.money, memory.days, memory.footprints, memory.entities = stats, money, days, footprints, now
     memory.last = "incremental"
     return stats
 
 
-def _heading_namers(entities: Iterable[Entity]) -> dict[str, set[str]]:
+def _money_now(crm: CRM, today: date, memory: StatsMemory, now: dict[str, Entity],
+               changed: list[str]) -> dict[str, _Money]:
+    """Every file's money facts: the remembered ones where this process has them."""
+    if not memory.money:  # read from the cache: money facts are not stored
+        return {path: money_of(entity, today) for path, entity in now.items()}
+    money = dict(memory.money)
+    for path in changed:
+        entity = now.get(path)
+        if entity is None:
+            money.pop(path, None)
+        else:
+            money[path] = money_of(entity, today)
+    return money
+
+
+def _namers(footprints: dict[str, Footprint]) -> dict[str, set[str]]:
     """slug -> the files with a section whose heading names it (whether or not a file
     has that slug yet: creating it must find them)."""
     namers: dict[str, set[str]] = defaultdict(set)
-    for entity in entities:
-        for slug in heading_slugs(entity):
-            namers[slug].add(entity.path)
-    return dict(namers)
+    for path, (_, _, named) in footprints.items():
+        for slug in named:
+            namers[slug].add(path)
+    return namers
 
 
 def heading_slugs(entity: Entity) -> set[str]:
     return {slug for section in entity.sections if section.participants for slug in section.participants}
 
 
-def _updated_namers(namers: dict[str, set[str]], before: list[Entity | None],
-                    after: list[Entity | None]) -> dict[str, set[str]]:
-    result = dict(namers)
-    for entity in before:
-        if entity is not None:
-            for slug in heading_slugs(entity):
-                result[slug] = result.get(slug, set()) - {entity.path}
-    for entity in after:
-        if entity is not None:
-            for slug in heading_slugs(entity):
-                result[slug] = result.get(slug, set()) | {entity.path}
-    return result
-
-
-def changed_participants(before: Entity | None, after: Entity | None) -> set[str]:
-    """The slugs named in the headings of the sections the change added, removed or
+def _changed_headings(old_entity: Entity | None, new_entity: Entity | None, old: Footprint | None,
+                      new: Footprint | None) -> set[str]:
+    """The slugs named in the headings of the sections a change added, removed or
     altered (what the index takes from a section: its line, date, kind, title,
-    participants and topics); every one the file names when it was added or deleted."""
-    if before is None or after is None:
-        return heading_slugs(before or after)  # type: ignore[arg-type]
-    old, new = Counter(map(_section_key, before.sections)), Counter(map(_section_key, after.sections))
-    return {slug for key in ((old - new) + (new - old)) for slug in key[4]}
+    participants and topics) when both versions are at hand; else every slug either
+    version's headings name."""
+    if old_entity is not None and new_entity is not None and old is not None:
+        before = Counter(map(_section_key, old_entity.sections))
+        after = Counter(map(_section_key, new_entity.sections))
+        return {slug for key in ((before - after) + (after - before)) for slug in key[4]}
+    return {*(old[2] if old else ()), *(new[2] if new else ())}
 
 
 def _section_key(section: Section) -> tuple[object, ...]:
     return (section.line, section.date, section.kind, section.title, section.participants, section.topics)
 
 
-def _affected_contacts(crm: CRM, before: list[Entity | None], after: list[Entity | None],
-                       named: set[str]) -> set[str]:
+def _affected_contacts(crm: CRM, changed: list[str], before: list[Footprint | None],
+                       after: list[Footprint | None], named: set[str]) -> set[str]:
     """The contacts whose own figures a change of these files can change: their own, the
     ones the changed sections name and the referrers whose list of referrals changed."""
     slugs = set(named)
-    for old, new in zip(before, after):
-        slugs.update(e.slug for e in (old, new) if e is not None)
-        referrers = [e.referred_by if isinstance(e, Contact) else None for e in (old, new)]
+    for path, old, new in zip(changed, before, after):
+        slugs.add(path[len("contacts/"):-len(".md")])
+        referrers = [f[1] if f is not None else None for f in (old, new)]
         if old is None or new is None or referrers[0] != referrers[1]:
             slugs.update(r for r in referrers if r)
     return {s for s in slugs if s in crm.contacts}
 
 
-def _affected_orgs(crm: CRM, people: set[str], before: list[Entity | None], named: set[str]) -> set[str]:
+def _affected_orgs(crm: CRM, people: set[str], before: list[Footprint | None], named: set[str]) -> set[str]:
     """The orgs whose figures can change: every org above an org the changed sections
     name, above a changed contact's org before the change, and above every affected
     contact's org now."""
     starts = {s for s in named if s in crm.orgs}
-    starts |= {e.org for e in before if isinstance(e, Contact) and e.org}
+    starts |= {f[0] for f in before if f is not None and f[0]}  # type: ignore[misc]
     starts |= {crm.contacts[s].org for s in people if crm.contacts[s].org}  # type: ignore[misc]
     orgs: set[str] = set()
     for slug in starts:
@@ -244,3 +275,52 @@ def touch_days(entity: Entity, config: Config, today: date) -> list[int]:
     now = today.toordinal()
     return [day for section in entity.sections
             if (day := section.date.toordinal()) <= now and config.is_touch(section.kind)]
+
+
+# --- kept between processes: .crm-cache/stats.bin ---------------------------------------------
+
+
+def _stats_fingerprint() -> str:
+    from . import cache
+    from .incremental import all_modules
+
+    return cache.program_fingerprint(all_modules())
+
+
+def read_memory(root: Path) -> StatsMemory:
+    """The memory the last `crm build` left in root's cache, or an empty one when there is
+    none or it is foreign, stale or malformed (it is then never trusted)."""
+    from . import cache
+
+    payload = cache.read_blob(cache.cache_dir(root) / STATS_FILE, STATS_KIND, _stats_fingerprint())
+    try:
+        key, digests, (contacts, orgs, summary), days, footprints, total = payload  # type: ignore[misc]
+    except (TypeError, ValueError):
+        return StatsMemory()
+    shapes = ((key, str), (digests, dict), (contacts, dict), (orgs, dict), (summary, dict), (days, dict),
+              (footprints, dict), (total, dict))
+    if not all(isinstance(value, kind) for value, kind in shapes):
+        return StatsMemory()
+    if not all(isinstance(row, dict) for row in (*contacts.values(), *orgs.values())):
+        return StatsMemory()
+    if not all(isinstance(f, tuple) and len(f) == 3 for f in footprints.values()):
+        return StatsMemory()
+    return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total)
+
+
+def write_memory(root: Path, memory: StatsMemory) -> None:
+    """Keep memory for the next process; a cache that cannot be written costs only speed."""
+    from . import cache
+
+    if memory.stats is None:
+        return
+    stats = memory.stats
+    payload = (memory.key, memory.digests, (stats.contacts, stats.orgs, stats.summary), memory.days,
+               memory.footprints, memory.total)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        cache.write_blob(cache.cache_dir(root) / STATS_FILE, STATS_KIND, _stats_fingerprint(), payload)
+    finally:
+        if was_enabled:
+            gc.enable()

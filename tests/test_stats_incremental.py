@@ -87,17 +87,26 @@ def corpus(root: Path) -> Path:
     return root
 
 
-def check_sequence(root: Path, operations: list[tuple[object, int]], today: date = TODAY) -> list[str]:
+def check_sequence(root: Path, operations: list[tuple[object, int]], today: date = TODAY,
+                   stored: bool = False) -> list[str]:
     """Apply the operations one by one, comparing the remembered computation with a full
-    one after each; returns how each was made."""
-    files, memory = LoadMemory(), stats_incremental.StatsMemory()
-    stats_incremental.compute(load(root, memory=files).crm, today, memory)
+    one after each; returns how each was made. stored: the memory goes through
+    .crm-cache/stats.bin between computations (as between two `crm build` runs), and
+    each load is a fresh one; else it stays in this process (as in `crm serve`)."""
+    files = None if stored else LoadMemory()
+    memory = stats_incremental.StatsMemory()
+    loaded = load(root, memory=files)
+    stats_incremental.compute(loaded.crm, today, memory, loaded.digests)
     modes = []
     for operation, pick in operations:
         operation(root, pick)  # type: ignore[operator]
-        crm = load(root, memory=files).crm
-        got = stats_incremental.compute(crm, today, memory)
-        assert as_json(got) == as_json(stats.compute(crm, today)), (operation, pick)
+        if stored:
+            stats_incremental.write_memory(root, memory)
+            memory = stats_incremental.read_memory(root)
+            assert memory.stats is not None
+        loaded = load(root, memory=files)
+        got = stats_incremental.compute(loaded.crm, today, memory, loaded.digests)
+        assert as_json(got) == as_json(stats.compute(loaded.crm, today)), (operation, pick)
         modes.append(memory.last)
     return modes
 
@@ -109,10 +118,20 @@ def test_remembered_stats_equal_a_full_computation(tmp_path_factory, operations)
     check_sequence(corpus(tmp_path_factory.mktemp("crm")), operations)
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 60)), min_size=1, max_size=6))
+def test_stats_remembered_in_the_cache_equal_a_full_computation(tmp_path_factory, operations) -> None:  # type: ignore[no-untyped-def]
+    check_sequence(corpus(tmp_path_factory.mktemp("crm")), operations, stored=True)
+
+
 def test_contact_edits_are_worked_out_incrementally(tmp_path: Path) -> None:
     """Without this the oracle above could pass by always computing in full."""
     root = corpus(tmp_path / "crm")
-    modes = check_sequence(root, [(op, pick) for pick in (3, 4, 11) for op in CONTACT_OPERATIONS])
+    operations = [(op, pick) for pick in (3, 4, 11) for op in CONTACT_OPERATIONS]
+    modes = check_sequence(root, operations)
+    assert modes.count("incremental") >= len(modes) - 2, modes
+    modes = check_sequence(corpus(tmp_path / "crm"), operations, stored=True)
     assert modes.count("incremental") >= len(modes) - 2, modes
 
 
@@ -120,8 +139,9 @@ def test_what_cannot_be_worked_out_incrementally_is_computed_in_full(tmp_path: P
     root = corpus(tmp_path / "crm")
     assert check_sequence(root, [(op_edit_org, 1), (op_config, 2)]) == ["full", "full"]
     files, memory = LoadMemory(), stats_incremental.StatsMemory()
-    stats_incremental.compute(load(root, memory=files).crm, TODAY, memory)
-    stats_incremental.compute(load(root, memory=files).crm, date(2026, 11, 23), memory)
+    loaded = load(root, memory=files)
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
+    stats_incremental.compute(loaded.crm, date(2026, 11, 23), memory, loaded.digests)
     assert memory.last == "full"  # another day: every date in words moves
 
 
@@ -131,13 +151,43 @@ def test_a_new_file_picks_up_the_headings_that_already_named_it(tmp_path: Path) 
     with people[0].open("a", encoding="utf-8") as handle:
         handle.write("\n## 2026-11-01 call @newcomer: First call\n\nHello.\n")
     files, memory = LoadMemory(), stats_incremental.StatsMemory()
-    stats_incremental.compute(load(root, memory=files).crm, TODAY, memory)
+    loaded = load(root, memory=files)
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
     (root / "contacts" / "newcomer.md").write_text("---\nname: New Comer\n---\n", encoding="utf-8")
-    crm = load(root, memory=files).crm
-    got = stats_incremental.compute(crm, TODAY, memory)
+    loaded = load(root, memory=files)
+    got = stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
     assert memory.last == "incremental"
     assert got.contacts["newcomer"]["touches"] == 1
-    assert as_json(got) == as_json(stats.compute(crm, TODAY))
+    assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
+
+
+def test_a_foreign_or_malformed_stats_cache_is_not_trusted(tmp_path: Path) -> None:
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
+    stats_incremental.write_memory(root, memory)
+    assert stats_incremental.read_memory(root).stats is not None
+    path = cache.cache_dir(root) / stats_incremental.STATS_FILE
+    data = path.read_bytes()
+    path.write_bytes(data[:-20] + bytes(20))  # corrupt: its digest no longer matches
+    assert stats_incremental.read_memory(root).stats is None
+    fingerprint = stats_incremental._stats_fingerprint()
+    for payload in [("k", {}, ({}, {}, {}), {}, {}), "not a tuple", ("k", {}, ([], {}, {}), {}, {}, {})]:
+        cache.write_blob(path, stats_incremental.STATS_KIND, fingerprint, payload)
+        assert stats_incremental.read_memory(root).stats is None
+    # Well-formed but not fitting this CRM (a row missing): a full computation, not a crash.
+    stats_incremental.write_memory(root, memory)
+    broken = stats_incremental.read_memory(root)
+    assert broken.stats is not None
+    broken.stats.contacts.pop(next(iter(broken.stats.contacts)))
+    op_tier(root, 1)
+    loaded = load(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, broken, loaded.digests)
+    assert broken.last == "full"
+    assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
 
 
 def test_a_long_running_process_loads_on_its_first_build_so_that_saves_are_incremental(tmp_path: Path) -> None:
@@ -147,7 +197,8 @@ def test_a_long_running_process_loads_on_its_first_build_so_that_saves_are_incre
     build_site(root, today=TODAY)  # the site exists: a later build of the same tree is a no-op
     files = LoadMemory()
     build_site(root, today=TODAY, memory=files)  # e.g. `crm serve` starting
-    assert files.files and files.stats is not None and files.stats.last == "full"
+    # It loaded everything, and took the stats from what the build before left in the cache.
+    assert files.files and files.stats is not None and files.stats.last == "incremental"
     op_plan_and_touch(root, 3)
     build_site(root, today=TODAY, memory=files)
     assert files.stats.last == "incremental"
