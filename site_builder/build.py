@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from .api import resolve_today
 from . import cache as cache_mod
-from . import fs, incremental
+from . import fs, incremental, notes_cache
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, load
 from .model import CRM
 from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
@@ -267,6 +267,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                                                           shared, site.history,
                                                           parts=ready[0] if ready is not None else None))
 
+        if cache:
+            site.notes_cache = notes_cache.NotesCache(site.crm.root, loaded.digests)
         entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
                         *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
         if state is not None and state.shared == shared:
@@ -368,16 +370,23 @@ def _keep_entity_files(site: SiteInput, writer: incremental.StagingWriter, page:
 def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: Any, entity_paths: list[str],
                      workers: int, meanwhile: Callable[[], None] = lambda: None) -> None:
     """The given contact and org pages (and their vCards), in worker processes when there
-    are many; this process runs meanwhile() while they render (or after, without them)."""
+    are many; this process runs meanwhile() while they render (or after, without them).
+    With a notes cache, its shards for these pages are read first (the workers inherit
+    them) and what was rendered afresh is written back at the end."""
+    if site.notes_cache is not None:
+        site.notes_cache.load_for_pages(site.crm, entity_paths)
+    rendered = False
     if workers > 1 and len(entity_paths) >= incremental.PARALLEL_MIN_PAGES:
         def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
             render_entity_pages(site, chunk_writer, vcard, paths)
 
         prepare_entity_pages(site)  # once, for every forked worker to inherit
-        if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile):
-            return
-    render_entity_pages(site, writer, vcard, entity_paths)
-    meanwhile()
+        rendered = incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile)
+    if not rendered:
+        render_entity_pages(site, writer, vcard, entity_paths)
+        meanwhile()
+    if site.notes_cache is not None:
+        site.notes_cache.save(writer.notes)
 
 
 def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incremental.StagingWriter,
@@ -451,6 +460,8 @@ def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: 
     for page in plan_pages(site, entity_paths, site_pages=False):
         writer.write(page.path, render_page(env, page))
     write_vcards(site, writer, vcard, entity_paths)
+    if site.notes_cache is not None:  # what was rendered afresh, for the build to keep
+        writer.notes.update(site.notes_cache.take_fresh())
 
 
 def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:

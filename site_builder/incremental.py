@@ -413,6 +413,7 @@ class StagingWriter:
         self.stamps: dict[str, str] = {}  # rel -> digest
         self.staged: list[str] = []
         self.page_signatures: dict[str, str] = {}  # site-wide page -> signature of its context
+        self.notes: dict[str, Any] = {}  # source rel path -> notes-cache entry rendered afresh (notes_cache.py)
         self._made: set[Path] = set()
 
     def write(self, rel: str, data: str | bytes) -> None:
@@ -435,13 +436,16 @@ class StagingWriter:
         self.stamps[rel] = self.trusted[rel]
 
     def absorb(self, other: tuple[list[str], dict[str, str], list[str]]
-               | tuple[list[str], dict[str, str], list[str], dict[str, str]]) -> None:
-        written, stamps, staged, *signed = other
+               | tuple[list[str], dict[str, str], list[str], dict[str, str]]
+               | tuple[list[str], dict[str, str], list[str], dict[str, str], dict[str, Any]]) -> None:
+        written, stamps, staged, *extra = other
         self.written.extend(written)
         self.stamps.update(stamps)
         self.staged.extend(staged)
-        for signatures in signed:
-            self.page_signatures.update(signatures)
+        if extra:
+            self.page_signatures.update(extra[0])
+        if len(extra) > 1:
+            self.notes.update(extra[1])
 
 
 class _EntityPickler(pickle.Pickler):
@@ -484,11 +488,11 @@ class PageReuse:
 _JOB: dict[str, Any] = {}
 
 
-def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str], dict[str, str], dict[str, Any]]:
     job = _JOB
     writer = StagingWriter(job["staging"], job["trusted"])
     job["render_entities"](job["site"], writer, paths)
-    return writer.written, writer.stamps, writer.staged
+    return writer.written, writer.stamps, writer.staged, writer.page_signatures, writer.notes
 
 
 def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],

@@ -1,0 +1,213 @@
+"""Each file's rendered Markdown (its summary and its notes' bodies), kept between builds.
+
+Why: a build on another day, after a template or crm.yaml change, or into a deleted
+output folder renders every contact and org page again, and turning 200,000 notes'
+Markdown into HTML was the largest single share of that work (about 3.5 s of CPU at
+10,000 contacts). Their HTML depends on nothing that changes with the day.
+
+What the HTML of a file depends on, and so what an entry is checked against on use:
+- the file's bytes: its content digest (loader's Loaded.digests);
+- the program: a fingerprint of the modules that parse and render it and of the cmark
+  library, and the pages' base ("../"): all in the cache files' header, so a change of
+  any of them discards every entry;
+- where its @mentions lead: for every slug the linking asked about, the href it got
+  (a contact's page, an org's, or no link). A mentioned contact created, deleted or
+  turned into an org gives another href, and the entry is rendered again.
+#topics' links depend only on the topic's text and the base.
+
+Layout: .crm-cache/notes-XX.bin, SHARDS shards by source path (as cache.py shards the
+parse cache), each {rel path: (digest, zlib(the HTML))}. Compressed per file, so a
+build that renders every page holds all of it (about a quarter of the HTML's size)
+while its forked render workers inherit it and inflate only their own pages. Workers
+send what they rendered afresh back through StagingWriter.notes; the build writes the
+shards that changed once every page is rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from pathlib import Path
+from typing import Any, Iterable
+
+from markupsafe import Markup
+
+from . import cache as cache_mod
+from . import cmark_free
+from .model import CRM, Entity
+from .pages import Links, file_markdown
+
+KIND = "notes"
+SHARDS = 64
+# The modules whose code decides a file's sections and their HTML.
+NOTES_MODULES = ("notes_cache.py", "pages.py", "render.py", "cmark_free.py", "parse.py", "yamlsafe.py",
+                 "model.py", "cache.py")
+_LEVEL = 1  # zlib: the HTML shrinks to about a quarter; higher levels cost more than they save
+# Between the parts of an entry's text: [asked mentions, summary, note 1, note 2, ...].
+# cmark copies control characters through, so a file whose HTML holds one is not kept.
+_PART = "\x1e"
+_FIELD = "\x1f"  # between a mention's slug and its href, and between mentions
+
+Entry = tuple[str, bytes]  # content digest, zlib of the parts joined by _PART
+
+
+def fingerprint(base: str) -> str:
+    """The program, the cmark library and the base: every entry is for exactly these."""
+    library = Path(cmark_free._cmark.__file__)
+    try:
+        stat = library.stat()
+        stamp = f"{stat.st_size}/{stat.st_mtime_ns}"
+    except OSError:
+        stamp = "?"
+    version = cmark_free._ffi.string(cmark_free._lib.cmark_version_string()).decode("ascii", "replace")
+    return f"{cache_mod.program_fingerprint(NOTES_MODULES)}/{version}/{stamp}/{base}"
+
+
+def shard_of(rel: str) -> int:
+    return hashlib.blake2b(rel.encode(), digest_size=2).digest()[0] % SHARDS
+
+
+class RecordingLinks(Links):
+    """Links that remember what every @mention they were asked about resolved to."""
+
+    def __init__(self, crm: CRM, base: str) -> None:
+        super().__init__(crm, base)
+        self.asked: dict[str, str] = {}
+
+    def mention(self, slug: str) -> str | None:
+        href = super().mention(slug)
+        self.asked[slug] = href or ""
+        return href
+
+
+class NotesCache:
+    """The rendered Markdown of the files of one build, for pages whose base is base.
+    Load the shards a build needs with load() (before forking render workers), ask
+    rendered() for every page, then save() what the workers sent back."""
+
+    def __init__(self, root: Path, digests: dict[str, str], base: str = "../") -> None:
+        self.folder = cache_mod.cache_dir(root)
+        self.digests = digests
+        self.base = base
+        self.fingerprint = fingerprint(base)
+        self.shards: dict[int, dict[str, Entry]] = {}
+        self.fresh: dict[str, Entry] = {}  # rendered by this process since take_fresh()
+        self._hrefs: dict[str, str] = {}  # slug -> what a mention of it links to now
+        self.hits = 0
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def load(self, rel_paths: Iterable[str]) -> None:
+        """Read the shards that hold these source files' entries."""
+        for number in sorted({shard_of(rel) for rel in rel_paths}):
+            self._shard(number)
+
+    def load_for_pages(self, crm: CRM, page_paths: list[str]) -> None:
+        """load() for contact and org pages ("contacts/<slug>.html")."""
+        if len(page_paths) >= SHARDS * 4:  # most shards are needed anyway
+            self.load_all()
+            return
+        rels = []
+        for page in page_paths:
+            folder, _, name = page.partition("/")
+            entity = (crm.contacts if folder == "contacts" else crm.orgs).get(name[: -len(".html")])
+            if entity is not None:
+                rels.append(entity.path)
+        self.load(rels)
+
+    def load_all(self) -> None:
+        for number in range(SHARDS):
+            self._shard(number)
+
+    def _shard(self, number: int) -> dict[str, Entry]:
+        shard = self.shards.get(number)
+        if shard is None:
+            stored = cache_mod.read_blob(self._path(number), KIND, self.fingerprint)
+            shard = stored if _is_shard(stored) else {}
+            self.shards[number] = shard
+        return shard
+
+    def _path(self, number: int) -> Path:
+        return self.folder / f"notes-{number:02x}.bin"
+
+    # --- using ------------------------------------------------------------------------------
+
+    def rendered(self, entity: Entity, links: Links) -> tuple[Markup, list[Markup]]:
+        """file_markdown(entity, links): from the cache when the entry is for these bytes
+        and every mention in it still leads where it did; else rendered, and kept."""
+        digest = self.digests.get(entity.path)
+        if digest is None or links.base != self.base:
+            return file_markdown(entity, links)
+        shard = self.shards.get(shard_of(entity.path))  # only loaded shards: never read here
+        entry = shard.get(entity.path) if shard is not None else None
+        if entry is not None and entry[0] == digest:
+            found = self._decode(entry[1], len(entity.sections), links)
+            if found is not None:
+                self.hits += 1
+                return found
+        recording = RecordingLinks(links.crm, links.base)
+        summary, notes = file_markdown(entity, recording)
+        encoded = _encode(recording.asked, summary, notes)
+        if encoded is not None:
+            self.fresh[entity.path] = (digest, encoded)
+        return summary, notes
+
+    def _decode(self, blob: bytes, sections: int, links: Links) -> tuple[Markup, list[Markup]] | None:
+        try:
+            parts = zlib.decompress(blob).decode("utf-8").split(_PART)
+        except (zlib.error, UnicodeDecodeError):
+            return None
+        if len(parts) != sections + 2:
+            return None
+        asked = parts[0]
+        if asked:
+            fields = asked.split(_FIELD)
+            if len(fields) % 2:
+                return None
+            hrefs = self._hrefs
+            for n in range(0, len(fields), 2):
+                slug = fields[n]
+                now = hrefs.get(slug)
+                if now is None:
+                    now = hrefs[slug] = links.mention(slug) or ""
+                if now != fields[n + 1]:
+                    return None
+        return Markup(parts[1]), [Markup(part) for part in parts[2:]]
+
+    def take_fresh(self) -> dict[str, Entry]:
+        """What this process rendered since the last call (a worker's share, to send back)."""
+        fresh, self.fresh = self.fresh, {}
+        return fresh
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def save(self, fresh: dict[str, Entry]) -> None:
+        """Put fresh entries in their shards and write the shards that changed; entries
+        of files that are gone are dropped from the shards written."""
+        changed: set[int] = set()
+        for rel, entry in fresh.items():
+            number = shard_of(rel)
+            shard = self._shard(number)
+            if shard.get(rel) != entry:
+                shard[rel] = entry
+                changed.add(number)
+        for number in sorted(changed):
+            shard = self.shards[number]
+            for rel in [r for r in shard if r not in self.digests]:
+                del shard[rel]
+            cache_mod.write_blob(self._path(number), KIND, self.fingerprint, shard)
+
+
+def _encode(asked: dict[str, str], summary: str, notes: list[Markup]) -> bytes | None:
+    mentions = _FIELD.join(f"{slug}{_FIELD}{href}" for slug, href in asked.items())
+    parts = [mentions, summary, *notes]
+    if any(_PART in part for part in parts) or any(_FIELD in slug + href for slug, href in asked.items()):
+        return None
+    return zlib.compress(_PART.join(parts).encode("utf-8"), _LEVEL)
+
+
+def _is_shard(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
+        and isinstance(v[1], bytes) for k, v in value.items())
+
