@@ -268,7 +268,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                                                           parts=ready[0] if ready is not None else None))
 
         if cache:
-            site.notes_cache = notes_cache.NotesCache(site.crm.root, loaded.digests)
+            site.notes_cache = notes_cache.NotesCache(site.crm, loaded.digests)
         entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
                         *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
         if state is not None and state.shared == shared:
@@ -371,22 +371,18 @@ def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: 
                      workers: int, meanwhile: Callable[[], None] = lambda: None) -> None:
     """The given contact and org pages (and their vCards), in worker processes when there
     are many; this process runs meanwhile() while they render (or after, without them).
-    With a notes cache, its shards for these pages are read first (the workers inherit
-    them) and what was rendered afresh is written back at the end."""
-    if site.notes_cache is not None:
-        site.notes_cache.load_for_pages(site.crm, entity_paths)
-    rendered = False
+    With a notes cache, each worker's task is the pages of whole shards of it, so that
+    a worker reads and writes back only its own shards (notes_cache.NotesCache.chunks)."""
     if workers > 1 and len(entity_paths) >= incremental.PARALLEL_MIN_PAGES:
         def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
             render_entity_pages(site, chunk_writer, vcard, paths)
 
         prepare_entity_pages(site)  # once, for every forked worker to inherit
-        rendered = incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile)
-    if not rendered:
-        render_entity_pages(site, writer, vcard, entity_paths)
-        meanwhile()
-    if site.notes_cache is not None:
-        site.notes_cache.save(writer.notes)
+        split = site.notes_cache.chunks if site.notes_cache is not None else None
+        if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile, split):
+            return
+    render_entity_pages(site, writer, vcard, entity_paths)
+    meanwhile()
 
 
 def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incremental.StagingWriter,
@@ -456,12 +452,15 @@ def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[st
 
 def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:
     """Only the given contact/org pages (and their vCards): one worker's share."""
+    notes = site.notes_cache
+    if notes is not None:
+        notes.load_for_pages(entity_paths)
     env = make_environment(site.crm.root, site.today)
     for page in plan_pages(site, entity_paths, site_pages=False):
         writer.write(page.path, render_page(env, page))
     write_vcards(site, writer, vcard, entity_paths)
-    if site.notes_cache is not None:  # what was rendered afresh, for the build to keep
-        writer.notes.update(site.notes_cache.take_fresh())
+    if notes is not None:  # what was rendered afresh; its shards are then let go
+        notes.save(notes.take_fresh())
 
 
 def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:

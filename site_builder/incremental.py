@@ -413,7 +413,6 @@ class StagingWriter:
         self.stamps: dict[str, str] = {}  # rel -> digest
         self.staged: list[str] = []
         self.page_signatures: dict[str, str] = {}  # site-wide page -> signature of its context
-        self.notes: dict[str, Any] = {}  # source rel path -> notes-cache entry rendered afresh (notes_cache.py)
         self._made: set[Path] = set()
 
     def write(self, rel: str, data: str | bytes) -> None:
@@ -436,16 +435,13 @@ class StagingWriter:
         self.stamps[rel] = self.trusted[rel]
 
     def absorb(self, other: tuple[list[str], dict[str, str], list[str]]
-               | tuple[list[str], dict[str, str], list[str], dict[str, str]]
-               | tuple[list[str], dict[str, str], list[str], dict[str, str], dict[str, Any]]) -> None:
-        written, stamps, staged, *extra = other
+               | tuple[list[str], dict[str, str], list[str], dict[str, str]]) -> None:
+        written, stamps, staged, *signed = other
         self.written.extend(written)
         self.stamps.update(stamps)
         self.staged.extend(staged)
-        if extra:
-            self.page_signatures.update(extra[0])
-        if len(extra) > 1:
-            self.notes.update(extra[1])
+        for signatures in signed:
+            self.page_signatures.update(signatures)
 
 
 class _EntityPickler(pickle.Pickler):
@@ -488,23 +484,29 @@ class PageReuse:
 _JOB: dict[str, Any] = {}
 
 
-def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str], dict[str, str], dict[str, Any]]:
+def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     job = _JOB
     writer = StagingWriter(job["staging"], job["trusted"])
     job["render_entities"](job["site"], writer, paths)
-    return writer.written, writer.stamps, writer.staged, writer.page_signatures, writer.notes
+    return writer.written, writer.stamps, writer.staged
 
 
 def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],
                              render_entities: Callable[[Any, Any, list[str]], None], workers: int,
-                             meanwhile: Callable[[], None]) -> bool:
+                             meanwhile: Callable[[], None],
+                             split: Callable[[list[str], int], list[list[str]]] | None = None) -> bool:
     """Render entity pages in forked processes while this one runs meanwhile() (the
-    site-wide pages); False, with nothing rendered, when processes are unavailable."""
+    site-wide pages); False, with nothing rendered, when processes are unavailable.
+    split(paths, size): the tasks, of about size pages each, when the caller groups the
+    pages in its own way (notes_cache.NotesCache.chunks); by default runs of paths."""
     try:
         context = multiprocessing.get_context("fork")
     except ValueError:  # no fork on this platform
         return False
-    chunks = [paths[i:i + _PAGES_PER_TASK] for i in range(0, len(paths), _PAGES_PER_TASK)]
+    if split is not None:
+        chunks = split(paths, _PAGES_PER_TASK)
+    else:
+        chunks = [paths[i:i + _PAGES_PER_TASK] for i in range(0, len(paths), _PAGES_PER_TASK)]
     _JOB.update(site=site, staging=writer.staging, trusted=writer.trusted, render_entities=render_entities)
     # Fresh workers every _CHUNKS_PER_WORKER chunks, so whatever a worker accumulates (it
     # was cmarkgfm's leak, about 7 KB per note, before cmark_free; heap fragmentation

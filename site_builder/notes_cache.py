@@ -16,17 +16,19 @@ What the HTML of a file depends on, and so what an entry is checked against on u
 #topics' links depend only on the topic's text and the base.
 
 Layout: .crm-cache/notes-XX.bin, SHARDS shards by source path (as cache.py shards the
-parse cache), each {rel path: (digest, zlib(the HTML))}. Compressed per file, so a
-build that renders every page holds all of it (about a quarter of the HTML's size)
-while its forked render workers inherit it and inflate only their own pages. Workers
-send what they rendered afresh back through StagingWriter.notes; the build writes the
-shards that changed once every page is rendered.
+parse cache), each {rel path: (digest, zlib level 1 of the file's HTML)}: about a
+quarter of the HTML's size (21 MB at 10,000 contacts x 20 notes). A build that renders
+many pages in forked workers gives each worker the pages of whole shards (chunks), so a
+worker reads only its shards and writes back those that changed itself: the build's
+process never holds the cache, and no two workers write the same shard. A build that
+renders a few pages reads and writes only their shards.
 """
 
 from __future__ import annotations
 
 import hashlib
 import zlib
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -67,6 +69,13 @@ def shard_of(rel: str) -> int:
     return hashlib.blake2b(rel.encode(), digest_size=2).digest()[0] % SHARDS
 
 
+def source_of(crm: CRM, page: str) -> str | None:
+    """"contacts/<slug>.html" -> its file's rel path ("contacts/<slug>.md"), if it exists."""
+    folder, _, name = page.partition("/")
+    entity = (crm.contacts if folder == "contacts" else crm.orgs).get(name[: -len(".html")])
+    return entity.path if entity is not None else None
+
+
 class RecordingLinks(Links):
     """Links that remember what every @mention they were asked about resolved to."""
 
@@ -82,18 +91,18 @@ class RecordingLinks(Links):
 
 class NotesCache:
     """The rendered Markdown of the files of one build, for pages whose base is base.
-    Load the shards a build needs with load() (before forking render workers), ask
-    rendered() for every page, then save() what the workers sent back."""
+    Whoever renders pages (the build's process or a worker) loads their shards with
+    load_for_pages(), asks rendered() for every page, then saves take_fresh()."""
 
-    def __init__(self, root: Path, digests: dict[str, str], base: str = "../") -> None:
-        self.folder = cache_mod.cache_dir(root)
+    def __init__(self, crm: CRM, digests: dict[str, str], base: str = "../") -> None:
+        self.crm = crm
+        self.folder = cache_mod.cache_dir(crm.root)
         self.digests = digests
         self.base = base
         self.fingerprint = fingerprint(base)
         self.shards: dict[int, dict[str, Entry]] = {}
         self.fresh: dict[str, Entry] = {}  # rendered by this process since take_fresh()
         self._hrefs: dict[str, str] = {}  # slug -> what a mention of it links to now
-        self.hits = 0
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -102,18 +111,29 @@ class NotesCache:
         for number in sorted({shard_of(rel) for rel in rel_paths}):
             self._shard(number)
 
-    def load_for_pages(self, crm: CRM, page_paths: list[str]) -> None:
+    def load_for_pages(self, page_paths: list[str]) -> None:
         """load() for contact and org pages ("contacts/<slug>.html")."""
-        if len(page_paths) >= SHARDS * 4:  # most shards are needed anyway
-            self.load_all()
-            return
-        rels = []
+        self.load(rel for rel in (source_of(self.crm, page) for page in page_paths) if rel is not None)
+
+    def chunks(self, page_paths: list[str], size: int) -> list[list[str]]:
+        """The pages as tasks for render workers: each task the pages of whole shards, so
+        that no two workers read or write the same shard; shards are put together up
+        to size pages (one shard is a task even when it has more)."""
+        by_shard: dict[int, list[str]] = defaultdict(list)
         for page in page_paths:
-            folder, _, name = page.partition("/")
-            entity = (crm.contacts if folder == "contacts" else crm.orgs).get(name[: -len(".html")])
-            if entity is not None:
-                rels.append(entity.path)
-        self.load(rels)
+            rel = source_of(self.crm, page)
+            by_shard[shard_of(rel) if rel is not None else -1].append(page)
+        tasks: list[list[str]] = []
+        current: list[str] = []
+        for number in sorted(by_shard):
+            pages = by_shard[number]
+            if current and len(current) + len(pages) > size:
+                tasks.append(current)
+                current = []
+            current = [*current, *pages]
+        if current:
+            tasks.append(current)
+        return tasks
 
     def load_all(self) -> None:
         for number in range(SHARDS):
@@ -136,14 +156,13 @@ class NotesCache:
         """file_markdown(entity, links): from the cache when the entry is for these bytes
         and every mention in it still leads where it did; else rendered, and kept."""
         digest = self.digests.get(entity.path)
-        if digest is None or links.base != self.base:
+        if digest is None or links.base != self.base or links.crm is not self.crm:
             return file_markdown(entity, links)
         shard = self.shards.get(shard_of(entity.path))  # only loaded shards: never read here
         entry = shard.get(entity.path) if shard is not None else None
         if entry is not None and entry[0] == digest:
             found = self._decode(entry[1], len(entity.sections), links)
             if found is not None:
-                self.hits += 1
                 return found
         recording = RecordingLinks(links.crm, links.base)
         summary, notes = file_markdown(entity, recording)
@@ -175,7 +194,7 @@ class NotesCache:
         return Markup(parts[1]), [Markup(part) for part in parts[2:]]
 
     def take_fresh(self) -> dict[str, Entry]:
-        """What this process rendered since the last call (a worker's share, to send back)."""
+        """What this process rendered since the last call, for save()."""
         fresh, self.fresh = self.fresh, {}
         return fresh
 
@@ -183,7 +202,9 @@ class NotesCache:
 
     def save(self, fresh: dict[str, Entry]) -> None:
         """Put fresh entries in their shards and write the shards that changed; entries
-        of files that are gone are dropped from the shards written."""
+        of files that are gone are dropped from the shards written. The shards are let
+        go afterwards: a build's memory peaks after its pages are rendered, and at
+        10,000 contacts they are 21 MB."""
         changed: set[int] = set()
         for rel, entry in fresh.items():
             number = shard_of(rel)
@@ -196,6 +217,7 @@ class NotesCache:
             for rel in [r for r in shard if r not in self.digests]:
                 del shard[rel]
             cache_mod.write_blob(self._path(number), KIND, self.fingerprint, shard)
+        self.shards.clear()
 
 
 def _encode(asked: dict[str, str], summary: str, notes: list[Markup]) -> bytes | None:

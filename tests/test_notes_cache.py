@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from site_builder import cache as cache_mod
 from site_builder import cmark_free, incremental, notes_cache
 from site_builder.build import build_site
+from site_builder.loader import load_crm
 from site_builder.render import GFM_EXTENSIONS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -206,7 +207,7 @@ def test_forked_workers_send_their_entries_back(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(incremental, "_PAGES_PER_TASK", 7)
     out = root / "output"
     build_site(root, out, DAY, workers=2)
-    cache = notes_cache.NotesCache(root, {})
+    cache = notes_cache.NotesCache(load_crm(root), {})
     cache.load_all()
     kept = {rel for shard in cache.shards.values() for rel in shard}
     sources = {str(p.relative_to(root)) for folder in ("contacts", "orgs") for p in (root / folder).glob("*.md")}
@@ -380,3 +381,19 @@ def test_kept_parser_matches_cmarkgfm_on_awkward_markdown_in_sequence(texts: lis
         text = "\n".join(parts)
         want = cmarkgfm.markdown_to_html_with_extensions(text, options=0, extensions=GFM_EXTENSIONS)
         assert cmark_free.markdown_to_html_with_extensions(text, 0, GFM_EXTENSIONS) == want
+
+
+def test_worker_tasks_are_whole_shards(tmp_path: Path) -> None:
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=60, sections=1, seed=3)
+    crm = load_crm(root)
+    cache = notes_cache.NotesCache(crm, {})
+    pages = [*(f"contacts/{s}.html" for s in crm.contacts), *(f"orgs/{s}.html" for s in crm.orgs)]
+    tasks = cache.chunks(pages, 5)
+    assert sorted(p for task in tasks for p in task) == sorted(pages)
+    owner: dict[int, int] = {}
+    for n, task in enumerate(tasks):
+        for page in task:
+            shard = notes_cache.shard_of(notes_cache.source_of(crm, page) or "")
+            assert owner.setdefault(shard, n) == n
+        assert len(task) <= 5 or len({notes_cache.shard_of(notes_cache.source_of(crm, p) or "") for p in task}) == 1
