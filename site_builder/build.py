@@ -267,8 +267,6 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                                                           shared, site.history,
                                                           parts=ready[0] if ready is not None else None))
 
-        if cache:
-            site.notes_cache = notes_cache.NotesCache(site.crm, loaded.digests)
         entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
                         *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
         if state is not None and state.shared == shared:
@@ -279,10 +277,11 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             site.namers = ready[1]  # the few pages' backlinks are then looked for in their namers only
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
                      or p not in trusted or _vcard_missing(site, p, trusted)]
-            _render_entities(site, writer, vcard, dirty, workers)
+            _render_entities(site, writer, vcard, dirty, workers, digests=loaded.digests if cache else None)
         else:  # every page is rendered: sign them (for the next build) while the workers render
             dirty = entity_pages
-            _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign)
+            _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign,
+                             digests=loaded.digests if cache else None)
         write_calendar(site, writer, calendar, loaded.digests if cache else None)
         write_search_data(site, writer)
         if background is not None:
@@ -368,11 +367,15 @@ def _keep_entity_files(site: SiteInput, writer: incremental.StagingWriter, page:
 
 
 def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: Any, entity_paths: list[str],
-                     workers: int, meanwhile: Callable[[], None] = lambda: None) -> None:
+                     workers: int, meanwhile: Callable[[], None] = lambda: None,
+                     digests: dict[str, str] | None = None) -> None:
     """The given contact and org pages (and their vCards), in worker processes when there
     are many; this process runs meanwhile() while they render (or after, without them).
-    With a notes cache, each worker's task is the pages of whole shards of it, so that
-    a worker reads and writes back only its own shards (notes_cache.NotesCache.chunks)."""
+    With digests (a cached build) and enough pages, the files' Markdown comes from the
+    notes cache; each worker's task is then the pages of whole shards of it, so that a
+    worker reads and writes back only its own shards (notes_cache.NotesCache.chunks)."""
+    if digests is not None:
+        site.notes_cache = notes_cache.for_pages(site.crm, digests, entity_paths)
     if workers > 1 and len(entity_paths) >= incremental.PARALLEL_MIN_PAGES:
         def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
             render_entity_pages(site, chunk_writer, vcard, paths)

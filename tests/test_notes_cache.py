@@ -397,3 +397,38 @@ def test_worker_tasks_are_whole_shards(tmp_path: Path) -> None:
             shard = notes_cache.shard_of(notes_cache.source_of(crm, page) or "")
             assert owner.setdefault(shard, n) == n
         assert len(task) <= 5 or len({notes_cache.shard_of(notes_cache.source_of(crm, p) or "") for p in task}) == 1
+
+
+def test_a_few_pages_of_many_are_rendered_without_the_cache(tmp_path: Path) -> None:
+    """Reading a shard costs more than rendering a few files' Markdown."""
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=30, sections=1, seed=3)
+    crm = load_crm(root)
+    pages = [*(f"contacts/{s}.html" for s in crm.contacts), *(f"orgs/{s}.html" for s in crm.orgs)]
+    assert notes_cache.for_pages(crm, {}, pages[:3]) is None
+    assert notes_cache.for_pages(crm, {}, pages) is not None
+    assert notes_cache.for_pages(crm, {}, pages[: len(pages) // 2 + 1]) is not None
+
+
+def test_a_rebuild_after_one_edit_neither_reads_nor_writes_the_cache(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=30, sections=2, seed=3)
+    out = root / "output"
+    build_site(root, out, DAY, workers=1)
+    stamps = {p: p.stat().st_mtime_ns for p in notes_files(root)}
+    assert stamps
+    read: list[Path] = []
+    original = cache_mod.read_blob
+
+    def reading(path: Path, kind: str, fingerprint: str):  # type: ignore[no-untyped-def]
+        read.append(path)
+        return original(path, kind, fingerprint)
+
+    monkeypatch.setattr(cache_mod, "read_blob", reading)
+    edited = sorted((root / "contacts").glob("*.md"))[0]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n## 2026-11-20 note: More\n\nMore.\n", encoding="utf-8")
+    build_site(root, out, DAY, workers=1)
+    assert [p for p in read if p.name.startswith("notes-")] == []
+    assert {p: p.stat().st_mtime_ns for p in notes_files(root)} == stamps
+    assert_same_as_uncached(root, out, DAY, tmp_path)
