@@ -91,16 +91,24 @@ def source_of(crm: CRM, page: str) -> str | None:
 
 
 class RecordingLinks(Links):
-    """Links that remember what every @mention they were asked about resolved to."""
+    """Links that remember what every @mention they were asked about resolved to.
+    hrefs and topics: what mentions and topics lead to, shared by every page of one
+    build and base (so each slug is looked up once per process, not once per page)."""
 
-    def __init__(self, crm: CRM, base: str) -> None:
+    def __init__(self, crm: CRM, base: str, hrefs: dict[str, str] | None = None,
+                 topics: dict[str, str] | None = None) -> None:
         super().__init__(crm, base)
         self.asked: dict[str, str] = {}
+        self._hrefs = hrefs if hrefs is not None else {}
+        if topics is not None:
+            self._topics = topics
 
     def mention(self, slug: str) -> str | None:
-        href = super().mention(slug)
-        self.asked[slug] = href or ""
-        return href
+        href = self._hrefs.get(slug)
+        if href is None:
+            href = self._hrefs[slug] = super().mention(slug) or ""
+        self.asked[slug] = href
+        return href or None
 
 
 class NotesCache:
@@ -116,7 +124,8 @@ class NotesCache:
         self.fingerprint = fingerprint(base)
         self.shards: dict[int, dict[str, Entry]] = {}
         self.fresh: dict[str, Entry] = {}  # rendered by this process since take_fresh()
-        self._hrefs: dict[str, str] = {}  # slug -> what a mention of it links to now
+        self._hrefs: dict[str, str] = {}  # slug -> what a mention of it links to now ("": no link)
+        self._topics: dict[str, str] = {}  # topic -> its link (Links.topic)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -178,7 +187,7 @@ class NotesCache:
             found = self._decode(entry[1], len(entity.sections), links)
             if found is not None:
                 return found
-        recording = RecordingLinks(links.crm, links.base)
+        recording = RecordingLinks(links.crm, links.base, self._hrefs, self._topics)
         summary, notes = file_markdown(entity, recording)
         encoded = _encode(recording.asked, summary, notes)
         if encoded is not None:
