@@ -364,6 +364,17 @@ def test_a_failed_call_does_not_break_the_next() -> None:
     assert cmark_free.markdown_to_html_with_extensions("*x*", 0, GFM_EXTENSIONS) == "<p><em>x</em></p>\n"
 
 
+def test_threads_each_get_a_parser() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Note {n}: *with* `code`, a [link](https://x.example/{n}) and\n\n- a list {n}" for n in range(400)]
+    want = [cmarkgfm.markdown_to_html_with_extensions(t, options=0, extensions=GFM_EXTENSIONS) for t in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda t: cmark_free.markdown_to_html_with_extensions(t, 0, GFM_EXTENSIONS), texts))
+    assert got == want
+    assert len(cmark_free._PARSERS) <= 1 or not cmark_free.AVAILABLE
+
+
 AWKWARD = st.sampled_from([
     "```", "~~~", "```\ncode", "    indented", "[ref]: /url", "[ref]", "[ref]:\n/url 'title'", "<div>", "<!--",
     "-->", "<pre>", "</pre>", "<script>", "- item", "1. one", "> quote", "| a | b |", "|---|---|", "# heading",
