@@ -150,6 +150,17 @@ def test_template_change_re_renders_pages_but_not_their_markdown(tmp_path: Path,
     assert_same_as_uncached(root, out, DAY, tmp_path)
 
 
+def test_settings_change_re_renders_pages_but_not_their_markdown(tmp_path: Path, renders: Renders) -> None:
+    root = small_crm(tmp_path / "crm")
+    build(root, DAY)
+    (root / "crm.yaml").write_text("title: Another title\n", encoding="utf-8")
+    renders.paths.clear()
+    out = build(root, DAY)
+    assert renders.paths == []
+    assert "Another title" in (out / "contacts" / "ada.html").read_text(encoding="utf-8")
+    assert_same_as_uncached(root, out, DAY, tmp_path)
+
+
 def test_changed_note_is_rendered_again(tmp_path: Path, renders: Renders) -> None:
     root = small_crm(tmp_path / "crm")
     build(root, DAY)
