@@ -40,7 +40,9 @@ from .model import CRM, Entity
 from .pages import Links, file_markdown
 
 KIND = "notes"
-SHARDS = 64
+# 256 shards: about 40 files each at 10,000 contacts, so the tasks of render workers
+# (whole shards, up to 250 pages) stay as they were; at 50,000 one shard is one task.
+SHARDS = 256
 # The modules whose code decides a file's sections and their HTML.
 NOTES_MODULES = ("notes_cache.py", "pages.py", "render.py", "cmark_free.py", "parse.py", "yamlsafe.py",
                  "model.py", "cache.py")
@@ -65,22 +67,24 @@ def fingerprint(base: str) -> str:
     return f"{cache_mod.program_fingerprint(NOTES_MODULES)}/{version}/{stamp}/{base}"
 
 
-# Reading a shard costs about as much as rendering six files' Markdown (1.8 ms against
-# 0.3 ms at 20 notes a file): a build that renders fewer pages than this (a rebuild after
-# an edit) renders them, and neither reads nor writes the cache.
-MIN_PAGES = SHARDS * 6
+# A build that renders less than this share of the pages (a rebuild after an edit)
+# renders their Markdown and neither reads nor writes the cache: with its pages spread
+# over most shards, reading them would cost more than it saves (per file, rendering
+# its Markdown costs 0.3 ms at 20 notes, a cached copy 0.04 ms plus its share of
+# reading every shard it is in).
+MIN_SHARE = 8  # one page in eight
 
 
 def for_pages(crm: CRM, digests: dict[str, str], page_paths: list[str]) -> NotesCache | None:
     """A notes cache for a build that renders these pages, or None when it would cost
-    more than it saves: fewer than MIN_PAGES pages and not most of the CRM's."""
-    if len(page_paths) < MIN_PAGES and len(page_paths) * 2 < len(crm.contacts) + len(crm.orgs):
+    more than it saves (fewer than one page in MIN_SHARE of the CRM's)."""
+    if not page_paths or len(page_paths) * MIN_SHARE < len(crm.contacts) + len(crm.orgs):
         return None
     return NotesCache(crm, digests)
 
 
 def shard_of(rel: str) -> int:
-    return hashlib.blake2b(rel.encode(), digest_size=2).digest()[0] % SHARDS
+    return int.from_bytes(hashlib.blake2b(rel.encode(), digest_size=2).digest(), "big") % SHARDS
 
 
 def source_of(crm: CRM, page: str) -> str | None:
@@ -171,7 +175,7 @@ class NotesCache:
         return shard
 
     def _path(self, number: int) -> Path:
-        return self.folder / f"notes-{number:02x}.bin"
+        return self.folder / f"notes-{number:02x}.bin"  # 00 to ff
 
     # --- using ------------------------------------------------------------------------------
 
