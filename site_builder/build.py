@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from .api import resolve_today
 from . import cache as cache_mod
-from . import fs, incremental
+from . import fs, incremental, notes_cache
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, load
 from .model import CRM
 from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
@@ -304,10 +304,11 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             site.namers = ready[1]  # the few pages' backlinks are then looked for in their namers only
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
                      or p not in trusted or _vcard_missing(site, p, trusted)]
-            _render_entities(site, writer, vcard, dirty, workers)
+            _render_entities(site, writer, vcard, dirty, workers, digests=loaded.digests if cache else None)
         else:  # every page is rendered: sign them (for the next build) while the workers render
             dirty = entity_pages
-            _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign)
+            _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign,
+                             digests=loaded.digests if cache else None)
         write_calendar(site, writer, calendar, loaded.digests if cache else None)
         write_search_data(site, writer)
         if background is not None:
@@ -393,15 +394,22 @@ def _keep_entity_files(site: SiteInput, writer: incremental.StagingWriter, page:
 
 
 def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: Any, entity_paths: list[str],
-                     workers: int, meanwhile: Callable[[], None] = lambda: None) -> None:
+                     workers: int, meanwhile: Callable[[], None] = lambda: None,
+                     digests: dict[str, str] | None = None) -> None:
     """The given contact and org pages (and their vCards), in worker processes when there
-    are many; this process runs meanwhile() while they render (or after, without them)."""
+    are many; this process runs meanwhile() while they render (or after, without them).
+    With digests (a cached build) and enough pages, the files' Markdown comes from the
+    notes cache; each worker's task is then the pages of whole shards of it, so that a
+    worker reads and writes back only its own shards (notes_cache.NotesCache.chunks)."""
+    if digests is not None:
+        site.notes_cache = notes_cache.for_pages(site.crm, digests, entity_paths)
     if workers > 1 and len(entity_paths) >= incremental.PARALLEL_MIN_PAGES:
         def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
             render_entity_pages(site, chunk_writer, vcard, paths)
 
         prepare_entity_pages(site)  # once, for every forked worker to inherit
-        if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile):
+        split = site.notes_cache.chunks if site.notes_cache is not None else None
+        if incremental.render_entities_parallel(site, writer, entity_paths, entities, workers, meanwhile, split):
             return
     render_entity_pages(site, writer, vcard, entity_paths)
     meanwhile()
@@ -474,10 +482,15 @@ def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[st
 
 def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:
     """Only the given contact/org pages (and their vCards): one worker's share."""
+    notes = site.notes_cache
+    if notes is not None:
+        notes.load_for_pages(entity_paths)
     env = make_environment(site.crm.root, site.today)
     for page in plan_pages(site, entity_paths, site_pages=False):
         writer.write(page.path, render_page(env, page))
     write_vcards(site, writer, vcard, entity_paths)
+    if notes is not None:  # what was rendered afresh; its shards are then let go
+        notes.save(notes.take_fresh())
 
 
 def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:

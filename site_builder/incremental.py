@@ -493,14 +493,20 @@ def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str
 
 def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],
                              render_entities: Callable[[Any, Any, list[str]], None], workers: int,
-                             meanwhile: Callable[[], None]) -> bool:
+                             meanwhile: Callable[[], None],
+                             split: Callable[[list[str], int], list[list[str]]] | None = None) -> bool:
     """Render entity pages in forked processes while this one runs meanwhile() (the
-    site-wide pages); False, with nothing rendered, when processes are unavailable."""
+    site-wide pages); False, with nothing rendered, when processes are unavailable.
+    split(paths, size): the tasks, of about size pages each, when the caller groups the
+    pages in its own way (notes_cache.NotesCache.chunks); by default runs of paths."""
     try:
         context = multiprocessing.get_context("fork")
     except ValueError:  # no fork on this platform
         return False
-    chunks = [paths[i:i + _PAGES_PER_TASK] for i in range(0, len(paths), _PAGES_PER_TASK)]
+    if split is not None:
+        chunks = split(paths, _PAGES_PER_TASK)
+    else:
+        chunks = [paths[i:i + _PAGES_PER_TASK] for i in range(0, len(paths), _PAGES_PER_TASK)]
     _JOB.update(site=site, staging=writer.staging, trusted=writer.trusted, render_entities=render_entities)
     # Fresh workers every _CHUNKS_PER_WORKER chunks, so whatever a worker accumulates (it
     # was cmarkgfm's leak, about 7 KB per note, before cmark_free; heap fragmentation

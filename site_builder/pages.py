@@ -72,6 +72,9 @@ class SiteInput:
     # them (incremental.DependencyMap.named_by): a few pages' backlinks are then looked
     # for in those files only, not in every section of the CRM (0.15 s at 10,000).
     namers: dict[str, set[str]] | None = None
+    # notes_cache.NotesCache, when the build keeps files' rendered Markdown between builds:
+    # its rendered(entity, links) answers what file_markdown(entity, links) would.
+    notes_cache: Any = None
 
 
 @dataclass(slots=True)
@@ -197,18 +200,34 @@ def display_title(title: str) -> str:
     return _LEADING_PARTICIPANTS.sub("", title) if title.startswith("@") else title
 
 
+def file_markdown(entity: Entity, links: Links) -> tuple[Markup, list[Markup]]:
+    """The file's Markdown as HTML: its summary and each note's body, in file order."""
+    summary = links.markdown(entity.summary) if entity.summary.strip() else Markup("")
+    return summary, [links.markdown(s.body) for s in entity.sections]
+
+
+def entity_markdown(site: SiteInput, entity: Entity, links: Links) -> tuple[Markup, list[Markup]]:
+    """file_markdown, from the notes cache when the build has one."""
+    if site.notes_cache is not None:
+        return site.notes_cache.rendered(entity, links)  # type: ignore[no-any-return]
+    return file_markdown(entity, links)
+
+
 def entity_notes(site: SiteInput, entity: Entity, links: Links) -> list[Note]:
-    """The file's notes, rendered: only its own page shows them, so nothing is kept."""
-    return make_notes(entity, site.crm, links)
+    """The file's notes, rendered: only its own page shows them."""
+    return make_notes(entity, site.crm, links, entity_markdown(site, entity, links)[1])
 
 
-def make_notes(entity: Entity, crm: CRM, links: Links) -> list[Note]:
+def make_notes(entity: Entity, crm: CRM, links: Links, bodies: list[Markup] | None = None) -> list[Note]:
+    """The file's sections as Notes; bodies: their HTML when the caller has it."""
     ids = note_ids(entity.sections)
     is_touch = crm.config.is_touch
+    if bodies is None:
+        bodies = [links.markdown(s.body) for s in entity.sections]
     notes = []
-    for s in entity.sections:
+    for s, html in zip(entity.sections, bodies):
         notes.append(Note(
-            id=ids[s.line], date=s.date, kind=s.kind, title=display_title(s.title), html=links.markdown(s.body),
+            id=ids[s.line], date=s.date, kind=s.kind, title=display_title(s.title), html=html,
             is_touch=is_touch(s.kind),
             participants=[_participant(crm, p, links.base) for p in s.participants] if s.participants else [],
             topics=list(dict.fromkeys(s.topics)),
@@ -598,12 +617,13 @@ def _entity_common(site: SiteInput, entity: Entity, backlinks: BacklinkIndex,
                    base: str) -> dict[str, Any]:
     crm = site.crm
     links = Links(crm, base)
-    past, planned = split_planned(entity_notes(site, entity, links), site.today)
+    summary_html, bodies = entity_markdown(site, entity, links)
+    past, planned = split_planned(make_notes(entity, crm, links, bodies), site.today)
     topics = Counter(t for s in entity.sections for t in s.topics)
     file_history = site.history.files.get(entity.path) if site.history is not None else None
     return {
         "entity": entity,
-        "summary_html": links.markdown(entity.summary) if entity.summary.strip() else Markup(""),
+        "summary_html": summary_html,
         "notes": past,
         "planned": planned,
         "backlinks": make_backlinks(entity.slug, backlinks, base),
