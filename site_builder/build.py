@@ -29,7 +29,8 @@ from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages,
                     problem_totals, search_meta, search_rows, tag_files)
 from .problems import HasProblems, Problem, sorted_problems
 from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
-from .site_data import SEARCH_DATA_FILE, search_data_js
+from .rowcache import RowCache
+from .site_data import SEARCH_DATA_FILE, SearchRow, search_data_js, search_row_json, search_row_key
 from .site_status import SITE_STATUS_FILE, site_status_js
 from .validate import validate
 
@@ -251,13 +252,14 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     try:
         writer = incremental.StagingWriter(staging, trusted)
         # The site-wide pages list everyone and change on almost every build: render them
-        # in a second process while this one works out and renders the changed pages.
-        # This process writes search-data.js and calendar.ics itself (below), which evens
-        # out the two shares.
+        # (and search-data.js, from the same directory rows) in a second process while this
+        # one works out and renders the changed pages. Their rows are kept in .crm-cache
+        # for the next build, under the site's fingerprint (see rowcache.py).
+        rows = RowStore(cache_mod.cache_dir(site.crm.root), fingerprint) if cache else None
         if workers > 1:
-            background = incremental.render_forked(lambda w: render_site_wide(site, w, reuse), writer)
+            background = incremental.render_forked(lambda w: render_site_wide(site, w, reuse, rows), writer)
         if background is None:
-            render_site_wide(site, writer, reuse)
+            render_site_wide(site, writer, reuse, rows)
         signatures: dict[str, str] = {}
         # (dependency parts of the signatures, named_by), from the forked job when there is one
         ready = parts.result() if parts is not None else None
@@ -282,7 +284,6 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             dirty = entity_pages
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign)
         write_calendar(site, writer, calendar, loaded.digests if cache else None)
-        write_search_data(site, writer)
         if background is not None:
             writer.absorb(background.result())
             background = None
@@ -394,16 +395,32 @@ def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incr
     incremental.save_state(site.crm.root, target, state)
 
 
+# The built-in templates whose long lists are cached_rows (see rowcache.py).
+ROW_TEMPLATES = ("index.html", "due.html", "tag.html")
+
+
+@dataclass(frozen=True, slots=True)
+class RowStore:
+    """Where the site-wide pages' rows are kept (.crm-cache) and the key they are kept
+    under (the site fingerprint: program, theme, crm.yaml, today, output folder)."""
+
+    folder: Path
+    key: str
+
+
 def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
-                     reuse: incremental.PageReuse | None = None) -> None:
-    """The site-wide pages (directory, due, dashboard, tags, changes, problems), the
-    site-status script and the theme's static files; contact and org pages, their
-    vCards, search-data.js and calendar.ics are written by the callers of this. With
-    reuse, a page whose context signs the same as last time is kept, not rendered."""
-    env = make_environment(site.crm.root, site.today)
+                     reuse: incremental.PageReuse | None = None, rows: RowStore | None = None) -> None:
+    """The site-wide pages (directory, due, dashboard, tags, changes, problems),
+    search-data.js, the site-status script and the theme's static files; contact and
+    org pages, their vCards and calendar.ics are written by the callers of this. With
+    reuse, a page whose context signs the same as last time is kept, not rendered. With
+    rows, the rows of the last build are reused and this build's are kept for the next."""
+    row_cache = RowCache.load(rows.folder, rows.key) if rows is not None else None
+    env = make_environment(site.crm.root, site.today, row_cache)
     writer.write(MARKER_FILE, MARKER_TEXT)
     for page in plan_pages(site, []):
-        if reuse is not None:
+        # A page made of cached rows renders about as fast as its context can be signed.
+        if reuse is not None and (row_cache is None or page.template not in ROW_TEMPLATES):
             signature = reuse.signature(page.path, page.template, page.context)
             if signature is not None:
                 writer.page_signatures[page.path] = signature
@@ -411,15 +428,25 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
                     writer.keep(page.path)
                     continue
         writer.write(page.path, render_page(env, page))
+    write_search_data(site, writer, row_cache)
     totals = problem_totals(site)
     writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
         writer.write(name, theme_file(name, site.crm.root).read_bytes())
+    if row_cache is not None:
+        row_cache.save()
 
 
-def write_search_data(site: SiteInput, writer: Any) -> None:
+def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None) -> None:
+    """search-data.js; with row_cache, each row's JSON is reused when the row is unchanged."""
     rows = directory_rows(site)
-    writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows)))
+
+    def cached_json(row: SearchRow) -> str:
+        assert row_cache is not None
+        return row_cache.html("search-row", search_row_key(row), lambda: search_row_json(row))
+
+    writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows),
+                                                  cached_json if row_cache is not None else None))
 
 
 CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")
