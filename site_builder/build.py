@@ -243,7 +243,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     if state is not None and state.fingerprint != fingerprint:
         state = None
     trusted = incremental.trusted_output(state, target)
-    tags = tag_files(site.crm)
+    tags = site.tag_files_cache = tag_files(site.crm)  # also for the forked site-wide process
     shared = incremental.shared_digest(common_context(site, tags), tags)
     workers = workers or os.cpu_count() or 1
     staging = incremental.new_staging(target)

@@ -81,7 +81,7 @@ class RowCache:
         self.rendered = [0] * SHARDS
         # id(row) -> (row, its HTML) for rows shown more than once in a build (a contact
         # on several tag pages is one shared dict); holding the row keeps its id unique.
-        self._seen: dict[tuple[str, int], tuple[Any, str]] = {}
+        self._seen: dict[tuple[str, int], tuple[Any, Markup]] = {}
         self._hashers: dict[str, Any] = {}  # macro name -> blake2b already fed the name
 
     @classmethod
@@ -150,8 +150,8 @@ def cached_rows_global(cache: RowCache | None) -> Callable[[Any, Iterable[Any]],
             known = seen.get((name, id(row)))
             if known is None:
                 values = row_values(row)
-                known = seen[(name, id(row))] = (row, cache.html(name, values, lambda: macro(values)))
-            out.append(Markup(known[1]))
+                known = seen[(name, id(row))] = (row, Markup(cache.html(name, values, lambda: macro(values))))
+            out.append(known[1])
         return out
 
     return cached_rows
