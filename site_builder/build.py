@@ -26,11 +26,11 @@ from . import fs, incremental
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, load
 from .model import CRM
 from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
-                    problem_totals, search_meta, search_rows, tag_files)
+                    problem_totals, search_meta, search_row, search_row_sources, search_rows, tag_files)
 from .problems import HasProblems, Problem, sorted_problems
 from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
-from .rowcache import RowCache
-from .site_data import SEARCH_DATA_FILE, SearchRow, search_data_js, search_row_json, search_row_key
+from .rowcache import RowCache, row_values
+from .site_data import SEARCH_DATA_FILE, search_data_js, search_data_text, search_row_json
 from .site_status import SITE_STATUS_FILE, site_status_js
 from .validate import validate
 
@@ -438,15 +438,16 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
 
 
 def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None) -> None:
-    """search-data.js; with row_cache, each row's JSON is reused when the row is unchanged."""
+    """search-data.js; with row_cache, a row's JSON is kept from the last build when its
+    directory row and the contact's searched fields are unchanged."""
     rows = directory_rows(site)
-
-    def cached_json(row: SearchRow) -> str:
-        assert row_cache is not None
-        return row_cache.html("search-row", search_row_key(row), lambda: search_row_json(row))
-
-    writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows),
-                                                  cached_json if row_cache is not None else None))
+    meta = search_meta(site, rows)
+    if row_cache is None:
+        writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), meta))
+        return
+    pieces = (row_cache.html("search-row", (row_values(r), search_row_sources(r)),
+                             lambda r=r: search_row_json(search_row(r))) for r in rows)  # type: ignore[misc]
+    writer.write(SEARCH_DATA_FILE, search_data_text(pieces, meta))
 
 
 CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")

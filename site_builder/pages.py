@@ -438,7 +438,7 @@ def _directory_rows(site: SiteInput) -> list[dict[str, Any]]:
         next_due = _iso(st.get("next_due"))
         overdue = st.get("overdue_days") or 0
         rows.append({
-            "contact": c, "slug": c.slug, "href": entity_href(c, ""), "name": c.name,
+            "contact": c, "slug": c.slug, "href": f"contacts/{url_slug(c.slug)}.html", "name": c.name,
             "org_slug": c.org or "", "org_name": org.name if org else (c.org or ""),
             "org_href": entity_href(org, "") if org else None,
             "title": c.title or "", "tier": c.tier or "", "status": c.status or "", "source": c.source or "",
@@ -456,20 +456,32 @@ def _directory_rows(site: SiteInput) -> list[dict[str, Any]]:
     return rows
 
 
+_WHITESPACE = re.compile(r"\s")  # compiled once: re.sub() looks the pattern up on every call
+
+
 def search_rows(rows: list[dict[str, Any]]) -> list[SearchRow]:
-    result = []
-    for r in rows:
-        c: Contact = r["contact"]
-        searchable = (c.name, *c.aka, *c.emails, *c.phones, *[re.sub(r"\s", "", p) for p in c.phones],
-                      r["org_name"], c.title or "", *c.tags, *r["topics"], c.location or "")
-        result.append(SearchRow(
-            slug=r["slug"], name=r["name"], org=r["org_slug"], org_name=r["org_name"], title=r["title"],
-            tier=r["tier"], status=r["status"], source=r["source"], last_touch=r["last_touch"],
-            last_touch_words=r["last_touch_words"], touches=r["touches"], next_due=r["next_due"],
-            next_due_words=r["next_due_words"], attention=" ".join(r["attention"]), tags=tuple(c.tags),
-            topics=tuple(r["topics"]), searchable=tuple(searchable),
-        ))
-    return result
+    return [search_row(r) for r in rows]
+
+
+def search_row(r: dict[str, Any]) -> SearchRow:
+    """A directory row as search-data.js has it. It reads the row and, of its contact,
+    what search_row_sources gives (a cache key: keep the two in step)."""
+    c: Contact = r["contact"]
+    searchable = (c.name, *c.aka, *c.emails, *c.phones, *[_WHITESPACE.sub("", p) for p in c.phones],
+                  r["org_name"], c.title or "", *c.tags, *r["topics"], c.location or "")
+    return SearchRow(
+        slug=r["slug"], name=r["name"], org=r["org_slug"], org_name=r["org_name"], title=r["title"],
+        tier=r["tier"], status=r["status"], source=r["source"], last_touch=r["last_touch"],
+        last_touch_words=r["last_touch_words"], touches=r["touches"], next_due=r["next_due"],
+        next_due_words=r["next_due_words"], attention=" ".join(r["attention"]), tags=tuple(c.tags),
+        topics=tuple(r["topics"]), searchable=tuple(searchable),
+    )
+
+
+def search_row_sources(r: dict[str, Any]) -> tuple[Any, ...]:
+    """Everything of a row's contact that search_row reads."""
+    c: Contact = r["contact"]
+    return (c.name, c.aka, c.emails, c.phones, c.title, c.tags, c.location)
 
 
 def filter_options(site: SiteInput, rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:

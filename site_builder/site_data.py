@@ -9,10 +9,9 @@ app.js folds the query with the same rules as fold() below (keep the two in step
 from __future__ import annotations
 
 import json
-import operator
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Iterable
 
 SEARCH_DATA_FILE = "search-data.js"
 SEARCH_DATA_PREFIX = "window.CRM_DATA = "
@@ -102,27 +101,21 @@ def safe_json(value: Any) -> str:
     )
 
 
-def search_data_js(rows: list[SearchRow], meta: dict[str, Any],
-                   row_json: Callable[[SearchRow], str] | None = None) -> str:
-    """The file's text. row_json(row): the row's safe_json(row.as_list()), e.g. kept from
-    the last build (rowcache); the rows are joined into the payload as they are, which
-    gives the bytes of one safe_json of the whole payload (its escapes are per character
-    and a row's JSON is the same wherever it stands)."""
+def search_data_js(rows: list[SearchRow], meta: dict[str, Any]) -> str:
+    return search_data_text((search_row_json(row) for row in rows), meta)
+
+
+def search_data_text(pieces: Iterable[str], meta: dict[str, Any]) -> str:
+    """The file's text from each row's search_row_json (e.g. kept from the last build:
+    rowcache). The pieces are joined into the payload as they are, which gives the bytes
+    of one safe_json of the whole payload: its escapes are per character, and a row's
+    JSON is the same wherever it stands."""
     head = safe_json({"version": FORMAT_VERSION, "fields": list(ROW_FIELDS), **meta})
-    pieces = map(row_json, rows) if row_json is not None else (safe_json(row.as_list()) for row in rows)
     return f'{SEARCH_DATA_PREFIX}{head[:-1]},"rows":[{",".join(pieces)}]}};\n'
 
 
 def search_row_json(row: SearchRow) -> str:
     return safe_json(row.as_list())
-
-
-_ROW_VALUES = operator.attrgetter(*SearchRow.__slots__)
-
-
-def search_row_key(row: SearchRow) -> tuple[Any, ...]:
-    """Every value of the row, in order: what its JSON is made from (a cache key)."""
-    return _ROW_VALUES(row)  # type: ignore[no-any-return]
 
 
 def parse_search_data_js(text: str) -> dict[str, Any]:

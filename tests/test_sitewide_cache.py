@@ -94,6 +94,42 @@ def new_touch(root: Path) -> None:
         handle.write("\n## 2026-11-21 call: Benchmark edit\n\nOne more call. #pricing\n")
 
 
+def _set_field(root: Path, key: str, line: str) -> None:
+    """Contact 10's `key:` line replaced by line (or added after its name)."""
+    path = contacts_of(root)[10]
+    lines: list[str] = []
+    inside = False  # in the old value's indented lines (a block list)
+    for text in path.read_text(encoding="utf-8").split("\n"):
+        inside = text.startswith(f"{key}:") or (inside and text.startswith("  "))
+        if not inside:
+            lines.append(text)
+    at = next(i for i, text in enumerate(lines) if text.startswith("name:")) + 1
+    lines[at:at] = [line]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+# Fields only search-data.js shows (it searches them), each changed alone.
+def edit_emails(root: Path) -> None:
+    _set_field(root, "emails", 'emails: ["new-address@example.org"]')
+
+
+def edit_phones(root: Path) -> None:
+    _set_field(root, "phones", 'phones: ["+41 44 123 45 67"]')
+
+
+def edit_aka(root: Path) -> None:
+    _set_field(root, "aka", 'aka: ["Nickname <b>"]')
+
+
+def edit_location(root: Path) -> None:
+    _set_field(root, "location", 'location: "Zürich"')
+
+
+def edit_searched_fields(root: Path) -> None:
+    for edit in (edit_emails, edit_phones, edit_aka, edit_location):
+        edit(root)
+
+
 def add_contact(root: Path) -> None:
     text = contacts_of(root)[8].read_text(encoding="utf-8").replace("\nname: ", "\nname: Ghost ", 1)
     (root / "contacts" / "ghost-one.md").write_text(text, encoding="utf-8")
@@ -103,7 +139,8 @@ def delete_contact(root: Path) -> None:
     contacts_of(root)[9].unlink()
 
 
-EDITS = [edit_name, edit_tier, add_tag, remove_tags, new_touch, add_contact, delete_contact]
+EDITS = [edit_name, edit_tier, add_tag, remove_tags, new_touch, edit_emails, edit_phones, edit_aka, edit_location,
+         add_contact, delete_contact]
 
 
 @pytest.mark.parametrize("edit", EDITS, ids=[e.__name__ for e in EDITS])
@@ -113,7 +150,8 @@ def test_rebuild_after_a_row_changing_edit_equals_a_clean_build(corpus: Path, tm
     build_site(corpus, out, TODAY, workers=1)
     assert renders[-1] > 30  # the first build renders every row
     edit(corpus)
-    build_site(corpus, out, TODAY, workers=1)
+    result = build_site(corpus, out, TODAY, workers=1)
+    assert result.contacts == len(contacts_of(corpus))  # every file still parses: the edit was valid
     # Only the changed rows were rendered again (a directory row, its search-data row, its
     # due item and tag rows; a new contact or name can also change its neighbours' rows).
     assert renders[-1] < 12
@@ -266,6 +304,12 @@ def test_search_data_from_cached_rows_is_the_same_data(corpus: Path, tmp_path: P
     data = parse_search_data_js((out / "search-data.js").read_text(encoding="utf-8"))
     assert data["count"] == len(data["rows"]) == len(contacts_of(corpus))
     assert any(row[1] == "Zoë <Renamed> & Co" for row in data["rows"])
+    edit_searched_fields(corpus)
+    build_site(corpus, out, TODAY)
+    data = parse_search_data_js((out / "search-data.js").read_text(encoding="utf-8"))
+    haystacks = [row[-1] for row in data["rows"]]
+    assert sum("new-address@example.org" in h and "zurich" in h and "nickname <b>" in h and "+41441234567" in h
+               for h in haystacks) == 1
     assert "<Renamed>" not in (out / "search-data.js").read_text(encoding="utf-8")
 
 
