@@ -364,3 +364,17 @@ def test_row_store_key_is_the_site_fingerprint(corpus: Path, tmp_path: Path, mon
     build_site(corpus, tmp_path / "a", date(2026, 11, 23), workers=1)
     assert len(keys) == 2 and keys[0] != keys[1]
     assert build_mod.RowStore  # the glue build.write_site uses
+
+
+def test_search_data_text_from_pieces_is_one_safe_json_of_the_payload() -> None:
+    from site_builder.site_data import (FORMAT_VERSION, ROW_FIELDS, SEARCH_DATA_PREFIX, SearchRow, safe_json,
+                                        search_data_js)
+
+    tricky = SearchRow("a", "Zoë </script> & \u2028 \"x\"", "o", "<b>", "t", "A", "active", "s", "2026-01-01",
+                       "x", 3, "", "", "due over", ("t<1>",), ("p&q",), ("Zoë", "a@b", "\u2029"))
+    plain = SearchRow("b", "Bo", "", "", "", "", "", "", "", "", 0, "", "", "", (), (), ("Bo",))
+    for rows in ([], [plain], [tricky, plain, tricky]):
+        meta = {"today": "2026-11-22", "count": len(rows)}
+        payload = {"version": FORMAT_VERSION, "fields": list(ROW_FIELDS), **meta,
+                   "rows": [row.as_list() for row in rows]}
+        assert search_data_js(rows, meta) == f"{SEARCH_DATA_PREFIX}{safe_json(payload)};\n"
