@@ -446,7 +446,7 @@ def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None =
         writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), meta))
         return
     pieces = (row_cache.html("search-row", (row_values(r), search_row_sources(r)),
-                             lambda r=r: search_row_json(search_row(r))) for r in rows)  # type: ignore[misc]
+                             lambda r=r: search_row_json(search_row(r)), str) for r in rows)  # type: ignore[misc]
     writer.write(SEARCH_DATA_FILE, search_data_text(pieces, meta))
 
 

@@ -78,26 +78,29 @@ class RowCache:
     def __init__(self, folder: Path | None, key: str, stored: list[dict[bytes, str]] | None = None) -> None:
         self.folder = folder
         self.key = key
+        # The last build's rows not (yet) used by this one: a row found here moves to used
+        # (as Markup, so that its text is held once), and what is left was not shown.
         self.old: list[dict[bytes, str]] = stored if stored is not None else [{} for _ in range(SHARDS)]
         self.used: list[dict[bytes, str]] = [{} for _ in range(SHARDS)]
         self.rendered = [0] * SHARDS
         # id(row) -> (row, its HTML) for rows shown more than once in a build (a contact
         # on several tag pages is one shared dict); holding the row keeps its id unique.
-        self._seen: dict[tuple[str, int], tuple[Any, Markup]] = {}
+        self._seen: dict[tuple[str, int], tuple[Any, str]] = {}
         self._hashers: dict[str, Any] = {}  # macro name -> blake2b already fed the name
 
     @classmethod
     def load(cls, folder: Path, key: str) -> RowCache:
         return cls(folder, key, [_read_shard(folder, n, key) for n in range(SHARDS)])
 
-    def html(self, name: str, values: Any, render: Callable[[], str]) -> str:
-        """The row's HTML from the last build, or render() when it was not there."""
+    def html(self, name: str, values: Any, render: Callable[[], str], wrap: Callable[[str], str] = Markup) -> str:
+        """The row's HTML (wrap(text): Markup, or str for text that is not HTML) from the
+        last build, or render() when it was not there."""
         hasher = self._hashers.get(name)
         if hasher is None:
             hasher = self._hashers[name] = hashlib.blake2b(name.encode() + b"\0", digest_size=16)
         data = value_bytes(values)
         if data is None:
-            return str(render())
+            return wrap(render())
         h = hasher.copy()
         h.update(data)
         digest = h.digest()
@@ -105,11 +108,11 @@ class RowCache:
         used = self.used[shard]
         found = used.get(digest)
         if found is None:
-            found = self.old[shard].get(digest)
-            if found is None:
-                found = str(render())
+            kept = self.old[shard].pop(digest, None)
+            if kept is None:
+                kept = render()
                 self.rendered[shard] += 1
-            used[digest] = found
+            found = used[digest] = wrap(kept)
         return found
 
     @property
@@ -117,12 +120,14 @@ class RowCache:
         return sum(self.rendered)
 
     def save(self) -> None:
-        """Write the shards this build changed (rendered into, or stopped using a row of)."""
+        """Write the shards this build changed (rendered into, or stopped using a row of),
+        as plain text (the cache's unpickler takes no Markup)."""
         if self.folder is None:
             return
         for n in range(SHARDS):
-            if self.rendered[n] or len(self.used[n]) != len(self.old[n]):
-                cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, self.used[n])
+            if self.rendered[n] or self.old[n]:
+                rows = {digest: str(html) for digest, html in self.used[n].items()}
+                cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, rows)
 
 
 def _shard_path(folder: Path, n: int) -> Path:
@@ -152,7 +157,7 @@ def cached_rows_global(cache: RowCache | None) -> Callable[[Any, Iterable[Any]],
             known = seen.get((name, id(row)))
             if known is None:
                 values = row_values(row)
-                known = seen[(name, id(row))] = (row, Markup(cache.html(name, values, lambda: macro(values))))
+                known = seen[(name, id(row))] = (row, cache.html(name, values, lambda: macro(values)))
             out.append(known[1])
         return out
 

@@ -334,7 +334,7 @@ def test_cached_rows_keys_by_macro_and_values() -> None:
     assert _env(cache).get_template("page.html").render(rows=rows) == \
         "<b>&lt;a&gt;</b>;<b>b</b>;<i>&lt;a&gt;</i>;<i>b</i>;"
     assert cache.misses == 4
-    again = rowcache.RowCache(None, "k", cache.used)
+    again = rowcache.RowCache(None, "k", [{k: str(v) for k, v in shard.items()} for shard in cache.used])
     rows[1]["name"] = "c"
     assert _env(again).get_template("page.html").render(rows=rows) == \
         "<b>&lt;a&gt;</b>;<b>c</b>;<i>&lt;a&gt;</i>;<i>c</i>;"
