@@ -270,17 +270,17 @@ def test_user_index_that_loops_over_rows_itself(corpus: Path, tmp_path: Path) ->
 
 
 def test_user_row_macro_overrides_the_builtin_one(corpus: Path, tmp_path: Path) -> None:
-    """A theme's macros.html with its own directory_row: used for every row, including
+    """A theme's rows.html with its own directory_row: used for every row, including
     those the built-in theme's build had kept, and cached in turn."""
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=1)  # rows of the built-in theme in the cache
-    macros = builtin("macros.html")
-    start = macros.index("{% macro directory_row(r) -%}")
-    end = macros.index("{%- endmacro %}", start)
+    rows = builtin("rows.html")
+    start = rows.index("{% macro directory_row(r) -%}")
+    end = rows.index("{%- endmacro %}", start)
     mine = ('{% macro directory_row(r) -%}\n<tr data-slug="{{ r.slug }}" class="mine"><td>'
             '<a href="{{ r.href }}">{{ r.name | upper }}</a></td><td>{{ r.tier }}</td></tr>\n')
     (corpus / "templates").mkdir()
-    (corpus / "templates" / "macros.html").write_text(macros[:start] + mine + macros[end:], encoding="utf-8")
+    (corpus / "templates" / "rows.html").write_text(rows[:start] + mine + rows[end:], encoding="utf-8")
     build_site(corpus, out, TODAY, workers=1)
     edit_name(corpus)
     build_site(corpus, out, TODAY, workers=1)
@@ -292,6 +292,24 @@ def test_user_row_macro_overrides_the_builtin_one(corpus: Path, tmp_path: Path) 
     shutil.rmtree(corpus / "templates")
     build_site(corpus, out, TODAY, workers=1)
     assert 'class="mine"' not in (out / "index.html").read_text(encoding="utf-8")
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_user_macros_without_row_macros_still_work(corpus: Path, tmp_path: Path) -> None:
+    """A theme's macros.html copied before the row macros existed (it has none of them)
+    with its own badge: the built-in rows.html uses that badge, and rows kept with the
+    built-in badge are not reused."""
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    macros = builtin("macros.html")
+    assert "directory_row" not in macros and "macro badge(" in macros
+    (corpus / "templates").mkdir()
+    (corpus / "templates" / "macros.html").write_text(
+        macros.replace('<span class="badge badge-{{ kind }}', '<span class="my-badge badge-{{ kind }}', 1),
+        encoding="utf-8")
+    build_site(corpus, out, TODAY, workers=1)
+    tag_pages = [p.read_text(encoding="utf-8") for p in (out / "tags").glob("*.html")]
+    assert any('<td data-label="Tier"><span class="my-badge' in page for page in tag_pages)
     assert_same_as_clean(corpus, out, tmp_path)
 
 
