@@ -26,10 +26,11 @@ from . import fs, incremental, notes_cache
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, load
 from .model import CRM
 from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
-                    problem_totals, search_meta, search_rows, tag_files)
+                    problem_totals, search_meta, search_row, search_row_sources, search_rows, tag_files)
 from .problems import HasProblems, Problem, sorted_problems
 from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
-from .site_data import SEARCH_DATA_FILE, search_data_js
+from .rowcache import RowCache, row_values
+from .site_data import SEARCH_DATA_FILE, search_data_js, search_data_text, search_row_json
 from .site_status import SITE_STATUS_FILE, site_status_js
 from .validate import validate
 
@@ -269,7 +270,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     if state is not None and state.fingerprint != fingerprint:
         state = None
     trusted = incremental.trusted_output(state, target)
-    tags = tag_files(site.crm)
+    tags = site.tag_files_cache = tag_files(site.crm)  # also for the forked site-wide process
     shared = incremental.shared_digest(common_context(site, tags), tags)
     workers = workers or os.cpu_count() or 1
     staging = incremental.new_staging(target)
@@ -278,13 +279,14 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     try:
         writer = incremental.StagingWriter(staging, trusted)
         # The site-wide pages list everyone and change on almost every build: render them
-        # in a second process while this one works out and renders the changed pages.
-        # This process writes search-data.js and calendar.ics itself (below), which evens
-        # out the two shares.
+        # (and search-data.js, from the same directory rows) in a second process while this
+        # one works out and renders the changed pages. Their rows are kept in .crm-cache
+        # for the next build, under the site's fingerprint (see rowcache.py).
+        rows = RowStore(cache_mod.cache_dir(site.crm.root), fingerprint) if cache else None
         if workers > 1:
-            background = incremental.render_forked(lambda w: render_site_wide(site, w, reuse), writer)
+            background = incremental.render_forked(lambda w: render_site_wide(site, w, reuse, rows), writer)
         if background is None:
-            render_site_wide(site, writer, reuse)
+            render_site_wide(site, writer, reuse, rows)
         signatures: dict[str, str] = {}
         # (dependency parts of the signatures, named_by), from the forked job when there is one
         ready = parts.result() if parts is not None else None
@@ -310,7 +312,6 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign,
                              digests=loaded.digests if cache else None)
         write_calendar(site, writer, calendar, loaded.digests if cache else None)
-        write_search_data(site, writer)
         if background is not None:
             writer.absorb(background.result())
             background = None
@@ -429,16 +430,32 @@ def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incr
     incremental.save_state(site.crm.root, target, state)
 
 
+# The built-in templates whose long lists are cached_rows (see rowcache.py).
+ROW_TEMPLATES = ("index.html", "due.html", "tag.html")
+
+
+@dataclass(frozen=True, slots=True)
+class RowStore:
+    """Where the site-wide pages' rows are kept (.crm-cache) and the key they are kept
+    under (the site fingerprint: program, theme, crm.yaml, today, output folder)."""
+
+    folder: Path
+    key: str
+
+
 def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
-                     reuse: incremental.PageReuse | None = None) -> None:
-    """The site-wide pages (directory, due, dashboard, tags, changes, problems), the
-    site-status script and the theme's static files; contact and org pages, their
-    vCards, search-data.js and calendar.ics are written by the callers of this. With
-    reuse, a page whose context signs the same as last time is kept, not rendered."""
-    env = make_environment(site.crm.root, site.today)
+                     reuse: incremental.PageReuse | None = None, rows: RowStore | None = None) -> None:
+    """The site-wide pages (directory, due, dashboard, tags, changes, problems),
+    search-data.js, the site-status script and the theme's static files; contact and
+    org pages, their vCards and calendar.ics are written by the callers of this. With
+    reuse, a page whose context signs the same as last time is kept, not rendered. With
+    rows, the rows of the last build are reused and this build's are kept for the next."""
+    row_cache = RowCache.load(rows.folder, rows.key) if rows is not None else None
+    env = make_environment(site.crm.root, site.today, row_cache)
     writer.write(MARKER_FILE, MARKER_TEXT)
     for page in plan_pages(site, []):
-        if reuse is not None:
+        # A page made of cached rows renders about as fast as its context can be signed.
+        if reuse is not None and (row_cache is None or page.template not in ROW_TEMPLATES):
             signature = reuse.signature(page.path, page.template, page.context)
             if signature is not None:
                 writer.page_signatures[page.path] = signature
@@ -446,15 +463,26 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
                     writer.keep(page.path)
                     continue
         writer.write(page.path, render_page(env, page))
+    write_search_data(site, writer, row_cache)
     totals = problem_totals(site)
     writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
         writer.write(name, theme_file(name, site.crm.root).read_bytes())
+    if row_cache is not None:
+        row_cache.save()
 
 
-def write_search_data(site: SiteInput, writer: Any) -> None:
+def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None) -> None:
+    """search-data.js; with row_cache, a row's JSON is kept from the last build when its
+    directory row and the contact's searched fields are unchanged."""
     rows = directory_rows(site)
-    writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), search_meta(site, rows)))
+    meta = search_meta(site, rows)
+    if row_cache is None:
+        writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), meta))
+        return
+    pieces = (row_cache.html("search-row", (row_values(r), search_row_sources(r)),
+                             lambda r=r: search_row_json(search_row(r)), str) for r in rows)  # type: ignore[misc]
+    writer.write(SEARCH_DATA_FILE, search_data_text(pieces, meta))
 
 
 CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")

@@ -18,7 +18,9 @@ What a page depends on (its signature, recorded in <root>/.crm-cache/build-*.bin
   links to or names, only their existence and name count. A slug with no file counts too, so
   creating the file a mention names re-renders the mentioning page.
 The site-wide pages (directory, due, dashboard, tags, changes, search data, calendar)
-are rendered on every build that is not a no-op; only changed bytes are written. A build
+are rendered on every build that is not a no-op, their long lists from the rows kept by
+the last build where a row's values are unchanged (rowcache.py); only changed bytes are
+written. A build
 is a no-op (answered from the record, nothing loaded) when the sources' stamps, the
 fingerprint, git's HEAD and the output folder's stamps are all as recorded.
 

@@ -75,6 +75,9 @@ class SiteInput:
     # notes_cache.NotesCache, when the build keeps files' rendered Markdown between builds:
     # its rendered(entity, links) answers what file_markdown(entity, links) would.
     notes_cache: Any = None
+    # directory_rows(self), made once per build: the directory, its filters and
+    # search-data.js all show them.
+    directory_rows_cache: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -437,15 +440,24 @@ def attention_flags(st: dict[str, Any], today: date) -> list[str]:
 
 
 def directory_rows(site: SiteInput) -> list[dict[str, Any]]:
+    """One row per contact, sorted by folded name; made once per build (the rows are
+    shared: do not change them)."""
+    if site.directory_rows_cache is None:
+        site.directory_rows_cache = _directory_rows(site)
+    return site.directory_rows_cache
+
+
+def _directory_rows(site: SiteInput) -> list[dict[str, Any]]:
     crm, today = site.crm, site.today
+    stats = site.stats.contacts if site.stats is not None else {}
     rows = []
     for c in crm.contacts.values():
-        st = contact_stats(site, c.slug)
+        st = stats.get(c.slug) or {}  # read only: no copy (contact_stats copies)
         org = crm.orgs.get(c.org) if c.org else None
         next_due = _iso(st.get("next_due"))
         overdue = st.get("overdue_days") or 0
         rows.append({
-            "contact": c, "slug": c.slug, "href": entity_href(c, ""), "name": c.name,
+            "contact": c, "slug": c.slug, "href": f"contacts/{url_slug(c.slug)}.html", "name": c.name,
             "org_slug": c.org or "", "org_name": org.name if org else (c.org or ""),
             "org_href": entity_href(org, "") if org else None,
             "title": c.title or "", "tier": c.tier or "", "status": c.status or "", "source": c.source or "",
@@ -463,20 +475,32 @@ def directory_rows(site: SiteInput) -> list[dict[str, Any]]:
     return rows
 
 
+_WHITESPACE = re.compile(r"\s")  # compiled once: re.sub() looks the pattern up on every call
+
+
 def search_rows(rows: list[dict[str, Any]]) -> list[SearchRow]:
-    result = []
-    for r in rows:
-        c: Contact = r["contact"]
-        searchable = (c.name, *c.aka, *c.emails, *c.phones, *[re.sub(r"\s", "", p) for p in c.phones],
-                      r["org_name"], c.title or "", *c.tags, *r["topics"], c.location or "")
-        result.append(SearchRow(
-            slug=r["slug"], name=r["name"], org=r["org_slug"], org_name=r["org_name"], title=r["title"],
-            tier=r["tier"], status=r["status"], source=r["source"], last_touch=r["last_touch"],
-            last_touch_words=r["last_touch_words"], touches=r["touches"], next_due=r["next_due"],
-            next_due_words=r["next_due_words"], attention=" ".join(r["attention"]), tags=tuple(c.tags),
-            topics=tuple(r["topics"]), searchable=tuple(searchable),
-        ))
-    return result
+    return [search_row(r) for r in rows]
+
+
+def search_row(r: dict[str, Any]) -> SearchRow:
+    """A directory row as search-data.js has it. It reads the row and, of its contact,
+    what search_row_sources gives (a cache key: keep the two in step)."""
+    c: Contact = r["contact"]
+    searchable = (c.name, *c.aka, *c.emails, *c.phones, *[_WHITESPACE.sub("", p) for p in c.phones],
+                  r["org_name"], c.title or "", *c.tags, *r["topics"], c.location or "")
+    return SearchRow(
+        slug=r["slug"], name=r["name"], org=r["org_slug"], org_name=r["org_name"], title=r["title"],
+        tier=r["tier"], status=r["status"], source=r["source"], last_touch=r["last_touch"],
+        last_touch_words=r["last_touch_words"], touches=r["touches"], next_due=r["next_due"],
+        next_due_words=r["next_due_words"], attention=" ".join(r["attention"]), tags=tuple(c.tags),
+        topics=tuple(r["topics"]), searchable=tuple(searchable),
+    )
+
+
+def search_row_sources(r: dict[str, Any]) -> tuple[Any, ...]:
+    """Everything of a row's contact that search_row reads."""
+    c: Contact = r["contact"]
+    return (c.name, c.aka, c.emails, c.phones, c.title, c.tags, c.location)
 
 
 def filter_options(site: SiteInput, rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
@@ -563,7 +587,8 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
             Page("dashboard.html", "dashboard.html", dashboard_context(site)),
             Page("tags/index.html", "tags.html", tags_context(crm, tags)),
         ]
-        pages += [Page(path, "tag.html", tag_context(crm, tag, site)) for tag, path in tags.items()]
+        by_tag = tag_contexts(site, tags)
+        pages += [Page(path, "tag.html", by_tag[tag]) for tag, path in tags.items()]
     for contact in crm.contacts.values():
         path = f"contacts/{contact.slug}.html"
         if wanted is None or path in wanted:
@@ -767,7 +792,8 @@ def due_context(site: SiteInput) -> dict[str, Any]:
         entity = crm.contacts.get(slug)
         return {"slug": slug, "name": item_get(item, "name", slug), "reason": item_get(item, "reason", ""),
                 "detail": item_get(item, "detail", ""), "date": item_get(item, "date"),
-                "href": entity_href(entity, "") if entity else None, "contact": entity}
+                "href": entity_href(entity, "") if entity else None, "contact": entity,
+                "tier": entity.tier if entity else None}
 
     groups = []
     for reason, title in DUE_SECTIONS:
@@ -789,18 +815,37 @@ def tags_context(crm: CRM, tags: dict[str, str]) -> dict[str, Any]:
 
 
 def tag_context(crm: CRM, tag: str, site: SiteInput) -> dict[str, Any]:
-    contacts = [c for c in crm.contacts.values() if tag in c.tags]
-    orgs = [o for o in crm.orgs.values() if tag in o.tags]
-    return {
-        "nav": "tags", "tag": tag,
-        "contacts": [{"name": c.name, "href": entity_href(c, "../"), "title": c.title or "",
-                      "org": crm.orgs[c.org].name if c.org in crm.orgs else (c.org or ""),
-                      "tier": c.tier or "", "status": c.status or "",
-                      "last_touch": contact_stats(site, c.slug).get("last_touch")}
-                     for c in sorted(contacts, key=lambda c: fold(c.name))],
-        "orgs": [{"name": o.name, "href": entity_href(o, "../"), "industry": o.industry or ""}
-                 for o in sorted(orgs, key=lambda o: fold(o.name))],
-    }
+    """One tag page's context (tag_contexts makes them all in one pass)."""
+    return tag_contexts(site, {tag: ""}, crm)[tag]
+
+
+def tag_contexts(site: SiteInput, tags: dict[str, str], crm: CRM | None = None) -> dict[str, dict[str, Any]]:
+    """Every tag page's context, in one pass over the contacts and orgs (not one per tag).
+    Each contact's row is one dict shared by all its tags' pages."""
+    crm = crm if crm is not None else site.crm
+    contacts: dict[str, list[dict[str, Any]]] = {tag: [] for tag in tags}
+    orgs: dict[str, list[dict[str, Any]]] = {tag: [] for tag in tags}
+    stats = site.stats.contacts if site.stats is not None else {}
+    # One stable sort by folded name, then each tag's list in that order: the same order
+    # as sorting each tag's contacts (in file order) on its own.
+    for c in sorted((c for c in crm.contacts.values() if c.tags), key=lambda c: fold(c.name)):
+        row = None
+        for tag in dict.fromkeys(c.tags):
+            if tag in contacts:
+                if row is None:
+                    row = {"name": c.name, "href": entity_href(c, "../"), "title": c.title or "",
+                           "org": crm.orgs[c.org].name if c.org in crm.orgs else (c.org or ""),
+                           "tier": c.tier or "", "status": c.status or "",
+                           "last_touch": (stats.get(c.slug) or {}).get("last_touch")}
+                contacts[tag].append(row)
+    for o in sorted((o for o in crm.orgs.values() if o.tags), key=lambda o: fold(o.name)):
+        row = None
+        for tag in dict.fromkeys(o.tags):
+            if tag in orgs:
+                if row is None:
+                    row = {"name": o.name, "href": entity_href(o, "../"), "industry": o.industry or ""}
+                orgs[tag].append(row)
+    return {tag: {"nav": "tags", "tag": tag, "contacts": contacts[tag], "orgs": orgs[tag]} for tag in tags}
 
 
 def dashboard_context(site: SiteInput) -> dict[str, Any]:

@@ -316,7 +316,9 @@ class MemoryBytecodeCache(jinja2.BytecodeCache):
 _BYTECODE = MemoryBytecodeCache()
 
 
-def make_environment(root: Path, today: date) -> jinja2.Environment:
+def make_environment(root: Path, today: date, rows: Any = None) -> jinja2.Environment:
+    """The Jinja environment of one build. rows: a rowcache.RowCache for the site-wide
+    pages' `cached_rows` (None: that global renders every row)."""
     loaders: list[jinja2.BaseLoader] = []
     user = user_theme_dir(root)
     if user is not None:
@@ -355,6 +357,10 @@ def make_environment(root: Path, today: date) -> jinja2.Environment:
         backlinks_html=fragments.backlinks_html,
         note_links_html=fragments.note_links_html,
     )
+    # The rows of the site-wide pages, reused from the last build (see rowcache.py).
+    from .rowcache import cached_rows_global
+
+    env.globals["cached_rows"] = cached_rows_global(rows)
     return env
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 SEARCH_DATA_FILE = "search-data.js"
 SEARCH_DATA_PREFIX = "window.CRM_DATA = "
@@ -102,9 +102,20 @@ def safe_json(value: Any) -> str:
 
 
 def search_data_js(rows: list[SearchRow], meta: dict[str, Any]) -> str:
-    payload = {"version": FORMAT_VERSION, "fields": list(ROW_FIELDS), **meta,
-               "rows": [row.as_list() for row in rows]}
-    return f"{SEARCH_DATA_PREFIX}{safe_json(payload)};\n"
+    return search_data_text((search_row_json(row) for row in rows), meta)
+
+
+def search_data_text(pieces: Iterable[str], meta: dict[str, Any]) -> str:
+    """The file's text from each row's search_row_json (e.g. kept from the last build:
+    rowcache). The pieces are joined into the payload as they are, which gives the bytes
+    of one safe_json of the whole payload: its escapes are per character, and a row's
+    JSON is the same wherever it stands."""
+    head = safe_json({"version": FORMAT_VERSION, "fields": list(ROW_FIELDS), **meta})
+    return f'{SEARCH_DATA_PREFIX}{head[:-1]},"rows":[{",".join(pieces)}]}};\n'
+
+
+def search_row_json(row: SearchRow) -> str:
+    return safe_json(row.as_list())
 
 
 def parse_search_data_js(text: str) -> dict[str, Any]:

@@ -1,0 +1,164 @@
+"""Row-level reuse for the site-wide pages: a row's HTML is kept from one build to the next.
+
+The directory, the due list and the tag pages list everyone, so every build that is not a
+no-op renders them again; after one edit almost every row is the same as last time. A row
+is rendered by a macro of the theme (macros.html's directory_row, due_item, tag_row) that a
+page template calls through the `cached_rows(macro, rows)` template global: each row's HTML
+is looked up by (which macro, the row's values) and only rows not seen in the last build
+are rendered. search-data.js is made the same way from per-row JSON pieces.
+
+What a row's HTML may depend on, and where each is in the key:
+- the row's values: its dict (without its Contact object, which the macro is not given),
+  pickled: str, int, None, dates, lists and tuples of those are written out in full (a
+  row that cannot be pickled is rendered every time);
+- the macro: its name and where it is defined (template file and line);
+- everything else the macro can see (the theme's files, the program, crm.yaml, today and
+  the output folder): the build's site fingerprint, the key of the cache files. Any change
+  there discards every row.
+A macro given to cached_rows must therefore make its HTML from its argument alone (and the
+filters, which know today); the built-in ones do, and docs/templates.md says so.
+
+Layout: <root>/.crm-cache/rows-XX.bin, SHARDS files by the first byte of the row's digest,
+each a guarded blob (cache.read_blob: kind, program key, length and digest checked, the
+restricted unpickler) holding {16-byte digest: HTML text}. A shard is rewritten only when
+this build rendered a row of it or stopped using one (unused rows are dropped, so the
+cache holds what the last build showed and no more). Anything that does not load or has
+the wrong shape is discarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from markupsafe import Markup
+
+from . import cache as cache_mod
+
+KIND = "rows"
+SHARDS = 16
+
+
+def row_values(row: Any) -> Any:
+    """What a row macro is given: the row without its Contact (the macro's HTML must be a
+    function of the cached values, and a whole Contact is not one of them)."""
+    if isinstance(row, dict) and "contact" in row:
+        values = dict(row)  # a copy in C, then one key out: 6 times faster than a comprehension
+        del values["contact"]
+        return values
+    return row
+
+
+def value_bytes(values: Any) -> bytes | None:
+    """The values' bytes for a key: a pickle, which can be read back into the values, so
+    two different rows never give the same bytes (5 times faster than repr). Equal rows
+    whose strings are shared differently could give different bytes (the pickle's memo):
+    that costs a render, never a wrong row; the row producers make each value afresh."""
+    try:
+        return pickle.dumps(values, protocol=5)
+    except Exception:  # something that cannot be pickled: such a row is not cached
+        return None
+
+
+def macro_identity(macro: Any) -> str | None:
+    """The macro's name and where it is defined; None for anything that is not a Jinja
+    macro we can place (its rows are then rendered every time)."""
+    code = getattr(getattr(macro, "_func", None), "__code__", None)
+    name = getattr(macro, "name", None)
+    if code is None or not isinstance(name, str):
+        return None
+    return f"{name}@{code.co_filename}:{code.co_firstlineno}"
+
+
+class RowCache:
+    """The rows of the last build (read from .crm-cache/) and those used by this one."""
+
+    def __init__(self, folder: Path | None, key: str, stored: list[dict[bytes, str]] | None = None) -> None:
+        self.folder = folder
+        self.key = key
+        # The last build's rows not (yet) used by this one: a row found here moves to used
+        # (as Markup, so that its text is held once), and what is left was not shown.
+        self.old: list[dict[bytes, str]] = stored if stored is not None else [{} for _ in range(SHARDS)]
+        self.used: list[dict[bytes, str]] = [{} for _ in range(SHARDS)]
+        self.rendered = [0] * SHARDS
+        # id(row) -> (row, its HTML) for rows shown more than once in a build (a contact
+        # on several tag pages is one shared dict); holding the row keeps its id unique.
+        self._seen: dict[tuple[str, int], tuple[Any, str]] = {}
+        self._hashers: dict[str, Any] = {}  # macro name -> blake2b already fed the name
+
+    @classmethod
+    def load(cls, folder: Path, key: str) -> RowCache:
+        return cls(folder, key, [_read_shard(folder, n, key) for n in range(SHARDS)])
+
+    def html(self, name: str, values: Any, render: Callable[[], str], wrap: Callable[[str], str] = Markup) -> str:
+        """The row's HTML (wrap(text): Markup, or str for text that is not HTML) from the
+        last build, or render() when it was not there."""
+        hasher = self._hashers.get(name)
+        if hasher is None:
+            hasher = self._hashers[name] = hashlib.blake2b(name.encode() + b"\0", digest_size=16)
+        data = value_bytes(values)
+        if data is None:
+            return wrap(render())
+        h = hasher.copy()
+        h.update(data)
+        digest = h.digest()
+        shard = digest[0] % SHARDS
+        used = self.used[shard]
+        found = used.get(digest)
+        if found is None:
+            kept = self.old[shard].pop(digest, None)
+            if kept is None:
+                kept = render()
+                self.rendered[shard] += 1
+            found = used[digest] = wrap(kept)
+        return found
+
+    @property
+    def misses(self) -> int:
+        return sum(self.rendered)
+
+    def save(self) -> None:
+        """Write the shards this build changed (rendered into, or stopped using a row of),
+        as plain text (the cache's unpickler takes no Markup)."""
+        if self.folder is None:
+            return
+        for n in range(SHARDS):
+            if self.rendered[n] or self.old[n]:
+                rows = {digest: str(html) for digest, html in self.used[n].items()}
+                cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, rows)
+
+
+def _shard_path(folder: Path, n: int) -> Path:
+    return folder / f"rows-{n:02x}.bin"
+
+
+def _read_shard(folder: Path, n: int, key: str) -> dict[bytes, str]:
+    stored = cache_mod.read_blob(_shard_path(folder, n), KIND, key)
+    if not isinstance(stored, dict):
+        return {}
+    if not all(type(k) is bytes and type(v) is str for k, v in stored.items()):
+        return {}
+    return stored
+
+
+def cached_rows_global(cache: RowCache | None) -> Callable[[Any, Iterable[Any]], list[Markup]]:
+    """The `cached_rows(macro, rows)` template global: each row's HTML (Markup), in order,
+    from the cache where it has it; without a cache (or for a value that is not a Jinja
+    macro) every row is rendered by calling macro(row)."""
+    def cached_rows(macro: Any, rows: Iterable[Any]) -> list[Markup]:
+        name = macro_identity(macro) if cache is not None else None
+        if cache is None or name is None:
+            return [Markup(macro(row_values(row))) for row in rows]
+        out = []
+        seen = cache._seen
+        for row in rows:
+            known = seen.get((name, id(row)))
+            if known is None:
+                values = row_values(row)
+                known = seen[(name, id(row))] = (row, cache.html(name, values, lambda: macro(values)))
+            out.append(known[1])
+        return out
+
+    return cached_rows

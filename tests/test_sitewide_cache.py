@@ -1,0 +1,398 @@
+"""The site-wide pages' row cache (rowcache.py): a site built with rows kept from the last
+build is byte-identical to a clean one, and a cache that is corrupt, foreign or stale is
+not used."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+import jinja2
+import pytest
+
+from site_builder import build as build_mod
+from site_builder import cache as cache_mod
+from site_builder import rowcache
+from site_builder.build import build_site
+from site_builder.site_data import parse_search_data_js
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import generate  # noqa: E402
+
+TODAY = date(2026, 11, 22)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_same_as_clean(root: Path, out: Path, scratch: Path, today: date = TODAY) -> None:
+    clean = scratch / "clean"
+    shutil.rmtree(clean, ignore_errors=True)
+    build_site(root, clean, today, cache=False)
+    got, want = tree(out), tree(clean)
+    assert sorted(got) == sorted(want)
+    assert [rel for rel in want if got[rel] != want[rel]] == []
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=30, sections=3, seed=11)
+    return root
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many rows each build's RowCache rendered (the builds run in this process)."""
+    counts: list[int] = []
+    real_save = rowcache.RowCache.save
+
+    def save(self: rowcache.RowCache) -> None:
+        counts.append(self.misses)
+        real_save(self)
+
+    monkeypatch.setattr(rowcache.RowCache, "save", save)
+    return counts
+
+
+def contacts_of(root: Path) -> list[Path]:
+    return sorted((root / "contacts").glob("*.md"))
+
+
+def replace_line(path: Path, key: str, line: str) -> None:
+    lines = path.read_text(encoding="utf-8").split("\n")
+    at = next(i for i, text in enumerate(lines) if text.startswith(f"{key}:"))
+    lines[at] = line
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def edit_name(root: Path) -> None:
+    replace_line(contacts_of(root)[3], "name", 'name: "Zoë <Renamed> & Co"')
+
+
+def edit_tier(root: Path) -> None:
+    path = contacts_of(root)[4]
+    tier = next(line for line in path.read_text(encoding="utf-8").split("\n") if line.startswith("tier:"))
+    replace_line(path, "tier", "tier: C" if tier != "tier: C" else "tier: A")
+
+
+def add_tag(root: Path) -> None:
+    replace_line(contacts_of(root)[5], "tags", "tags: [brand-new-tag, client]")
+
+
+def remove_tags(root: Path) -> None:
+    replace_line(contacts_of(root)[6], "tags", "tags: []")
+
+
+def new_touch(root: Path) -> None:
+    with contacts_of(root)[7].open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-21 call: Benchmark edit\n\nOne more call. #pricing\n")
+
+
+def _set_field(root: Path, key: str, line: str) -> None:
+    """Contact 10's `key:` line replaced by line (or added after its name)."""
+    path = contacts_of(root)[10]
+    lines: list[str] = []
+    inside = False  # in the old value's indented lines (a block list)
+    for text in path.read_text(encoding="utf-8").split("\n"):
+        inside = text.startswith(f"{key}:") or (inside and text.startswith("  "))
+        if not inside:
+            lines.append(text)
+    at = next(i for i, text in enumerate(lines) if text.startswith("name:")) + 1
+    lines[at:at] = [line]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+# Fields only search-data.js shows (it searches them), each changed alone.
+def edit_emails(root: Path) -> None:
+    _set_field(root, "emails", 'emails: ["new-address@example.org"]')
+
+
+def edit_phones(root: Path) -> None:
+    _set_field(root, "phones", 'phones: ["+41 44 123 45 67"]')
+
+
+def edit_aka(root: Path) -> None:
+    _set_field(root, "aka", 'aka: ["Nickname <b>"]')
+
+
+def edit_location(root: Path) -> None:
+    _set_field(root, "location", 'location: "Zürich"')
+
+
+def edit_searched_fields(root: Path) -> None:
+    for edit in (edit_emails, edit_phones, edit_aka, edit_location):
+        edit(root)
+
+
+def add_contact(root: Path) -> None:
+    text = contacts_of(root)[8].read_text(encoding="utf-8").replace("\nname: ", "\nname: Ghost ", 1)
+    (root / "contacts" / "ghost-one.md").write_text(text, encoding="utf-8")
+
+
+def delete_contact(root: Path) -> None:
+    contacts_of(root)[9].unlink()
+
+
+EDITS = [edit_name, edit_tier, add_tag, remove_tags, new_touch, edit_emails, edit_phones, edit_aka, edit_location,
+         add_contact, delete_contact]
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=[e.__name__ for e in EDITS])
+def test_rebuild_after_a_row_changing_edit_equals_a_clean_build(corpus: Path, tmp_path: Path, edit: Callable[[Path], None],
+                                                               renders: list[int]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    assert renders[-1] > 30  # the first build renders every row
+    edit(corpus)
+    result = build_site(corpus, out, TODAY, workers=1)
+    assert result.contacts == len(contacts_of(corpus))  # every file still parses: the edit was valid
+    # Only the changed rows were rendered again (a directory row, its search-data row, its
+    # due item and tag rows; a new contact or name can also change its neighbours' rows).
+    assert renders[-1] < 12
+    assert renders[-1] > 0 or edit is delete_contact  # a deletion only drops rows
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_all_edits_in_a_row_and_the_forked_process(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    for edit in EDITS:
+        edit(corpus)
+        build_site(corpus, out, TODAY, workers=2)
+    assert_same_as_clean(corpus, out, tmp_path)
+    assert list((corpus / ".crm-cache").glob("rows-*.bin"))
+
+
+def test_another_day_renders_every_row_again(corpus: Path, tmp_path: Path, renders: list[int]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    first = renders[-1]
+    next_day = date(2026, 11, 23)
+    build_site(corpus, out, next_day, workers=1)
+    assert renders[-1] == first  # rows say "3 days ago": nothing of the other day is used
+    assert_same_as_clean(corpus, out, tmp_path, next_day)
+
+
+def test_unchanged_rows_are_not_rewritten(corpus: Path, tmp_path: Path, renders: list[int]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    shards = {p.name: p.read_bytes() for p in (corpus / ".crm-cache").glob("rows-*.bin")}
+    assert shards
+    (corpus / "crm.yaml").write_text((corpus / "crm.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    new_touch(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    after = {p.name: p.read_bytes() for p in (corpus / ".crm-cache").glob("rows-*.bin")}
+    assert set(after) == set(shards)
+    assert 0 < sum(after[name] != shards[name] for name in shards) < len(shards)
+
+
+def _poison(corpus: Path, make: Callable[[int, dict[bytes, str]], bytes]) -> None:
+    """Rewrite every row shard with make(shard number, its rows)."""
+    key = _row_key(corpus)
+    for n in range(rowcache.SHARDS):
+        path = corpus / ".crm-cache" / f"rows-{n:02x}.bin"
+        stored = rowcache._read_shard(corpus / ".crm-cache", n, key) if path.exists() else {}
+        path.write_bytes(make(n, stored))
+
+
+def _row_key(corpus: Path) -> str:
+    """The key the last build kept its rows under (read back from a shard's header)."""
+    import json
+
+    data = next((corpus / ".crm-cache").glob("rows-*.bin")).read_bytes()
+    end = data.index(b"\n", len(cache_mod.MAGIC))
+    return str(json.loads(data[len(cache_mod.MAGIC):end])["program"])
+
+
+EVIL = '<script>alert("cached")</script>'
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "foreign-key", "wrong-shape", "wrong-kind"])
+def test_corrupt_or_foreign_row_cache_is_ignored(corpus: Path, tmp_path: Path, how: str,
+                                                 renders: list[int]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    key = _row_key(corpus)
+
+    def make(n: int, stored: dict[bytes, str]) -> bytes:
+        evil = {digest: EVIL for digest in stored}
+        if how == "garbage":
+            return b"\x00not a cache\xff" * 7
+        if how == "truncated":
+            return cache_mod.encode_blob(rowcache.KIND, key, evil)[:-5]
+        if how == "foreign-key":
+            return cache_mod.encode_blob(rowcache.KIND, "another site/theme/day", evil)
+        if how == "wrong-shape":
+            return cache_mod.encode_blob(rowcache.KIND, key, {n: EVIL for n in range(3)} | {b"x" * 16: 7})
+        return cache_mod.encode_blob("parsed", key, evil)
+
+    _poison(corpus, make)
+    shutil.rmtree(out)  # every page rendered again, from the cache if it were trusted
+    build_site(corpus, out, TODAY, workers=1)
+    assert renders[-1] == renders[0]
+    assert not any(EVIL.encode() in data for data in tree(out).values())
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_cache_false_neither_reads_nor_writes_rows(corpus: Path, tmp_path: Path) -> None:
+    build_site(corpus, tmp_path / "site", TODAY, cache=False)
+    assert not list((corpus / ".crm-cache").glob("rows-*.bin"))
+
+
+# --- themes ------------------------------------------------------------------------------------
+
+
+def builtin(name: str) -> str:
+    return (REPO / "templates" / name).read_text(encoding="utf-8")
+
+
+def test_user_index_that_loops_over_rows_itself(corpus: Path, tmp_path: Path) -> None:
+    """An index.html written before cached_rows existed: its own loop, with r.contact."""
+    (corpus / "templates").mkdir()
+    (corpus / "templates" / "index.html").write_text(
+        '{% extends "base.html" %}{% block main %}<ul id="mine">\n'
+        '{% for r in rows %}<li data-slug="{{ r.slug }}">{{ r.name }} · {{ r.contact.emails | first }}</li>\n'
+        '{% endfor %}</ul>{% endblock %}', encoding="utf-8")
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    edit_name(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "Zoë &lt;Renamed&gt; &amp; Co · " in html
+    assert html.count("<li data-slug=") == len(contacts_of(corpus))
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_user_row_macro_overrides_the_builtin_one(corpus: Path, tmp_path: Path) -> None:
+    """A theme's rows.html with its own directory_row: used for every row, including
+    those the built-in theme's build had kept, and cached in turn."""
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)  # rows of the built-in theme in the cache
+    rows = builtin("rows.html")
+    start = rows.index("{% macro directory_row(r) -%}")
+    end = rows.index("{%- endmacro %}", start)
+    mine = ('{% macro directory_row(r) -%}\n<tr data-slug="{{ r.slug }}" class="mine"><td>'
+            '<a href="{{ r.href }}">{{ r.name | upper }}</a></td><td>{{ r.tier }}</td></tr>\n')
+    (corpus / "templates").mkdir()
+    (corpus / "templates" / "rows.html").write_text(rows[:start] + mine + rows[end:], encoding="utf-8")
+    build_site(corpus, out, TODAY, workers=1)
+    edit_name(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert html.count('class="mine"') == len(contacts_of(corpus))
+    assert "ZOË &lt;RENAMED&gt; &amp; CO" in html
+    assert_same_as_clean(corpus, out, tmp_path)
+    # and back to the built-in theme: its rows again, not the theme's cached ones
+    shutil.rmtree(corpus / "templates")
+    build_site(corpus, out, TODAY, workers=1)
+    assert 'class="mine"' not in (out / "index.html").read_text(encoding="utf-8")
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_user_macros_without_row_macros_still_work(corpus: Path, tmp_path: Path) -> None:
+    """A theme's macros.html copied before the row macros existed (it has none of them)
+    with its own badge: the built-in rows.html uses that badge, and rows kept with the
+    built-in badge are not reused."""
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    macros = builtin("macros.html")
+    assert "directory_row" not in macros and "macro badge(" in macros
+    (corpus / "templates").mkdir()
+    (corpus / "templates" / "macros.html").write_text(
+        macros.replace('<span class="badge badge-{{ kind }}', '<span class="my-badge badge-{{ kind }}', 1),
+        encoding="utf-8")
+    build_site(corpus, out, TODAY, workers=1)
+    tag_pages = [p.read_text(encoding="utf-8") for p in (out / "tags").glob("*.html")]
+    assert any('<td data-label="Tier"><span class="my-badge' in page for page in tag_pages)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_search_data_from_cached_rows_is_the_same_data(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    edit_name(corpus)
+    add_contact(corpus)
+    build_site(corpus, out, TODAY)
+    data = parse_search_data_js((out / "search-data.js").read_text(encoding="utf-8"))
+    assert data["count"] == len(data["rows"]) == len(contacts_of(corpus))
+    assert any(row[1] == "Zoë <Renamed> & Co" for row in data["rows"])
+    edit_searched_fields(corpus)
+    build_site(corpus, out, TODAY)
+    data = parse_search_data_js((out / "search-data.js").read_text(encoding="utf-8"))
+    haystacks = [row[-1] for row in data["rows"]]
+    assert sum("new-address@example.org" in h and "zurich" in h and "nickname <b>" in h and "+41441234567" in h
+               for h in haystacks) == 1
+    assert "<Renamed>" not in (out / "search-data.js").read_text(encoding="utf-8")
+
+
+# --- the template global itself --------------------------------------------------------------------
+
+
+def _env(cache: rowcache.RowCache | None) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.DictLoader({
+        "m.html": "{% macro row(r) -%}<b>{{ r.name }}</b>{%- endmacro %}"
+                  "{% macro other(r) -%}<i>{{ r.name }}</i>{%- endmacro %}",
+        "page.html": '{% from "m.html" import row, other %}'
+                     "{% for h in cached_rows(row, rows) %}{{ h }};{% endfor %}"
+                     "{% for h in cached_rows(other, rows) %}{{ h }};{% endfor %}",
+    }), autoescape=True)
+    env.globals["cached_rows"] = rowcache.cached_rows_global(cache)
+    return env
+
+
+def test_cached_rows_keys_by_macro_and_values() -> None:
+    rows: list[dict[str, Any]] = [{"name": "<a>", "contact": object()}, {"name": "b"}]
+    cache = rowcache.RowCache(None, "k")
+    assert _env(cache).get_template("page.html").render(rows=rows) == \
+        "<b>&lt;a&gt;</b>;<b>b</b>;<i>&lt;a&gt;</i>;<i>b</i>;"
+    assert cache.misses == 4
+    again = rowcache.RowCache(None, "k", [{k: str(v) for k, v in shard.items()} for shard in cache.used])
+    rows[1]["name"] = "c"
+    assert _env(again).get_template("page.html").render(rows=rows) == \
+        "<b>&lt;a&gt;</b>;<b>c</b>;<i>&lt;a&gt;</i>;<i>c</i>;"
+    assert again.misses == 2  # only the changed row, once per macro
+    assert _env(None).get_template("page.html").render(rows=rows) == \
+        "<b>&lt;a&gt;</b>;<b>c</b>;<i>&lt;a&gt;</i>;<i>c</i>;"
+
+
+def test_a_row_macro_is_not_given_the_contact() -> None:
+    seen: list[Any] = []
+    cache = rowcache.RowCache(None, "k")
+    rowcache.cached_rows_global(cache)(lambda r: seen.append(r) or "x", [{"name": "a", "contact": object()}])
+    assert seen == [{"name": "a"}]  # not a Jinja macro: rendered every time, uncached
+    assert cache.misses == 0
+
+
+def test_row_store_key_is_the_site_fingerprint(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys: list[str] = []
+    real = rowcache.RowCache.load
+
+    def load(folder: Path, key: str) -> rowcache.RowCache:
+        keys.append(key)
+        return real(folder, key)
+
+    monkeypatch.setattr(rowcache.RowCache, "load", staticmethod(load))
+    build_site(corpus, tmp_path / "a", TODAY, workers=1)
+    build_site(corpus, tmp_path / "a", date(2026, 11, 23), workers=1)
+    assert len(keys) == 2 and keys[0] != keys[1]
+    assert build_mod.RowStore  # the glue build.write_site uses
+
+
+def test_search_data_text_from_pieces_is_one_safe_json_of_the_payload() -> None:
+    from site_builder.site_data import (FORMAT_VERSION, ROW_FIELDS, SEARCH_DATA_PREFIX, SearchRow, safe_json,
+                                        search_data_js)
+
+    tricky = SearchRow("a", "Zoë </script> & \u2028 \"x\"", "o", "<b>", "t", "A", "active", "s", "2026-01-01",
+                       "x", 3, "", "", "due over", ("t<1>",), ("p&q",), ("Zoë", "a@b", "\u2029"))
+    plain = SearchRow("b", "Bo", "", "", "", "", "", "", "", "", 0, "", "", "", (), (), ("Bo",))
+    for rows in ([], [plain], [tricky, plain, tricky]):
+        meta = {"today": "2026-11-22", "count": len(rows)}
+        payload = {"version": FORMAT_VERSION, "fields": list(ROW_FIELDS), **meta,
+                   "rows": [row.as_list() for row in rows]}
+        assert search_data_js(rows, meta) == f"{SEARCH_DATA_PREFIX}{safe_json(payload)};\n"
