@@ -100,25 +100,27 @@ def swap_in(new: Path, out: Path) -> None:
 # --- optional stages (other modules, present or not) ----------------------------------------
 
 
-def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None,
-                  digests: dict[str, str] | None = None) -> tuple[Any, Any, dict[str, Markup]]:
+def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None, digests: dict[str, str] | None = None,
+                  background: list[incremental.Forked] | None = None) -> tuple[Any, Any, dict[str, Markup]]:
     """(stats, due items, charts); (None, None, {}) while site_builder.stats is unavailable.
     With the files' digests (a cached build), only what the changed files can change is
     worked out again (stats_incremental), from what the last computation left: in memory
-    (a long-running process) or in .crm-cache/stats.bin."""
+    (a long-running process) or in .crm-cache/stats.bin; that file is written by a forked
+    process appended to background, when one is given and processes can be forked."""
     try:
         from . import stats as stats_module
     except ImportError:
         return None, None, {}
     if digests is not None:
-        stats = _remembered_stats(crm, today, memory, digests)
+        stats = _remembered_stats(crm, today, memory, digests, background)
     else:
         stats = stats_module.compute(crm, today)
     due = stats_module.due_items(crm, stats, today, within=7)
     return stats, due, dashboard_charts(stats)
 
 
-def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests: dict[str, str]) -> Any:
+def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests: dict[str, str],
+                      background: list[incremental.Forked] | None) -> Any:
     from . import stats_incremental
 
     remembered = memory.stats if memory is not None and memory.stats is not None else None
@@ -129,12 +131,20 @@ def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests:
     if memory is not None:  # kept here; `crm build` would rarely find the tree as serve left it
         memory.stats = remembered
     elif remembered.last == "full" or remembered.digests != before:
-        stats_incremental.write_memory(crm.root, remembered)
+        def write() -> None:
+            stats_incremental.write_memory(crm.root, remembered)
+
+        writer = incremental.Forked.start(write) if background is not None else None
+        if writer is None:
+            write()
+        else:
+            background.append(writer)
     return stats
 
 
 def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, workers: int | None,
-                      memory: LoadMemory | None = None) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
+                      memory: LoadMemory | None = None, background: list[incremental.Forked] | None = None,
+                      ) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
     """The entity checks and the stats. When most files must be checked (a cold build),
     the checks run in a forked process while this one computes the stats."""
     def checks() -> list[Problem]:
@@ -144,7 +154,8 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, wor
     if (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= PARALLEL_MIN_FILES:
         forked = incremental.Forked.start(checks)
     try:
-        stats, due, charts = compute_stats(crm, today, memory, loaded.digests if cache else None)
+        stats, due, charts = compute_stats(crm, today, memory, loaded.digests if cache else None,
+                                           background if (workers or os.cpu_count() or 1) > 1 else None)
     except BaseException:
         if forked is not None:
             forked.cancel()
@@ -218,9 +229,10 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     parts = None
     if state is not None and state.fingerprint == fingerprint and (workers or os.cpu_count() or 1) > 1:
         parts = incremental.forked_dependency_parts(crm, loaded.digests)
+    background: list[incremental.Forked] = []  # e.g. writing the stats' memory
     try:
         checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
-                                                        memory=memory)
+                                                        memory=memory, background=background)
         problems = sorted_problems([*crm.problems, *checked])
         vcard, calendar = export_functions(crm)
         site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
@@ -231,6 +243,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     finally:
         if parts is not None:
             parts.cancel()
+        for job in background:
+            job.result()
     files = writer.written
     result = BuildResult(
         out=target, problems=problems, pages=sum(1 for f in files if f.endswith(".html")),
