@@ -186,6 +186,13 @@ class BuildStatus:
         return lines + self.errors
 
 
+# Making what the builds froze collectable again and collecting (cache.release_frozen) is
+# a pass over every object of the loaded CRM: 0.6 s at 10,000 contacts. A save's build
+# leaves only a few hundred objects in cycles behind (measured: about 250), which stay
+# frozen until then; so the pass runs before every RELEASE_EVERY-th build, not every save.
+RELEASE_EVERY = 25
+
+
 class LiveBuilder:
     """Builds the site, keeps the latest BuildStatus, and tells the terminal what changed."""
 
@@ -209,7 +216,8 @@ class LiveBuilder:
         started = time.perf_counter()
         with self._lock:
             try:
-                release_frozen()  # what the last build loaded and froze may be garbage now
+                if self.status.number % RELEASE_EVERY == 0:
+                    release_frozen()  # what earlier builds loaded and froze may be garbage now
                 result = build_site(self.root, self.out, self.today, memory=self._memory)
             except Exception as exc:  # the watcher must survive any failure of one build
                 status = BuildStatus(self.status.number + 1, False, self.status.errors, self.status.warnings,

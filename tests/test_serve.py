@@ -210,3 +210,18 @@ def test_a_templates_folder_created_while_serving_is_watched(live) -> None:  # t
     wait_for(lambda: running.problems()["build"] >= 2, "the rebuild after templates/ appeared")
     (root / "templates" / "style.css").write_text("body { color: rebeccapurple; }\n")
     wait_for(lambda: "rebeccapurple" in get(running.server, "/style.css")[1], "the user's style.css to be served")
+
+
+def test_frozen_objects_are_released_every_so_many_builds_not_on_every_save(make_crm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """release_frozen is a pass over the whole loaded CRM (0.6 s at 10,000 contacts)."""
+    from site_builder import cache, watch
+
+    calls: list[int] = []
+    real = cache.release_frozen
+    monkeypatch.setattr(cache, "release_frozen", lambda: (calls.append(1), real())[1])
+    monkeypatch.setattr(watch, "RELEASE_EVERY", 3)
+    root = make_crm({"contacts/ada.md": "---\nname: Ada\n---\n"})
+    builder = LiveBuilder(root, None, TODAY, echo=lambda line: None)
+    for _ in range(7):
+        assert builder.build().ok
+    assert len(calls) == 3  # before builds 1, 4 and 7

@@ -61,7 +61,9 @@ def watch_command(root: Path, out: Path | None, today: date | None) -> None:
     (.swp, .swx, ~, 4913, .#*, .DS_Store) are ignored, and editors that save by writing
     a temporary file and renaming it are handled. Each build prints its errors and
     warnings count, and every problem that is new since the previous build; a bad edit
-    never stops the watcher.
+    never stops the watcher. The first build loads the whole CRM even when the site is
+    up to date: the watcher keeps it, so each save re-reads only the changed files and
+    works out only the figures they change.
     """
     root, target = _prepare(root, out)
     builder = LiveBuilder(root, target, today, echo=_echo)
