@@ -2,7 +2,7 @@
 
 The directory, the due list and the tag pages list everyone, so every build that is not a
 no-op renders them again; after one edit almost every row is the same as last time. A row
-is rendered by a macro of the theme (macros.html's directory_row, due_item, tag_row) that a
+is rendered by a macro of the theme (rows.html's directory_row, due_item, tag_row) that a
 page template calls through the `cached_rows(macro, rows)` template global: each row's HTML
 is looked up by (which macro, the row's values) and only rows not seen in the last build
 are rendered. search-data.js is made the same way from per-row JSON pieces.

@@ -1,11 +1,11 @@
 """Stats after a few files changed, without a pass over every section again.
 
-A long-running process (`crm serve`, `crm watch`) computes the stats after every save,
-and at 10,000 contacts a full computation (stats.compute) takes about 1.2 s, most of it
-the pass over 200,000 sections and the per-contact figures. After one edit nearly all
-of that comes out the same. This module keeps what the last computation used
-(StatsMemory) and, when only contact files changed, works out again just what they can
-change:
+Every rebuild needs the stats, and at 10,000 contacts a full computation
+(stats.compute) takes about 1.2 s, most of it the pass over 200,000 sections and the
+per-contact figures. After one edit nearly all of that comes out the same. This module
+keeps what the last computation used (StatsMemory: in the process for `crm serve` and
+`crm watch`, in .crm-cache/stats.bin between `crm build` runs) and, when only contact
+files changed, works out again just what they can change:
 
 - a contact's figures come from its own file (its money, cadence, birthday, ...), from
   the sections of other files that name it in a heading (touches, plans, topics) and
@@ -33,7 +33,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, TypeVar
 
 from .model import CRM, Config, Contact, Entity
 from .parse import Section
@@ -50,6 +50,8 @@ MAX_CHANGED_FILES = 64
 # slugs its section headings name). Kept for every file, so that after a change the
 # figures the file's old version touched can be found without the old version.
 Footprint = tuple[str | None, str | None, tuple[str, ...]]
+
+V = TypeVar("V")
 
 STATS_KIND = "stats"
 STATS_FILE = "stats.bin"
@@ -158,13 +160,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old_stats.orgs[slug])
             for slug, o in crm.orgs.items()}
 
-    days = dict(memory.days)
-    for path in changed:
-        entity = now.get(path)
-        if entity is None:
-            days.pop(path, None)
-        else:
-            days[path] = touch_days(entity, crm.config, today)
+    days = _updated(memory.days, changed, now, lambda entity: touch_days(entity, crm.config, today))
     ctx.index = SectionIndex({}, {}, [d for path in now if path in days for d in days[path]])
     stats = Stats(contacts, orgs, summary_stats(crm, contacts, orgs, ctx, total))
 
@@ -179,14 +175,20 @@ def _money_now(crm: CRM, today: date, memory: StatsMemory, now: dict[str, Entity
     """Every file's money facts: the remembered ones where this process has them."""
     if not memory.money:  # read from the cache: money facts are not stored
         return {path: money_of(entity, today) for path, entity in now.items()}
-    money = dict(memory.money)
+    return _updated(memory.money, changed, now, lambda entity: money_of(entity, today))
+
+
+def _updated(table: dict[str, V], changed: list[str], now: dict[str, Entity],
+             make: Callable[[Entity], V]) -> dict[str, V]:
+    """A copy of a per-file table with the changed files' entries made again (or gone)."""
+    result = dict(table)
     for path in changed:
         entity = now.get(path)
         if entity is None:
-            money.pop(path, None)
+            result.pop(path, None)
         else:
-            money[path] = money_of(entity, today)
-    return money
+            result[path] = make(entity)
+    return result
 
 
 def _namers(footprints: dict[str, Footprint]) -> dict[str, set[str]]:

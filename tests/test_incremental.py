@@ -32,10 +32,10 @@ def small_corpus(root: Path) -> Path:
     return root
 
 
-def assert_same_as_clean(root: Path, out: Path, scratch: Path) -> None:
+def assert_same_as_clean(root: Path, out: Path, scratch: Path, today: date = TODAY) -> None:
     clean = scratch / "clean"
     shutil.rmtree(clean, ignore_errors=True)
-    build_site(root, clean, TODAY, cache=False)
+    build_site(root, clean, today, cache=False)
     got, want = tree(out), tree(clean)
     assert sorted(got) == sorted(want)
     different = [rel for rel in want if got[rel] != want[rel]]

@@ -55,8 +55,7 @@ BOB = "---\nname: Bob Stone\n---\n\n## 2026-09-01 note: Hello\n\nSaw @ada at #co
 ACME = "---\nname: Acme\n---\n\n## 2026-08-01 note: Kick-off\n\nWith @ada.\n"
 
 
-def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+from test_incremental import assert_same_as_clean, tree  # noqa: E402  (tests/ is on the path)
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -95,12 +94,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> Renders:
 
 
 def assert_same_as_uncached(root: Path, out: Path, today: date, scratch: Path) -> None:
-    clean = scratch / "clean"
-    shutil.rmtree(clean, ignore_errors=True)
-    build_site(root, clean, today, cache=False)
-    got, want = tree(out), tree(clean)
-    assert sorted(got) == sorted(want)
-    assert [rel for rel in want if got[rel] != want[rel]] == []
+    assert_same_as_clean(root, out, scratch, today)
 
 
 def build(root: Path, today: date) -> Path:

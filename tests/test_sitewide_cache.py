@@ -26,17 +26,7 @@ import generate  # noqa: E402
 TODAY = date(2026, 11, 22)
 
 
-def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def assert_same_as_clean(root: Path, out: Path, scratch: Path, today: date = TODAY) -> None:
-    clean = scratch / "clean"
-    shutil.rmtree(clean, ignore_errors=True)
-    build_site(root, clean, today, cache=False)
-    got, want = tree(out), tree(clean)
-    assert sorted(got) == sorted(want)
-    assert [rel for rel in want if got[rel] != want[rel]] == []
+from test_incremental import assert_same_as_clean, tree  # noqa: E402  (tests/ is on the path)
 
 
 @pytest.fixture
