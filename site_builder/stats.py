@@ -423,6 +423,18 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
     }
 
 
+def share_of_revenue(org: Org, ctx: _Context, total: Money) -> dict[str, float]:
+    """org_stats(...)["share_of_revenue"] alone: what the org's group brought, of total."""
+    group = org_group(org.slug, ctx.children)
+    contacts = [c for g in group for c in ctx.members.get(g, [])]
+    lifetime: Money = {}
+    for entity in _entities(ctx.crm, group, contacts):
+        money = ctx.money[entity.path]
+        if money.lifetime:
+            add_money(lifetime, money.lifetime)
+    return share_json(lifetime, total)
+
+
 def _members(crm: CRM) -> dict[str, list[str]]:
     """org slug -> slugs of the contacts whose `org` is it (sorted)."""
     by_org: dict[str, list[str]] = defaultdict(list)

@@ -19,9 +19,9 @@ files changed, works out again just what they can change:
 
 Those figures are computed by the same functions as a full computation, from an index
 of just the sections that can matter to them (stats_touches.build_index over a few
-files); every other contact's and org's figures are the last ones. Anything else - an
-org file changed, another day, another crm.yaml, a total revenue that moved (every
-org's share of it), or many files at once - is a full computation.
+files); every other contact's and org's figures are the last ones, but for each org's
+share of all revenue when the total moved. Anything else - an org file changed,
+another day, another crm.yaml, or many files at once - is a full computation.
 tests/test_stats_incremental.py checks the result against a full computation after
 random edits, additions and deletions.
 """
@@ -40,7 +40,7 @@ from .parse import Section
 from .stats_money import Money
 from .stats import (SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue, assign_rfm,
                     compute_in_context, contact_stats, context_of, money_of, org_children, org_group, org_stats,
-                    summary_stats)
+                    share_of_revenue, summary_stats)
 from .stats_touches import org_chain
 
 # Above this many changed files, a full computation is about as cheap and far simpler.
@@ -135,8 +135,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     money = _money_now(crm, today, memory, now, changed)
     ctx = _Context(crm, today, SectionIndex({}, {}, []), money, _referrals(crm), org_children(crm), _members(crm))
     total = _total_revenue(ctx)
-    if total != memory.total:  # every org's share of the revenue moves
-        return None
+    revenue_moved = total != memory.total  # then every org's share of it moves too
 
     footprints = dict(memory.footprints)
     before = [footprints.pop(path, None) for path in changed]
@@ -159,12 +158,16 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     assign_rfm(contacts, ctx)
     orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old_stats.orgs[slug])
             for slug, o in crm.orgs.items()}
+    if revenue_moved:
+        for slug, org in crm.orgs.items():
+            if slug not in groups:
+                orgs[slug]["share_of_revenue"] = share_of_revenue(org, ctx, total)
 
     days = _updated(memory.days, changed, now, lambda entity: touch_days(entity, crm.config, today))
     ctx.index = SectionIndex({}, {}, [d for path in now if path in days for d in days[path]])
     stats = Stats(contacts, orgs, summary_stats(crm, contacts, orgs, ctx, total))
 
-    memory.digests = {path: digests.get(path, "") for path in now}
+    memory.digests, memory.total = {path: digests.get(path, "") for path in now}, total
     memory.stats, memory.money, memory.days, memory.footprints, memory.entities = stats, money, days, footprints, now
     memory.last = "incremental"
     return stats

@@ -47,7 +47,7 @@ def op_status(root: Path, pick: int) -> None:
 
 
 def op_invoice(root: Path, pick: int) -> None:
-    """Money moves: every org's share of the revenue changes (a full computation)."""
+    """Money moves: every org's share of the revenue changes."""
     people = contacts_of(root)
     path = people[pick % len(people)]
     text = path.read_text(encoding="utf-8")
@@ -72,8 +72,8 @@ def op_tier(root: Path, pick: int) -> None:
 
 
 CONTACT_OPERATIONS = [op_edit_name, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_refer,
-                      op_status, op_plan_and_touch, op_tier]
-OPERATIONS = [*CONTACT_OPERATIONS, op_invoice, op_org_parent, op_edit_org, op_config]
+                      op_status, op_plan_and_touch, op_tier, op_invoice]
+OPERATIONS = [*CONTACT_OPERATIONS, op_org_parent, op_edit_org, op_config]
 
 
 def as_json(figures: stats.Stats) -> str:
