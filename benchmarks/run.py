@@ -4,8 +4,8 @@
     python benchmarks/run.py --sizes 1000          # just one size
     python benchmarks/run.py --big                 # also 50,000 (about 400 MB of Markdown)
 
-Each measurement runs the `crm` command (site_builder.cli:main) as its own process (so imports and
-process start-up count, as they do for a user) and reads that process's peak memory
+Each measurement runs the `crm` command (site_builder.cli:run, the console script) as its
+own process (so imports and process start-up count, as they do for a user) and reads that process's peak memory
 from os.wait4 (the largest of it and the worker processes it waited for). Corpora are
 generated once into $TMPDIR/crm-benchmark/ by generate.py and reused; the
 edit/add/delete steps are undone at the end, so a corpus stays byte-identical. Two rows
@@ -55,7 +55,7 @@ CODE_PATH: Path | None = None
 
 def run_cli(args: list[str], cwd: Path) -> Measurement:
     """One `crm` invocation in a fresh process: wall time and peak RSS."""
-    cmd = [sys.executable, "-c", "from site_builder.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from site_builder.cli import run; run()", *args]
     env = dict(os.environ)
     if CODE_PATH is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(CODE_PATH), *filter(None, [env.get("PYTHONPATH")])])

@@ -8,6 +8,8 @@ does not pay for importing the renderer, the importers or the file watcher.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -54,3 +56,37 @@ def main() -> None:
     Contacts live in contacts/*.md and organisations in orgs/*.md, each with YAML front
     matter and dated note sections (see docs/format.md).
     """
+
+
+def run() -> None:
+    """The `crm` console script: main(), then exit without tearing down the process.
+
+    A command that loaded a big CRM would otherwise spend its last moments freeing it
+    object by object (0.2 to 0.4 s at 10,000 contacts, after the work is done). The
+    loader keeps the last CRM it loaded until then (loader.keep_until_exit), and the
+    process ends with os._exit once stdout and stderr are flushed: every file a command
+    writes is complete and renamed into place before it returns, and its worker
+    processes have been waited for."""
+    from . import loader
+
+    loader.keep_until_exit(True)
+    try:
+        main(standalone_mode=True)
+        code = 0
+    except SystemExit as done:
+        code = _exit_code(done.code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (crm ... | head): nothing more to say
+            pass
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message") prints it and exits 1
+    return 1

@@ -86,7 +86,21 @@ def load(root: Path, *, cache: bool = True, workers: int | None = None,
          memory: LoadMemory | None = None) -> Loaded:
     root = fs.find_root(root)
     with cache_mod.gc_paused():
-        return _load(root, cache, workers, memory if cache else None)
+        loaded = _load(root, cache, workers, memory if cache else None)
+    if _KEPT:
+        _KEPT[:] = [True, loaded]
+    return loaded
+
+
+# [True, the last Loaded] once keep_until_exit(True) was called (cli.run, a one-shot
+# process that ends with os._exit): then nothing frees the last CRM loaded object by
+# object when the command is done with it. Only the last one, so a long-running
+# process keeps no more than it already does.
+_KEPT: list[object] = []
+
+
+def keep_until_exit(keep: bool) -> None:
+    _KEPT[:] = [True] if keep else []
 
 
 def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | None = None) -> Loaded:
