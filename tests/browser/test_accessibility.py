@@ -89,6 +89,9 @@ def test_first_tab_reaches_a_visible_skip_link_to_main(page: Any, sample_site: P
                             " return [s.outlineStyle, s.outlineWidth, s.boxShadow]; }")
     assert outline[0] != "none" or outline[2] != "none", f"no visible focus style on the skip link: {outline}"
     page.keyboard.press("Enter")
+    # Following the link is a navigation to #main that the key press only starts: wait
+    # for it rather than reading the URL at once (this failed once in a full run).
+    page.wait_for_function("() => location.hash === '#main'", timeout=5000)
     assert page.url.endswith("#main")
 
 
