@@ -128,7 +128,10 @@ def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests:
         remembered = stats_incremental.read_memory(crm.root)
     before = remembered.digests
     stats = stats_incremental.compute(crm, today, remembered, digests)
-    if memory is not None:  # kept here; `crm build` would rarely find the tree as serve left it
+    if memory is not None:
+        # Kept in the process. Not written to stats.bin on every save (0.2 s at 10,000):
+        # a `crm build` of the tree that serve built is a no-op, and after further edits
+        # an older stats.bin still gives a correct result (files are compared by digest).
         memory.stats = remembered
     elif remembered.last == "full" or remembered.digests != before:
         def write() -> None:
