@@ -7,12 +7,16 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import cache as cache_mod
 from . import fs
 from .config import CONFIG_FILE
-from .loader import load, load_crm
+from .loader import load
 from .model import CRM
+
+if TYPE_CHECKING:
+    from .stats import Stats
 from .problems import HasProblems, Problem, sorted_problems
 from .validate import validate
 
@@ -33,12 +37,14 @@ class CheckResult(HasProblems):
     """Problems found by check(); crm is loaded on first use when the answer came from
     the check cache (an unchanged tree), so `crm check` need not load anything."""
 
-    __slots__ = ("_crm", "_root", "problems", "contact_count", "org_count")
+    __slots__ = ("_crm", "_root", "_digests", "problems", "contact_count", "org_count")
 
     def __init__(self, crm: CRM | None, problems: list[Problem], *, root: Path | None = None,
-                 contact_count: int | None = None, org_count: int | None = None) -> None:
+                 contact_count: int | None = None, org_count: int | None = None,
+                 digests: dict[str, str] | None = None) -> None:
         self._crm = crm
         self._root = root
+        self._digests = digests
         self.problems = problems
         self.contact_count = len(crm.contacts) if crm is not None else contact_count or 0
         self.org_count = len(crm.orgs) if crm is not None else org_count or 0
@@ -46,9 +52,20 @@ class CheckResult(HasProblems):
     @property
     def crm(self) -> CRM:
         if self._crm is None:
-            assert self._root is not None
-            self._crm = load_crm(self._root)
-        return self._crm
+            self._load()
+        return self._crm  # type: ignore[return-value]
+
+    @property
+    def digests(self) -> dict[str, str] | None:
+        """Each file's content digest (loader.Loaded.digests); None when checked without the cache."""
+        if self._crm is None:
+            self._load()
+        return self._digests
+
+    def _load(self) -> None:
+        assert self._root is not None
+        loaded = load(self._root)
+        self._crm, self._digests = loaded.crm, loaded.digests
 
 
 def check(root: Path | str, *, cache: bool = True) -> CheckResult:
@@ -63,7 +80,7 @@ def check(root: Path | str, *, cache: bool = True) -> CheckResult:
     loaded = load(Path(root), cache=cache)
     crm = loaded.crm
     checked = cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
-    result = CheckResult(crm, sorted_problems([*crm.problems, *checked]))
+    result = CheckResult(crm, sorted_problems([*crm.problems, *checked]), digests=loaded.digests if cache else None)
     if cache:
         key = cache_mod.tree_key(loaded.digests, loaded.config_bytes, loaded.discovery_problems)
         cache_mod.save_check(crm.root, key, cache_mod.CachedCheck(result.problems, result.contact_count,
@@ -82,3 +99,22 @@ def _cached_check(root: Path) -> CheckResult | None:
     if hit is None:
         return None
     return CheckResult(None, hit.problems, root=root, contact_count=hit.contact_count, org_count=hit.org_count)
+
+
+def compute_stats(result: CheckResult, today: date) -> "Stats":
+    """Every figure for the checked CRM as of today (stats.compute). With the cache, from
+    what the last computation left in .crm-cache/stats.bin (stats_incremental): only
+    what changed since is worked out again, and the memory is kept for the next one."""
+    from .stats import compute
+    from . import stats_incremental
+
+    digests = result.digests
+    if digests is None:
+        return compute(result.crm, today)
+    crm = result.crm
+    memory = stats_incremental.read_memory(crm.root)
+    before = memory.digests
+    stats = stats_incremental.compute(crm, today, memory, digests)
+    if memory.last == "full" or memory.digests != before:
+        stats_incremental.write_memory(crm.root, memory)
+    return stats

@@ -202,3 +202,21 @@ def test_a_long_running_process_loads_on_its_first_build_so_that_saves_are_incre
     op_plan_and_touch(root, 3)
     build_site(root, today=TODAY, memory=files)
     assert files.stats.last == "incremental"
+
+
+def test_crm_due_uses_and_keeps_the_stats_memory(tmp_path: Path) -> None:
+    """api.compute_stats (`crm due`) after an edit works out only what changed, and says
+    the same as a full computation; the memory it leaves serves the next command."""
+    from site_builder import api
+
+    root = corpus(tmp_path / "crm")
+    first = api.compute_stats(api.check(root), TODAY)
+    assert stats_incremental.read_memory(root).stats is not None
+    op_plan_and_touch(root, 5)
+    result = api.check(root)
+    got = api.compute_stats(result, TODAY)
+    assert as_json(got) == as_json(stats.compute(result.crm, TODAY)) != as_json(first)
+    assert stats_incremental.read_memory(root).digests == result.digests
+    # Another day: computed in full, and the same as without any memory.
+    later = date(2026, 11, 23)
+    assert as_json(api.compute_stats(api.check(root), later)) == as_json(stats.compute(load(root).crm, later))
