@@ -111,10 +111,7 @@ def compute_stats(result: CheckResult, today: date) -> "Stats":
     digests = result.digests
     if digests is None:
         return compute(result.crm, today)
-    crm = result.crm
-    memory = stats_incremental.read_memory(crm.root)
-    before = memory.digests
-    stats = stats_incremental.compute(crm, today, memory, digests)
-    if memory.last == "full" or memory.digests != before:
-        stats_incremental.write_memory(crm.root, memory)
+    stats, memory, changed = stats_incremental.compute_remembered(result.crm, today, digests)
+    if changed:
+        stats_incremental.write_memory(result.crm.root, memory)
     return stats

@@ -123,17 +123,14 @@ def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests:
                       background: list[incremental.Forked] | None) -> Any:
     from . import stats_incremental
 
-    remembered = memory.stats if memory is not None and memory.stats is not None else None
-    if remembered is None:
-        remembered = stats_incremental.read_memory(crm.root)
-    before = remembered.digests
-    stats = stats_incremental.compute(crm, today, remembered, digests)
+    stats, remembered, changed = stats_incremental.compute_remembered(
+        crm, today, digests, memory.stats if memory is not None else None)
     if memory is not None:
         # Kept in the process. Not written to stats.bin on every save (0.2 s at 10,000):
         # a `crm build` of the tree that serve built is a no-op, and after further edits
         # an older stats.bin still gives a correct result (files are compared by digest).
         memory.stats = remembered
-    elif remembered.last == "full" or remembered.digests != before:
+    elif changed:
         def write() -> None:
             stats_incremental.write_memory(crm.root, remembered)
 

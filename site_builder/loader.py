@@ -87,20 +87,26 @@ def load(root: Path, *, cache: bool = True, workers: int | None = None,
     root = fs.find_root(root)
     with cache_mod.gc_paused():
         loaded = _load(root, cache, workers, memory if cache else None)
-    if _KEPT:
-        _KEPT[:] = [True, loaded]
+    if _kept.on:
+        _kept.loaded = loaded
     return loaded
 
 
-# [True, the last Loaded] once keep_until_exit(True) was called (cli.run, a one-shot
-# process that ends with os._exit): then nothing frees the last CRM loaded object by
-# object when the command is done with it. Only the last one, so a long-running
-# process keeps no more than it already does.
-_KEPT: list[object] = []
+@dataclass
+class _KeptUntilExit:
+    """Once on (cli.run, a one-shot process that ends with os._exit), the last Loaded is
+    held here, so nothing frees that CRM object by object when the command is done with
+    it. Only the last one, so a long-running process keeps no more than it already does."""
+
+    on: bool = False
+    loaded: Loaded | None = None
+
+
+_kept = _KeptUntilExit()
 
 
 def keep_until_exit(keep: bool) -> None:
-    _KEPT[:] = [True] if keep else []
+    _kept.on, _kept.loaded = keep, None
 
 
 def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | None = None) -> Loaded:

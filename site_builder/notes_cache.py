@@ -163,10 +163,6 @@ class NotesCache:
             tasks.append(current)
         return tasks
 
-    def load_all(self) -> None:
-        for number in range(SHARDS):
-            self._shard(number)
-
     def _shard(self, number: int) -> dict[str, Entry]:
         shard = self.shards.get(number)
         if shard is None:

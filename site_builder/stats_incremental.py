@@ -285,6 +285,18 @@ def touch_days(entity: Entity, config: Config, today: date) -> list[int]:
 # --- kept between processes: .crm-cache/stats.bin ---------------------------------------------
 
 
+def compute_remembered(crm: CRM, today: date, digests: dict[str, str],
+                       memory: StatsMemory | None = None) -> tuple[Stats, StatsMemory, bool]:
+    """compute() from memory, or from what root's stats.bin holds when no memory is
+    given: (the stats, the memory as it is now, whether it changed and so is worth
+    writing back with write_memory)."""
+    if memory is None:
+        memory = read_memory(crm.root)
+    before = memory.digests
+    stats = compute(crm, today, memory, digests)
+    return stats, memory, memory.last == "full" or memory.digests != before
+
+
 def _stats_fingerprint() -> str:
     from . import cache
     from .incremental import all_modules

@@ -212,10 +212,10 @@ def test_forked_workers_send_their_entries_back(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(incremental, "_PAGES_PER_TASK", 7)
     out = root / "output"
     build_site(root, out, DAY, workers=2)
-    cache = notes_cache.NotesCache(load_crm(root), {})
-    cache.load_all()
-    kept = {rel for shard in cache.shards.values() for rel in shard}
     sources = {str(p.relative_to(root)) for folder in ("contacts", "orgs") for p in (root / folder).glob("*.md")}
+    cache = notes_cache.NotesCache(load_crm(root), {})
+    cache.load(sources)
+    kept = {rel for shard in cache.shards.values() for rel in shard}
     assert kept == sources
     renders.paths.clear()
     build_site(root, out, NEXT_DAY, workers=1)
