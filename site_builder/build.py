@@ -218,11 +218,13 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     state = incremental.load_state(source, target) if cache else None
     # A long-running process's first build loads everything even when nothing changed:
     # what it loads and computes is what makes every later save cheap.
+    # The files are found once: the no-op test looks at their stamps, the loader reads them.
+    discovered = fs.discover(source)
     if state is not None and (memory is None or memory.files):
-        previous = incremental.unchanged_result(state, source, target, fingerprint, head)
+        previous = incremental.unchanged_result(state, source, target, fingerprint, head, discovered)
         if previous is not None:
             return result_from_record(target, previous)
-    loaded = load(source, cache=cache, workers=workers, memory=memory)
+    loaded = load(source, cache=cache, workers=workers, memory=memory, discovered=discovered)
     crm = loaded.crm
     # A rebuild signs every page: the part of that which needs no stats is worked out in
     # a second process while this one checks and computes the stats.
@@ -283,7 +285,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     stats-free part of the page signatures."""
     if state is not None and state.fingerprint != fingerprint:
         state = None
-    trusted = incremental.trusted_output(state, target)
+    on_disk = incremental.scan_output(target)
+    trusted = incremental.trusted_output(state, target, on_disk)
     tags = site.tag_files_cache = tag_files(site.crm)  # also for the forked site-wide process
     shared = incremental.shared_digest(common_context(site, tags), tags)
     workers = workers or os.cpu_count() or 1
@@ -332,7 +335,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         for page in set(entity_pages) - set(dirty):
             _keep_entity_files(site, writer, page)
         if commit_in_place(state, target, writer):
-            incremental.commit(staging, target, writer)
+            incremental.commit(staging, target, writer, on_disk)
         else:
             if target.exists():
                 link_unchanged(staging, target, writer)

@@ -15,9 +15,19 @@ ENTITY_DIRS = ("contacts", "orgs")
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     rel: str  # "contacts/ada.md"
-    abs: Path
+    # The absolute path as text: a Path per file cost about 40 ms per discovery at
+    # 10,000 contacts, and a file is only ever opened by it.
+    path: str
     size: int
     mtime_ns: int
+
+    @property
+    def abs(self) -> Path:
+        return Path(self.path)
+
+
+# The CRM's files as found at one moment, and the problems met finding them.
+Discovered = tuple[list[SourceFile], list[Problem]]
 
 
 class NotACrmError(Exception):
@@ -43,7 +53,7 @@ def is_inside(path: Path, root: Path) -> bool:
     return True
 
 
-def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
+def discover(root: Path) -> Discovered:
     """Every contacts/*.md and orgs/*.md, sorted; symlinks leading out of the root are skipped."""
     files: list[SourceFile] = []
     problems: list[Problem] = []
@@ -71,13 +81,14 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
                 except OSError as exc:
                     problems.append(warning(rel, None, "unreadable", f"cannot read: {exc.strerror}"))
                     continue
-                files.append(SourceFile(rel, Path(entry.path), st.st_size, st.st_mtime_ns))
+                files.append(SourceFile(rel, entry.path, st.st_size, st.st_mtime_ns))
     files.sort(key=lambda f: f.rel)
     return files, problems
 
 
 def read_bytes(file: SourceFile) -> bytes:
-    return file.abs.read_bytes()
+    with open(file.path, "rb") as handle:
+        return handle.read()
 
 
 def read_optional(path: Path, root: Path) -> bytes | None:

@@ -83,10 +83,12 @@ class LoadMemory:
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,
-         memory: LoadMemory | None = None) -> Loaded:
+         memory: LoadMemory | None = None, discovered: fs.Discovered | None = None) -> Loaded:
+    """discovered: fs.discover(root) when the caller has just made it (a build looks at
+    the files' stamps before it decides to load them); otherwise it is made here."""
     root = fs.find_root(root)
     with cache_mod.gc_paused():
-        loaded = _load(root, cache, workers, memory if cache else None)
+        loaded = _load(root, cache, workers, memory if cache else None, discovered)
     if _kept.on:
         _kept.loaded = loaded
     return loaded
@@ -109,8 +111,9 @@ def keep_until_exit(keep: bool) -> None:
     _kept.on, _kept.loaded = keep, None
 
 
-def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | None = None) -> Loaded:
-    files, discovery = fs.discover(root)
+def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | None = None,
+          discovered: fs.Discovered | None = None) -> Loaded:
+    files, discovery = discovered if discovered is not None else fs.discover(root)
     config_bytes = fs.read_optional(root / CONFIG_FILE, root)
     if cache:
         parsed, digests, reparsed = _parse_cached(root, files, workers, memory)
