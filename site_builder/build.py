@@ -227,9 +227,13 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     loaded = load(source, cache=cache, workers=workers, memory=memory, discovered=discovered)
     crm = loaded.crm
     # A rebuild signs every page: the part of that which needs no stats is worked out in
-    # a second process while this one checks and computes the stats.
-    parts = None
-    if state is not None and state.fingerprint == fingerprint and (workers or os.cpu_count() or 1) > 1:
+    # a second process while this one checks and computes the stats; a long-running
+    # process works it out from what it kept of the last build, when it is needed.
+    parts: incremental.Forked | incremental.Later | None = None
+    if memory is not None and cache:
+        dependencies = memory.dependencies = memory.dependencies or incremental.DependencyMemory()
+        parts = incremental.Later(lambda: incremental.remembered_parts(crm, loaded.digests, dependencies))
+    elif state is not None and state.fingerprint == fingerprint and (workers or os.cpu_count() or 1) > 1:
         parts = incremental.forked_dependency_parts(crm, loaded.digests)
     background: list[incremental.Forked] = []  # e.g. writing the stats' memory
     try:
@@ -276,13 +280,14 @@ def result_from_record(target: Path, record: dict[str, Any]) -> BuildResult:
 def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calendar: Any, *,
                state: incremental.BuildState | None, workers: int | None,
                fingerprint: str, cache: bool = True,
-               parts: incremental.Forked | None = None) -> incremental.StagingWriter:
+               parts: incremental.Forked | incremental.Later | None = None) -> incremental.StagingWriter:
     """Render what must be rendered into a staging folder; only then change the site:
     rename the few changed files into place, or (a first build, many changes) hard-link
     the unchanged files beside them and swap the whole folder in (commit_in_place). A
     failed build leaves the previous site as it was; unchanged files are neither
-    rendered nor written again. parts: the forked job of build_site that works out the
-    stats-free part of the page signatures."""
+    rendered nor written again. parts: the job of build_site that works out the
+    stats-free part of the page signatures (forked, or from a long-running process's
+    memory); without it, that part is worked out here."""
     if state is not None and state.fingerprint != fingerprint:
         state = None
     on_disk = incremental.scan_output(target)
@@ -305,28 +310,31 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         if background is None:
             render_site_wide(site, writer, reuse, rows)
         signatures: dict[str, str] = {}
-        # (dependency parts of the signatures, named_by), from the forked job when there is one
-        ready = parts.result() if parts is not None else None
 
-        def sign() -> None:
+        def dependencies() -> tuple[dict[str, bytes], dict[str, set[str]]]:
+            """(dependency parts of the signatures, named_by)."""
+            ready = parts.result() if parts is not None else None
+            if ready is not None:
+                return ready  # type: ignore[no-any-return]
+            deps = incremental.DependencyMap.of(site.crm)
+            return incremental.dependency_parts(site.crm, loaded.digests, deps), deps.named_by
+
+        def sign(ready: tuple[dict[str, bytes], dict[str, set[str]]]) -> None:
             signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,
-                                                          shared, site.history,
-                                                          parts=ready[0] if ready is not None else None))
+                                                          shared, site.history, parts=ready[0]))
 
         entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
                         *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
         if state is not None and state.shared == shared:
-            if ready is None:
-                deps = incremental.DependencyMap.of(site.crm)
-                ready = incremental.dependency_parts(site.crm, loaded.digests, deps), deps.named_by
-            sign()
+            ready = dependencies()
+            sign(ready)
             site.namers = ready[1]  # the few pages' backlinks are then looked for in their namers only
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
                      or p not in trusted or _vcard_missing(site, p, trusted)]
             _render_entities(site, writer, vcard, dirty, workers, digests=loaded.digests if cache else None)
         else:  # every page is rendered: sign them (for the next build) while the workers render
             dirty = entity_pages
-            _render_entities(site, writer, vcard, dirty, workers, meanwhile=sign,
+            _render_entities(site, writer, vcard, dirty, workers, meanwhile=lambda: sign(dependencies()),
                              digests=loaded.digests if cache else None)
         write_calendar(site, writer, calendar, loaded.digests if cache else None)
         if background is not None:

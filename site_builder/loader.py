@@ -80,6 +80,9 @@ class LoadMemory:
     # What the last stats computation was made from (a stats_incremental.StatsMemory,
     # made by the first build that has stats): the next one works out only what changed.
     stats: Any = None
+    # The pages' dependency map and parts (an incremental.DependencyMemory, made by the
+    # first build): the next build works out again only the pages the changed files reach.
+    dependencies: Any = None
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,

@@ -1,0 +1,124 @@
+"""incremental.remembered_parts: after any sequence of edits, the same page dependency
+parts and namers as a full computation (what `crm serve` keeps between saves)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from site_builder import incremental
+from site_builder.loader import LoadMemory, load
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import generate  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+from test_incremental import (op_add, op_add_note, op_break, op_change_org, op_config, op_delete,  # noqa: E402
+                              op_edit_name, op_edit_org, op_org_parent, op_rename, contacts_of)
+
+
+def op_unmention(root: Path, pick: int) -> None:
+    """A file stops naming anyone: the pages it named lose a namer."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    head, sep, body = path.read_text(encoding="utf-8")[4:].partition("\n---\n")
+    path.write_text("---\n" + head + sep + body.replace("@", "at "), encoding="utf-8")
+
+
+def op_contact_named_like_an_org(root: Path, pick: int) -> None:
+    """A contact file with an org's slug: both files count towards that slug."""
+    orgs = sorted((root / "orgs").glob("*.md"))
+    template = contacts_of(root)[pick % len(contacts_of(root))].read_text(encoding="utf-8")
+    (root / "contacts" / orgs[pick % len(orgs)].name).write_text(template, encoding="utf-8")
+
+
+def op_mention_self_and_org(root: Path, pick: int) -> None:
+    people = contacts_of(root)
+    orgs = sorted((root / "orgs").glob("*.md"))
+    path = people[pick % len(people)]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n## 2026-11-0{1 + pick % 9} call @{path.stem} @{orgs[pick % len(orgs)].stem}: Self {pick}\n")
+
+
+CONTACT_OPERATIONS = [op_edit_name, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete,
+                      op_unmention, op_mention_self_and_org]
+OPERATIONS = [*CONTACT_OPERATIONS, op_org_parent, op_edit_org, op_config, op_contact_named_like_an_org]
+
+
+def corpus(root: Path) -> Path:
+    shutil.rmtree(root, ignore_errors=True)
+    generate.generate(root, contacts=24, sections=4, seed=11)
+    return root
+
+
+def full(root: Path) -> tuple[dict[str, bytes], dict[str, set[str]]]:
+    crm = (loaded := load(root, cache=False)).crm
+    deps = incremental.DependencyMap.of(crm)
+    return incremental.dependency_parts(crm, loaded.digests, deps), deps.named_by
+
+
+def without_empty(named_by: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {slug: keys for slug, keys in named_by.items() if keys}
+
+
+def check_sequence(root: Path, operations: list[tuple[object, int]]) -> list[str]:
+    """Apply the operations one by one; after each, the remembered parts must equal a
+    full computation. Returns how each was made."""
+    files, memory = LoadMemory(), incremental.DependencyMemory()
+    loaded = load(root, memory=files)
+    incremental.remembered_parts(loaded.crm, loaded.digests, memory)
+    modes = []
+    for operation, pick in operations:
+        operation(root, pick)  # type: ignore[operator]
+        loaded = load(root, memory=files)
+        parts, named_by = incremental.remembered_parts(loaded.crm, loaded.digests, memory)
+        want_parts, want_named_by = full(root)
+        assert parts == want_parts, (operation, pick)
+        assert without_empty(named_by) == without_empty(want_named_by), (operation, pick)
+        modes.append(memory.last)
+    return modes
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 60)), min_size=1, max_size=6))
+def test_remembered_parts_equal_a_full_computation(tmp_path_factory, operations) -> None:  # type: ignore[no-untyped-def]
+    check_sequence(corpus(tmp_path_factory.mktemp("crm")), operations)
+
+
+def test_every_contact_operation_is_worked_out_incrementally(tmp_path: Path) -> None:
+    """The oracle above cannot pass by always computing in full: contact edits take the
+    incremental path (each checked against a full computation)."""
+    root = corpus(tmp_path / "crm")
+    operations = [(op, pick) for pick in (0, 7, 13) for op in CONTACT_OPERATIONS]
+    modes = check_sequence(root, operations)
+    assert modes == ["incremental"] * len(operations)
+
+
+def test_org_edits_and_slugs_shared_with_an_org_are_worked_out_in_full(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "crm")
+    modes = check_sequence(root, [(op_edit_org, 1), (op_add_note, 2), (op_org_parent, 3),
+                                  (op_contact_named_like_an_org, 4), (op_config, 5)])
+    assert modes == ["full", "incremental", "full", "full", "incremental"]
+
+
+def test_a_failed_update_is_forgotten(tmp_path: Path) -> None:
+    """A memory that an exception left half updated is never trusted again."""
+    root = corpus(tmp_path / "crm")
+    memory = incremental.DependencyMemory()
+    loaded = load(root)
+    incremental.remembered_parts(loaded.crm, loaded.digests, memory)
+    op_add_note(root, 3)
+    loaded = load(root)
+    broken = {path: digest for path, digest in loaded.digests.items()}
+    try:
+        incremental.remembered_parts(None, broken, memory)  # type: ignore[arg-type]
+    except AttributeError:
+        pass
+    assert memory.deps is None and memory.parts == {}
+    parts, _ = incremental.remembered_parts(loaded.crm, loaded.digests, memory)
+    assert memory.last == "full" and parts == full(root)[0]
