@@ -382,10 +382,14 @@ class DependencyMemory:
     digests: dict[str, str] = field(default_factory=dict)
     deps: DependencyMap | None = None
     parts: dict[str, bytes] = field(default_factory=dict)
+    # slug -> the orgs whose family (DependencyMap.family) holds it. Families are made of
+    # org files only, so this holds while only contact files change; it is made with the
+    # map. (Not family(slug) itself: with a cycle of parents, families are not symmetric.)
+    in_family: dict[str, set[str]] = field(default_factory=dict)
     last: str = ""  # "full" or "incremental": how the last result was made (for tests)
 
     def forget(self) -> None:
-        self.digests, self.deps, self.parts, self.last = {}, None, {}, ""
+        self.digests, self.deps, self.parts, self.in_family, self.last = {}, None, {}, {}, ""
 
 
 def remembered_parts(crm: CRM, digests: dict[str, str],
@@ -398,6 +402,7 @@ def remembered_parts(crm: CRM, digests: dict[str, str],
         if changed is None:
             deps = DependencyMap.of(crm)
             memory.parts, memory.deps, memory.last = dependency_parts(crm, digests, deps), deps, "full"
+            memory.in_family = _orgs_by_family_member(deps)
         else:
             _update_parts(crm, digests, memory, changed)
             memory.last = "incremental"
@@ -427,14 +432,28 @@ def _changed_contact_slugs(crm: CRM, digests: dict[str, str], memory: Dependency
     return slugs
 
 
+def _orgs_by_family_member(deps: DependencyMap) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for org in deps.crm.orgs:
+        for member in deps.family(org):
+            found[member].add(org)
+    return found
+
+
 def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, changed: set[str]) -> None:
     """Update memory's map for the changed contact files, then make again the parts of
-    every page they can reach. A contact page's part covers its own file, the files that
-    name it, its org's family (org files only) and the names of the slugs it names; so a
-    changed contact reaches its own page, the pages of the slugs it names (before and
-    after: it is one of their namers) and, when its name or existence changed, the pages
-    of the files that name it. Org pages, which gather their family's people and what
-    those name, are all made again: there are few of them (one in twenty contacts)."""
+    every page they can reach.
+
+    A contact page's part covers its own file, the files that name it, its org's family
+    (org files only) and the names of the slugs it names; so a changed contact reaches
+    its own page, the pages of the slugs it names (before and after: it is one of their
+    namers) and, when its name or existence changed, the pages of the files that name it.
+
+    An org page's part covers its family's files, the people of each org of the family
+    and the files naming one (its "gathered" files), and the names of what those name;
+    so a changed contact reaches the org pages whose family holds its org or an org it
+    names (before and after), and a renamed, created or deleted one those whose family
+    holds an org that a file naming it belongs to or names (or that file, if an org)."""
     deps = memory.deps
     assert deps is not None
     old_crm = deps.crm
@@ -446,7 +465,14 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
             renamed.add(slug)
     # Who names them: named_by changes only by the changed files' entries, and those
     # are reached anyway, so the namers before the update are all it takes.
-    reached |= _namer_slugs(deps, renamed)
+    namers = {key for slug in renamed for key in deps.named_by.get(slug, ())}
+    reached |= {key[2:] for key in namers}
+    # Slugs whose families' org pages are reached (see the docstring).
+    gathering: set[str] = set()
+    for key in namers:  # (a file's references include its org)
+        gathering |= deps.refs.get(key, set())
+        if key.startswith("o:"):
+            gathering.add(key[2:])
     for slug in changed:
         key = f"c:{slug}"
         old_refs = deps.refs.pop(key, set())
@@ -458,6 +484,7 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
         if old is not None and old.org:
             deps.members[old.org].discard(key)
         reached |= old_refs
+        gathering |= old_refs  # (they include its org)
     deps.crm = crm
     for slug in changed:
         new = crm.contacts.get(slug)
@@ -469,12 +496,10 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
         if new.org:
             deps.members[new.org].add(key)
         reached |= deps.refs[key]
-    keys = [*(f"c:{s}" for s in sorted(reached) if s in crm.contacts), *(f"o:{s}" for s in crm.orgs)]
+        gathering |= deps.refs[key]
+    orgs = {org for slug in gathering for org in memory.in_family.get(slug, ())}
+    keys = [*(f"c:{s}" for s in sorted(reached) if s in crm.contacts), *(f"o:{s}" for s in sorted(orgs))]
     memory.parts.update(_parts_of(crm, digests, deps, keys))
-
-
-def _namer_slugs(deps: DependencyMap, slugs: Iterable[str]) -> set[str]:
-    return {key[2:] for slug in slugs for key in deps.named_by.get(slug, ())}
 
 
 def forked_dependency_parts(crm: CRM, digests: dict[str, str]) -> Forked | None:

@@ -99,6 +99,21 @@ def test_every_contact_operation_is_worked_out_incrementally(tmp_path: Path) -> 
     assert modes == ["incremental"] * len(operations)
 
 
+def test_org_families_with_a_cycle_of_parents(tmp_path: Path) -> None:
+    """Org pages gather their family's people and namers: with parents set (a chain, then
+    a cycle, where families are not symmetric), contact edits must still reach every org
+    page they change."""
+    root = corpus(tmp_path / "crm")
+    orgs = sorted((root / "orgs").glob("*.md"))
+    setup = [(op_org_parent, 0), (op_org_parent, 1)]  # a -> b -> c
+    cycle = [(op_org_parent, 2)]  # c -> a
+    edits = [(op, pick) for pick in (1, 5, 9, 14) for op in (op_change_org, op_add_note, op_edit_name, op_delete,
+                                                          op_add, op_unmention, op_mention_self_and_org)]
+    assert len(orgs) >= 3
+    modes = check_sequence(root, [*setup, *edits, *cycle, *edits])
+    assert modes.count("incremental") == 2 * len(edits)
+
+
 def test_org_edits_and_slugs_shared_with_an_org_are_worked_out_in_full(tmp_path: Path) -> None:
     root = corpus(tmp_path / "crm")
     modes = check_sequence(root, [(op_edit_org, 1), (op_add_note, 2), (op_org_parent, 3),
@@ -122,3 +137,51 @@ def test_a_failed_update_is_forgotten(tmp_path: Path) -> None:
     assert memory.deps is None and memory.parts == {}
     parts, _ = incremental.remembered_parts(loaded.crm, loaded.digests, memory)
     assert memory.last == "full" and parts == full(root)[0]
+
+
+# --- a CRM made by hand, where each rule is the only one reaching a page ----------------------------
+
+
+def write_entity(root: Path, folder: str, slug: str, front: str, body: str = "") -> None:
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / folder / f"{slug}.md").write_text(f"---\nname: {slug.title()}\n{front}---\n{body}", encoding="utf-8")
+
+
+def small_world(root: Path) -> Path:
+    """Orgs a <- b (b's parent is a), c, d; x works at b; y works at c and names x;
+    z works nowhere, names x and names org d; w names no one."""
+    write_entity(root, "orgs", "a", "")
+    write_entity(root, "orgs", "b", "parent: a\n")
+    write_entity(root, "orgs", "c", "")
+    write_entity(root, "orgs", "d", "")
+    write_entity(root, "contacts", "x", "org: b\n")
+    write_entity(root, "contacts", "y", "org: c\n", "\n## 2026-01-05 note: Lunch\n\nSaw @x.\n")
+    write_entity(root, "contacts", "z", "", "\n## 2026-01-06 call @x: Call\n\nAbout @d.\n")
+    write_entity(root, "contacts", "w", "")
+    return root
+
+
+def op_x_moves_to_c(root: Path, pick: int) -> None:
+    """x leaves b (the pages of a and b lose a person) for c."""
+    write_entity(root, "contacts", "x", "org: c\n")
+
+
+def op_rename_x(root: Path, pick: int) -> None:
+    """y (at c) and z (naming d) name x: the pages of c and d show x's name."""
+    write_entity(root, "contacts", "x", "org: b\n", "\nRenamed.\n")
+    path = root / "contacts" / "x.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("name: X", "name: Xavier"), encoding="utf-8")
+
+
+def op_w_names_d(root: Path, pick: int) -> None:
+    write_entity(root, "contacts", "w", "", "\nMet someone from @d.\n")
+
+
+def op_delete_x(root: Path, pick: int) -> None:
+    (root / "contacts" / "x.md").unlink()
+
+
+def test_each_rule_reaches_the_pages_only_it_reaches(tmp_path: Path) -> None:
+    for operation in (op_x_moves_to_c, op_rename_x, op_w_names_d, op_delete_x):
+        root = small_world(tmp_path / operation.__name__)
+        assert check_sequence(root, [(operation, 0)]) == ["incremental"], operation
