@@ -231,10 +231,16 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     # process works it out from what it kept of the last build, when it is needed.
     parts: incremental.Forked | incremental.Later | None = None
     if memory is not None and cache:
-        dependencies = memory.dependencies = memory.dependencies or incremental.DependencyMemory()
-        parts = incremental.Later(lambda: incremental.remembered_parts(crm, loaded.digests, dependencies))
+        def remembered() -> tuple[dict[str, bytes], dict[str, set[str]]]:
+            # The first build starts from what the last `crm build` kept; the process's
+            # memory is not written back on every save (a later `crm build` works out
+            # the difference from the older file).
+            memory.dependencies = memory.dependencies or incremental.read_dependencies(crm)
+            return incremental.remembered_parts(crm, loaded.digests, memory.dependencies)
+
+        parts = incremental.Later(remembered)
     elif state is not None and state.fingerprint == fingerprint and (workers or os.cpu_count() or 1) > 1:
-        parts = incremental.forked_dependency_parts(crm, loaded.digests)
+        parts = incremental.forked_dependency_parts(crm, loaded.digests, remember=cache)
     background: list[incremental.Forked] = []  # e.g. writing the stats' memory
     try:
         checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
@@ -316,8 +322,14 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             ready = parts.result() if parts is not None else None
             if ready is not None:
                 return ready  # type: ignore[no-any-return]
-            deps = incremental.DependencyMap.of(site.crm)
-            return incremental.dependency_parts(site.crm, loaded.digests, deps), deps.named_by
+            if not cache:
+                deps = incremental.DependencyMap.of(site.crm)
+                return incremental.dependency_parts(site.crm, loaded.digests, deps), deps.named_by
+            # Made in full (a first build, another day, a new theme): kept for the next build.
+            memory = incremental.DependencyMemory()
+            made = incremental.remembered_parts(site.crm, loaded.digests, memory)
+            incremental.write_dependencies(site.crm.root, memory)
+            return made
 
         def sign(ready: tuple[dict[str, bytes], dict[str, set[str]]]) -> None:
             signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,

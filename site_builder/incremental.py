@@ -373,15 +373,17 @@ MAX_REMEMBERED_CHANGES = 64
 
 @dataclass
 class DependencyMemory:
-    """The dependency map and every page's dependency part as the last build of a
-    long-running process (`crm serve`, `crm watch`) made them, and the file digests they
-    were made from. Making them in full is a pass over every file's references and every
-    page's dependency set (about 1.1 s of CPU at 10,000 contacts); after a save only the
-    pages the changed files can reach are worked out again (remembered_parts)."""
+    """The dependency map and every page's dependency part as the last build made them,
+    and the file digests they were made from. Making them in full is a pass over every
+    file's references and every page's dependency set (about 1.1 s of CPU at 10,000
+    contacts); after a change only the pages the changed files can reach are worked out
+    again (remembered_parts). `crm serve` and `crm watch` keep it in the process; `crm
+    build` reads it from and writes it to .crm-cache/deps.bin (read_dependencies)."""
 
     digests: dict[str, str] = field(default_factory=dict)
     deps: DependencyMap | None = None
     parts: dict[str, bytes] = field(default_factory=dict)
+    people: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # contact slug -> (name, org)
     # slug -> the orgs whose family (DependencyMap.family) holds it. Families are made of
     # org files only, so this holds while only contact files change; it is made with the
     # map. (Not family(slug) itself: with a cycle of parents, families are not symmetric.)
@@ -389,7 +391,7 @@ class DependencyMemory:
     last: str = ""  # "full" or "incremental": how the last result was made (for tests)
 
     def forget(self) -> None:
-        self.digests, self.deps, self.parts, self.in_family, self.last = {}, None, {}, {}, ""
+        self.digests, self.deps, self.parts, self.people, self.in_family, self.last = {}, None, {}, {}, {}, ""
 
 
 def remembered_parts(crm: CRM, digests: dict[str, str],
@@ -407,6 +409,7 @@ def remembered_parts(crm: CRM, digests: dict[str, str],
             _update_parts(crm, digests, memory, changed)
             memory.last = "incremental"
         memory.digests = dict(digests)
+        memory.people = {slug: (c.name, c.org) for slug, c in crm.contacts.items()}
     except BaseException:
         memory.forget()  # half updated: never trusted
         raise
@@ -427,7 +430,7 @@ def _changed_contact_slugs(crm: CRM, digests: dict[str, str], memory: Dependency
             path.startswith("contacts/") and path.endswith(".md") for path in changed):
         return None
     slugs = {path[len("contacts/"):-len(".md")] for path in changed}
-    if any(slug in crm.orgs or slug in memory.deps.crm.orgs for slug in slugs):
+    if any(slug in crm.orgs for slug in slugs):  # (no org file changed: the orgs are as they were)
         return None
     return slugs
 
@@ -456,12 +459,11 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
     holds an org that a file naming it belongs to or names (or that file, if an org)."""
     deps = memory.deps
     assert deps is not None
-    old_crm = deps.crm
     reached: set[str] = set(changed)
     renamed = set()
     for slug in changed:
-        old, new = old_crm.contacts.get(slug), crm.contacts.get(slug)
-        if (old is None) != (new is None) or (old is not None and new is not None and old.name != new.name):
+        old, new = memory.people.get(slug), crm.contacts.get(slug)
+        if (old is None) != (new is None) or (old is not None and new is not None and old[0] != new.name):
             renamed.add(slug)
     # Who names them: named_by changes only by the changed files' entries, and those
     # are reached anyway, so the namers before the update are all it takes.
@@ -480,9 +482,9 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
             namers = deps.named_by.get(named)
             if namers is not None:
                 namers.discard(key)
-        old = old_crm.contacts.get(slug)
-        if old is not None and old.org:
-            deps.members[old.org].discard(key)
+        old = memory.people.get(slug)
+        if old is not None and old[1]:
+            deps.members[old[1]].discard(key)
         reached |= old_refs
         gathering |= old_refs  # (they include its org)
     deps.crm = crm
@@ -502,14 +504,66 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
     memory.parts.update(_parts_of(crm, digests, deps, keys))
 
 
-def forked_dependency_parts(crm: CRM, digests: dict[str, str]) -> Forked | None:
+def forked_dependency_parts(crm: CRM, digests: dict[str, str], remember: bool = True) -> Forked | None:
     """dependency_parts and the dependency map's named_by, worked out in a forked process
-    (result(): (parts, named_by)), or None where processes cannot be forked."""
+    (result(): (parts, named_by)), or None where processes cannot be forked. remember:
+    from and into the memory the last build left in .crm-cache/deps.bin."""
     def job() -> tuple[dict[str, bytes], dict[str, set[str]]]:
-        deps = DependencyMap.of(crm)
-        return dependency_parts(crm, digests, deps), dict(deps.named_by)
+        if not remember:
+            deps = DependencyMap.of(crm)
+            return dependency_parts(crm, digests, deps), dict(deps.named_by)
+        memory = read_dependencies(crm)
+        changed = memory.digests != digests
+        parts, named_by = remembered_parts(crm, digests, memory)
+        if changed:
+            write_dependencies(crm.root, memory)
+        return parts, dict(named_by)
 
     return Forked.start(job)
+
+
+DEPS_KIND = "deps"
+DEPS_FILE = "deps.bin"
+
+
+def read_dependencies(crm: CRM) -> DependencyMemory:
+    """The memory the last `crm build` left (for remembered_parts), or an empty one when
+    there is none or it is foreign, stale or malformed (it is then never trusted). Only
+    each file's references are kept; the map is made from them and crm (whose orgs are
+    those of the memory whenever remembered_parts uses it: an org change is a full
+    computation)."""
+    payload = cache_mod.read_blob(cache_mod.cache_dir(crm.root) / DEPS_FILE, DEPS_KIND,
+                                  cache_mod.program_fingerprint(all_modules()))
+    try:
+        digests, refs, parts, people = payload  # type: ignore[misc]
+        ok = (isinstance(digests, dict) and isinstance(parts, dict) and isinstance(people, dict)
+              and isinstance(refs, dict) and all(isinstance(names, set) for names in refs.values())
+              and all(isinstance(v, tuple) and len(v) == 2 for v in people.values()))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        return DependencyMemory()
+    deps = DependencyMap(crm, refs=refs)
+    for key, names in refs.items():
+        for slug in names:
+            deps.named_by[slug].add(key)
+    for contact in crm.contacts.values():
+        if contact.org:
+            deps.members[contact.org].add(f"c:{contact.slug}")
+    for org in crm.orgs.values():
+        if org.parent:
+            deps.children[org.parent].add(org.slug)
+    return DependencyMemory(digests, deps, parts, people, _orgs_by_family_member(deps))
+
+
+def write_dependencies(root: Path, memory: DependencyMemory) -> None:
+    """Keep memory for the next `crm build`, when it changed; a cache that cannot be
+    written costs only speed."""
+    if memory.deps is None or memory.last not in ("full", "incremental"):
+        return
+    payload = (memory.digests, memory.deps.refs, memory.parts, memory.people)
+    cache_mod.write_blob(cache_mod.cache_dir(root) / DEPS_FILE, DEPS_KIND,
+                         cache_mod.program_fingerprint(all_modules()), payload)
 
 
 def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: list[Problem],

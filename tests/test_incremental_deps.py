@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,30 +56,41 @@ def corpus(root: Path) -> Path:
     return root
 
 
-def full(root: Path) -> tuple[dict[str, bytes], dict[str, set[str]]]:
+def full(root: Path) -> tuple[dict[str, bytes], dict[str, set[str]], incremental.DependencyMap]:
     crm = (loaded := load(root, cache=False)).crm
     deps = incremental.DependencyMap.of(crm)
-    return incremental.dependency_parts(crm, loaded.digests, deps), deps.named_by
+    return incremental.dependency_parts(crm, loaded.digests, deps), deps.named_by, deps
 
 
 def without_empty(named_by: dict[str, set[str]]) -> dict[str, set[str]]:
     return {slug: keys for slug, keys in named_by.items() if keys}
 
 
-def check_sequence(root: Path, operations: list[tuple[object, int]]) -> list[str]:
+def check_sequence(root: Path, operations: list[tuple[object, int]], stored: bool = False) -> list[str]:
     """Apply the operations one by one; after each, the remembered parts must equal a
-    full computation. Returns how each was made."""
-    files, memory = LoadMemory(), incremental.DependencyMemory()
+    full computation. Returns how each was made. stored: the memory goes through
+    .crm-cache/deps.bin between computations and each load is a fresh one (as between
+    two `crm build` runs); else it stays in this process (as in `crm serve`)."""
+    files, memory = (None if stored else LoadMemory()), incremental.DependencyMemory()
     loaded = load(root, memory=files)
     incremental.remembered_parts(loaded.crm, loaded.digests, memory)
     modes = []
     for operation, pick in operations:
+        if stored:
+            incremental.write_dependencies(root, memory)
         operation(root, pick)  # type: ignore[operator]
         loaded = load(root, memory=files)
+        if stored:
+            memory = incremental.read_dependencies(loaded.crm)
+            assert memory.deps is not None
         parts, named_by = incremental.remembered_parts(loaded.crm, loaded.digests, memory)
-        want_parts, want_named_by = full(root)
+        want_parts, want_named_by, want = full(root)
         assert parts == want_parts, (operation, pick)
         assert without_empty(named_by) == without_empty(want_named_by), (operation, pick)
+        assert memory.deps is not None  # the whole map stays the one a full computation makes
+        assert memory.deps.refs == want.refs, (operation, pick)
+        assert without_empty(memory.deps.members) == without_empty(want.members), (operation, pick)
+        assert without_empty(memory.deps.children) == without_empty(want.children), (operation, pick)
         modes.append(memory.last)
     return modes
 
@@ -88,6 +100,13 @@ def check_sequence(root: Path, operations: list[tuple[object, int]]) -> list[str
 @given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 60)), min_size=1, max_size=6))
 def test_remembered_parts_equal_a_full_computation(tmp_path_factory, operations) -> None:  # type: ignore[no-untyped-def]
     check_sequence(corpus(tmp_path_factory.mktemp("crm")), operations)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 60)), min_size=1, max_size=6))
+def test_parts_remembered_in_deps_bin_equal_a_full_computation(tmp_path_factory, operations) -> None:  # type: ignore[no-untyped-def]
+    check_sequence(corpus(tmp_path_factory.mktemp("crm")), operations, stored=True)
 
 
 def test_every_contact_operation_is_worked_out_incrementally(tmp_path: Path) -> None:
@@ -181,7 +200,62 @@ def op_delete_x(root: Path, pick: int) -> None:
     (root / "contacts" / "x.md").unlink()
 
 
-def test_each_rule_reaches_the_pages_only_it_reaches(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stored", [False, True])
+def test_each_rule_reaches_the_pages_only_it_reaches(tmp_path: Path, stored: bool) -> None:
     for operation in (op_x_moves_to_c, op_rename_x, op_w_names_d, op_delete_x):
         root = small_world(tmp_path / operation.__name__)
-        assert check_sequence(root, [(operation, 0)]) == ["incremental"], operation
+        assert check_sequence(root, [(operation, 0)], stored) == ["incremental"], operation
+
+
+def test_stored_contact_edits_are_worked_out_incrementally(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "crm")
+    operations = [(op, pick) for pick in (0, 7) for op in CONTACT_OPERATIONS]
+    assert check_sequence(root, operations, stored=True) == ["incremental"] * len(operations)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-shape"])
+def test_a_damaged_deps_bin_is_never_trusted(tmp_path: Path, damage: str) -> None:
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = incremental.DependencyMemory()
+    incremental.remembered_parts(loaded.crm, loaded.digests, memory)
+    incremental.write_dependencies(root, memory)
+    path = cache.cache_dir(root) / incremental.DEPS_FILE
+    if damage == "garbage":
+        path.write_bytes(b"not a cache file")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-40])
+    else:
+        cache.write_blob(path, incremental.DEPS_KIND, cache.program_fingerprint(incremental.all_modules()),
+                         ({}, {"c:x": ["not", "a", "set"]}, {}, {}))
+    op_add_note(root, 3)
+    loaded = load(root)
+    read = incremental.read_dependencies(loaded.crm)
+    assert read.deps is None
+    parts, _ = incremental.remembered_parts(loaded.crm, loaded.digests, read)
+    assert read.last == "full" and parts == full(root)[0]
+
+
+def test_crm_build_keeps_the_memory_and_serve_starts_from_it(tmp_path: Path) -> None:
+    """A cold `crm build` writes deps.bin; a rebuild after an edit works out the parts
+    from it, and so does the first build of a long-running process."""
+    from datetime import date
+
+    from site_builder.build import build_site
+    from site_builder import cache
+
+    root, out = corpus(tmp_path / "crm"), tmp_path / "site"
+    build_site(root, out, date(2026, 11, 22))
+    path = cache.cache_dir(root) / incremental.DEPS_FILE
+    assert path.is_file()
+    op_add_note(root, 5)
+    loaded = load(root)
+    assert incremental.read_dependencies(loaded.crm).digests != loaded.digests
+    build_site(root, out, date(2026, 11, 22))
+    assert incremental.read_dependencies(load(root).crm).digests == load(root).digests
+    op_edit_name(root, 2)
+    files = LoadMemory()
+    build_site(root, out, date(2026, 11, 22), memory=files)
+    assert files.dependencies.last == "incremental"
