@@ -529,24 +529,23 @@ DEPS_FILE = "deps.bin"
 def read_dependencies(crm: CRM) -> DependencyMemory:
     """The memory the last `crm build` left (for remembered_parts), or an empty one when
     there is none or it is foreign, stale or malformed (it is then never trusted). Only
-    each file's references are kept; the map is made from them and crm (whose orgs are
-    those of the memory whenever remembered_parts uses it: an org change is a full
-    computation)."""
+    each file's references and who names each slug are kept (making the latter again
+    costs three times as much as reading it); the rest of the map is made from crm (whose
+    orgs are those of the memory whenever remembered_parts uses it: an org change is a
+    full computation)."""
     payload = cache_mod.read_blob(cache_mod.cache_dir(crm.root) / DEPS_FILE, DEPS_KIND,
                                   cache_mod.program_fingerprint(all_modules()))
     try:
-        digests, refs, parts, people = payload  # type: ignore[misc]
+        digests, refs, named_by, parts, people = payload  # type: ignore[misc]
         ok = (isinstance(digests, dict) and isinstance(parts, dict) and isinstance(people, dict)
-              and isinstance(refs, dict) and all(isinstance(names, set) for names in refs.values())
-              and all(isinstance(v, tuple) and len(v) == 2 for v in people.values()))
+              and isinstance(refs, dict) and all(type(names) is set for names in refs.values())
+              and isinstance(named_by, dict) and all(type(keys) is set for keys in named_by.values())
+              and all(type(v) is tuple and len(v) == 2 for v in people.values()))
     except (TypeError, ValueError):
         ok = False
     if not ok:
         return DependencyMemory()
-    deps = DependencyMap(crm, refs=refs)
-    for key, names in refs.items():
-        for slug in names:
-            deps.named_by[slug].add(key)
+    deps = DependencyMap(crm, refs=refs, named_by=defaultdict(set, named_by))
     for contact in crm.contacts.values():
         if contact.org:
             deps.members[contact.org].add(f"c:{contact.slug}")
@@ -561,7 +560,7 @@ def write_dependencies(root: Path, memory: DependencyMemory) -> None:
     written costs only speed."""
     if memory.deps is None or memory.last not in ("full", "incremental"):
         return
-    payload = (memory.digests, memory.deps.refs, memory.parts, memory.people)
+    payload = (memory.digests, memory.deps.refs, dict(memory.deps.named_by), memory.parts, memory.people)
     cache_mod.write_blob(cache_mod.cache_dir(root) / DEPS_FILE, DEPS_KIND,
                          cache_mod.program_fingerprint(all_modules()), payload)
 

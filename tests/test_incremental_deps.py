@@ -229,7 +229,7 @@ def test_a_damaged_deps_bin_is_never_trusted(tmp_path: Path, damage: str) -> Non
         path.write_bytes(path.read_bytes()[:-40])
     else:
         cache.write_blob(path, incremental.DEPS_KIND, cache.program_fingerprint(incremental.all_modules()),
-                         ({}, {"c:x": ["not", "a", "set"]}, {}, {}))
+                         ({}, {"c:x": ["not", "a", "set"]}, {}, {}, {}))
     op_add_note(root, 3)
     loaded = load(root)
     read = incremental.read_dependencies(loaded.crm)
