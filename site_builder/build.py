@@ -337,12 +337,13 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
 
         entity_pages = [*(f"contacts/{slug}.html" for slug in site.crm.contacts),
                         *(f"orgs/{slug}.html" for slug in site.crm.orgs)]
+        vcards = _vcard_files(site)
         if state is not None and state.shared == shared:
             ready = dependencies()
             sign(ready)
             site.namers = ready[1]  # the few pages' backlinks are then looked for in their namers only
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
-                     or p not in trusted or _vcard_missing(site, p, trusted)]
+                     or p not in trusted or vcards.get(p, p) not in trusted]
             _render_entities(site, writer, vcard, dirty, workers, digests=loaded.digests if cache else None)
         else:  # every page is rendered: sign them (for the next build) while the workers render
             dirty = entity_pages
@@ -352,8 +353,12 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         if background is not None:
             writer.absorb(background.result())
             background = None
-        for page in set(entity_pages) - set(dirty):
-            _keep_entity_files(site, writer, page)
+        rendered = set(dirty)
+        for page in entity_pages:
+            if page not in rendered:
+                writer.keep(page)
+                if page in vcards:
+                    writer.keep(vcards[page])
         if commit_in_place(state, target, writer):
             incremental.commit(staging, target, writer, on_disk)
         else:
@@ -411,24 +416,12 @@ def link_unchanged(staging: Path, target: Path, writer: incremental.StagingWrite
             shutil.copy2(target / rel, dest)
 
 
-def _vcard_rel(site: SiteInput, page: str) -> str | None:
-    """contacts/<slug>.vcf for a contact page whose contact gets a vCard."""
-    if not site.vcards or not page.startswith("contacts/"):
-        return None
-    contact = site.crm.contacts.get(page[len("contacts/"):-len(".html")])
-    return None if contact is None or contact.private else f"contacts/{contact.slug}.vcf"
-
-
-def _vcard_missing(site: SiteInput, page: str, trusted: dict[str, str]) -> bool:
-    rel = _vcard_rel(site, page)
-    return rel is not None and rel not in trusted
-
-
-def _keep_entity_files(site: SiteInput, writer: incremental.StagingWriter, page: str) -> None:
-    writer.keep(page)
-    rel = _vcard_rel(site, page)
-    if rel is not None:
-        writer.keep(rel)
+def _vcard_files(site: SiteInput) -> dict[str, str]:
+    """Contact page -> its vCard (contacts/<slug>.vcf), for the contacts that get one.
+    (For a page without one, vcards.get(page, page) is the page itself.)"""
+    if not site.vcards:
+        return {}
+    return {f"contacts/{slug}.html": f"contacts/{slug}.vcf" for slug, c in site.crm.contacts.items() if not c.private}
 
 
 def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: Any, entity_paths: list[str],

@@ -409,7 +409,15 @@ def remembered_parts(crm: CRM, digests: dict[str, str],
             _update_parts(crm, digests, memory, changed)
             memory.last = "incremental"
         memory.digests = dict(digests)
-        memory.people = {slug: (c.name, c.org) for slug, c in crm.contacts.items()}
+        if changed is None:
+            memory.people = {slug: (c.name, c.org) for slug, c in crm.contacts.items()}
+        else:
+            for slug in changed:
+                contact = crm.contacts.get(slug)
+                if contact is None:
+                    memory.people.pop(slug, None)
+                else:
+                    memory.people[slug] = (contact.name, contact.org)
     except BaseException:
         memory.forget()  # half updated: never trusted
         raise
