@@ -72,6 +72,9 @@ class StatsMemory:
     # path -> summary_inputs(contact), of contacts: what the CRM-wide figures read from the
     # file besides its sections. May lack entries (filled from `entities` when needed).
     inputs: dict[str, str] = field(default_factory=dict)
+    # path -> heading_digests(file): which of the slugs its headings name had a section
+    # change, for a process without the file's old version. May lack entries, as inputs.
+    headings: dict[str, bytes] = field(default_factory=dict)
     # Only in a long-running process, never stored: the files' objects (for which of a
     # changed file's sections changed) and their money facts.
     entities: dict[str, Entity] = field(default_factory=dict)
@@ -116,7 +119,7 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     memory.days = {path: all_days[start:end] for path, (start, end) in spans.items()}
     memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
     memory.total = _total_revenue(ctx)
-    memory.inputs = {}  # made when needed: most full computations are never followed by an edit here
+    memory.inputs, memory.headings = {}, {}  # made when needed: most full computations are never followed by an edit here
     memory.last, memory.kept_summary = "full", False
     return stats
 
@@ -160,8 +163,10 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
         if entity is not None:
             footprints[path] = after[-1]  # type: ignore[assignment]
     named = set()
+    headings = {path: heading_digests(now[path], new[2]) for path, new in zip(changed, after) if new is not None}
     for path, old, new in zip(changed, before, after):
-        named |= _changed_headings(memory.entities.get(path), now.get(path), old, new)
+        named |= _changed_headings(memory.entities.get(path), now.get(path), old, new,
+                                   memory.headings.get(path), headings.get(path))
     people = _affected_contacts(crm, changed, before, after, named)
     groups = _affected_orgs(crm, people, before, named)
     ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints)
@@ -195,6 +200,11 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     for path in changed:
         inputs.pop(path, None)
     inputs.update(inputs_after)
+    kept_headings = dict(memory.headings)
+    for path in changed:
+        kept_headings.pop(path, None)
+    kept_headings.update(headings)
+    memory.headings = kept_headings
     memory.digests, memory.total, memory.inputs = {path: digests.get(path, "") for path in now}, total, inputs
     # Money made on demand covers only some files: not kept, so a later computation
     # never takes it for every file's.
@@ -299,16 +309,44 @@ def heading_slugs(entity: Entity) -> set[str]:
 
 
 def _changed_headings(old_entity: Entity | None, new_entity: Entity | None, old: Footprint | None,
-                      new: Footprint | None) -> set[str]:
+                      new: Footprint | None, old_digests: bytes | None = None,
+                      new_digests: bytes | None = None) -> set[str]:
     """The slugs named in the headings of the sections a change added, removed or
     altered (what the index takes from a section: its line, date, kind, title,
-    participants and topics) when both versions are at hand; else every slug either
-    version's headings name."""
+    participants and topics) when both versions are at hand, or both versions'
+    heading_digests; else every slug either version's headings name."""
     if old_entity is not None and new_entity is not None and old is not None:
         before = Counter(map(_section_key, old_entity.sections))
         after = Counter(map(_section_key, new_entity.sections))
         return {slug for key in ((before - after) + (after - before)) for slug in key[4]}
+    if old is not None and new is not None and old_digests is not None and new_digests is not None:
+        was, now = _per_slug(old[2], old_digests), _per_slug(new[2], new_digests)
+        return {slug for slug in was.keys() | now.keys() if was.get(slug) != now.get(slug)}
     return {*(old[2] if old else ()), *(new[2] if new else ())}
+
+
+_DIGEST_SIZE = 8
+
+
+def heading_digests(entity: Entity, slugs: tuple[str, ...]) -> bytes:
+    """For each of slugs (the file's footprint: every slug its headings name, sorted), a
+    digest of the keys of the file's sections that name it, in any order: a slug's
+    digest changes exactly when a section naming it was added, removed or altered.
+    Joined into one bytes object (one object per file to store and read)."""
+    keys: dict[str, list[str]] = {}
+    for section in entity.sections:
+        if section.participants:
+            text = repr(_section_key(section))  # the same in every process, unlike hash()
+            for slug in section.participants:
+                keys.setdefault(slug, []).append(text)
+    return b"".join(blake2b("\0".join(sorted(keys.get(slug, ()))).encode(), digest_size=_DIGEST_SIZE).digest()
+                    for slug in slugs)
+
+
+def _per_slug(slugs: tuple[str, ...], digests: bytes) -> dict[str, bytes]:
+    if len(digests) != _DIGEST_SIZE * len(slugs):
+        raise ValueError("heading digests that do not fit their footprint")  # never trusted: a full computation
+    return {slug: digests[i * _DIGEST_SIZE:(i + 1) * _DIGEST_SIZE] for i, slug in enumerate(slugs)}
 
 
 def _section_key(section: Section) -> tuple[object, ...]:
@@ -400,18 +438,18 @@ def read_memory(root: Path) -> StatsMemory:
 
     payload = cache.read_blob(cache.cache_dir(root) / STATS_FILE, STATS_KIND, _stats_fingerprint())
     try:
-        key, digests, (contacts, orgs, summary), days, footprints, total, inputs = payload  # type: ignore[misc]
+        key, digests, (contacts, orgs, summary), days, footprints, total, inputs, headings = payload  # type: ignore[misc]
     except (TypeError, ValueError):
         return StatsMemory()
     shapes = ((key, str), (digests, dict), (contacts, dict), (orgs, dict), (summary, dict), (days, dict),
-              (footprints, dict), (total, dict), (inputs, dict))
+              (footprints, dict), (total, dict), (inputs, dict), (headings, dict))
     if not all(isinstance(value, kind) for value, kind in shapes):
         return StatsMemory()
     if not all(isinstance(row, dict) for row in (*contacts.values(), *orgs.values())):
         return StatsMemory()
     if not all(isinstance(f, tuple) and len(f) == 3 for f in footprints.values()):
         return StatsMemory()
-    return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total, inputs)
+    return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total, inputs, headings)
 
 
 def _all_inputs(memory: StatsMemory) -> dict[str, str]:
@@ -425,6 +463,19 @@ def _all_inputs(memory: StatsMemory) -> dict[str, str]:
     return inputs
 
 
+def _all_headings(memory: StatsMemory) -> dict[str, bytes]:
+    """Every file's heading_digests: the kept ones, the others made (as _all_inputs)."""
+    headings = {}
+    for path, entity in memory.entities.items():
+        known = memory.headings.get(path)
+        footprint_now = memory.footprints.get(path)
+        if known is None and footprint_now is not None:
+            known = heading_digests(entity, footprint_now[2])
+        if known is not None:
+            headings[path] = known
+    return headings
+
+
 def write_memory(root: Path, memory: StatsMemory) -> None:
     """Keep memory for the next process; a cache that cannot be written costs only speed."""
     from . import cache
@@ -433,7 +484,7 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
         return
     stats = memory.stats
     payload = (memory.key, memory.digests, (stats.contacts, stats.orgs, stats.summary), memory.days,
-               memory.footprints, memory.total, _all_inputs(memory))
+               memory.footprints, memory.total, _all_inputs(memory), _all_headings(memory))
     was_enabled = gc.isenabled()
     gc.disable()
     try:
