@@ -9,9 +9,11 @@ directly (no per-file temp + fsync): nothing reads the folder until the swap, an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -520,7 +522,7 @@ CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", 
 
 def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[str, str] | None = None) -> None:
     """calendar.ics, when the site has one and a calendar builder is given. With the
-    files' digests, each file's events are kept in .crm-cache/calendar.bin (for this
+    files' digests, each file's events are kept in .crm-cache/calendar-XX.bin (for this
     program and today) and only changed files' events are made again."""
     if not site.calendar or calendar is None:
         return
@@ -529,13 +531,79 @@ def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[st
         return
     from .exports.ics import Pieces
 
-    path = cache_mod.cache_dir(site.crm.root) / "calendar.bin"
+    folder = cache_mod.cache_dir(site.crm.root)
     key = f"{cache_mod.program_fingerprint(CALENDAR_MODULES)}/{site.today.isoformat()}"
-    stored = cache_mod.read_blob(path, "calendar", key)
-    pieces = Pieces(stored if isinstance(stored, dict) else None)
+    old = _calendar_pieces.read(folder, key)
+    pieces = Pieces(old)
     writer.write("calendar.ics", calendar(site.crm, site.stats, site.today, pieces=pieces, digests=digests))
     if pieces.changed:
-        cache_mod.write_blob(path, "calendar", key, pieces.new)
+        _calendar_pieces.write(folder, key, old, pieces.new)
+
+
+# calendar-XX.bin: the pieces split by a hash of the file's path, so that after one edit
+# one sixteenth of them (about 0.6 MB at 10,000) is written again, not all.
+CALENDAR_SHARDS = 16
+
+
+def _calendar_shard(path: str) -> int:
+    return zlib.crc32(path.encode()) % CALENDAR_SHARDS
+
+
+class _KeptPieces:
+    """Reads and writes the calendar's shards, and keeps the pieces this process last
+    read or wrote with the stamps the shards had then: a long-running process (`crm
+    serve`) takes them from here instead of reading every shard again on every save.
+    Any other writer of a shard (a `crm build` beside it, a damaged or planted file)
+    changes its stamp, and then the shards are read and checked as always."""
+
+    def __init__(self) -> None:
+        self.kept: tuple[Path, str, list[tuple[int, int, int] | None], dict[str, Any]] | None = None
+
+    def read(self, folder: Path, key: str) -> dict[str, Any]:
+        kept = self.kept
+        if kept is not None and kept[0] == folder and kept[1] == key and None not in kept[2] \
+                and kept[2] == _shard_stamps(folder):
+            return kept[3]
+        pieces: dict[str, Any] = {}
+        for shard in range(CALENDAR_SHARDS):
+            stored = cache_mod.read_blob(_shard_file(folder, shard), "calendar", key)
+            if isinstance(stored, dict):  # a shard missing or not trusted: its files' events are made again
+                pieces.update(stored)
+        self.kept = (folder, key, _shard_stamps(folder), pieces)
+        return pieces
+
+    def write(self, folder: Path, key: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Write the shards where new differs from old (an entry made again or gone)."""
+        changed = {_calendar_shard(path) for path, piece in new.items() if old.get(path) is not piece}
+        changed |= {_calendar_shard(path) for path in old.keys() - new.keys()}
+        shards: list[dict[str, Any]] = [{} for _ in range(CALENDAR_SHARDS)]
+        for path, piece in new.items():
+            shards[_calendar_shard(path)][path] = piece
+        for shard in sorted(changed):
+            cache_mod.write_blob(_shard_file(folder, shard), "calendar", key, shards[shard])
+        if len(changed) == CALENDAR_SHARDS:  # a full write: the one file of older versions goes
+            with contextlib.suppress(OSError):
+                (folder / "calendar.bin").unlink()
+        self.kept = (folder, key, _shard_stamps(folder), new)
+
+
+def _shard_file(folder: Path, shard: int) -> Path:
+    return folder / f"calendar-{shard:02x}.bin"
+
+
+def _shard_stamps(folder: Path) -> list[tuple[int, int, int] | None]:
+    stamps: list[tuple[int, int, int] | None] = []
+    for shard in range(CALENDAR_SHARDS):
+        try:
+            st = _shard_file(folder, shard).stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return stamps
+
+
+_calendar_pieces = _KeptPieces()
 
 
 def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:

@@ -29,7 +29,8 @@ random edits, additions and deletions.
 from __future__ import annotations
 
 import gc
-from collections import Counter, defaultdict
+from hashlib import blake2b
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -38,8 +39,8 @@ from typing import Callable, TypeVar
 from .model import CRM, Config, Contact, Entity
 from .parse import Section
 from .stats_money import Money
-from .stats import (SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue, assign_rfm,
-                    compute_in_context, contact_stats, context_of, money_of, org_children, org_group, org_stats,
+from .stats import (Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue, assign_rfm,
+                    attention_counts, compute_in_context, contact_stats, context_of, money_of, org_children, org_group, org_stats,
                     share_of_revenue, summary_stats)
 from .stats_touches import org_chain
 
@@ -68,11 +69,20 @@ class StatsMemory:
     days: dict[str, list[int]] = field(default_factory=dict)  # path -> its touch days (SectionIndex.all_days)
     footprints: dict[str, Footprint] = field(default_factory=dict)  # path -> Footprint
     total: Money = field(default_factory=dict)  # all revenue (each org's share is of it)
+    # path -> summary_inputs(contact), of contacts: what the CRM-wide figures read from the
+    # file besides its sections. May lack entries (filled from `entities` when needed).
+    inputs: dict[str, str] = field(default_factory=dict)
+    # path -> heading_digests(file): which of the slugs its headings name had a section
+    # change, for a process without the file's old version. May lack entries, as inputs.
+    headings: dict[str, bytes] = field(default_factory=dict)
     # Only in a long-running process, never stored: the files' objects (for which of a
     # changed file's sections changed) and their money facts.
     entities: dict[str, Entity] = field(default_factory=dict)
     money: dict[str, _Money] = field(default_factory=dict)
     last: str = ""  # "full" or "incremental": how the last result was made (for tests and timing)
+    # With last == "incremental": whether the RFM ranks and the summary were kept and
+    # adjusted (every changed file's summary_inputs the same) rather than made again.
+    kept_summary: bool = False
 
 
 def memory_key(crm: CRM, today: date) -> str:
@@ -109,7 +119,8 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     memory.days = {path: all_days[start:end] for path, (start, end) in spans.items()}
     memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
     memory.total = _total_revenue(ctx)
-    memory.last = "full"
+    memory.inputs, memory.headings = {}, {}  # made when needed: most full computations are never followed by an edit here
+    memory.last, memory.kept_summary = "full", False
     return stats
 
 
@@ -129,12 +140,18 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     if len(changed) > MAX_CHANGED_FILES or any(not p.startswith("contacts/") for p in changed):
         return None
     if not changed and len(now) == len(memory.digests):
-        memory.entities, memory.last = now, "incremental"
+        memory.entities, memory.last, memory.kept_summary = now, "incremental", True
         return memory.stats
 
-    money = _money_now(crm, today, memory, now, changed)
+    # Every changed file still there, none new, and none changed in what the CRM-wide
+    # figures read from it: then RFM ranks and the summary only move by what the sections
+    # of the changed files moved (touches, attention), and no file's money changed.
+    inputs_after = {path: summary_inputs(now[path]) for path in changed if path in now}  # type: ignore[arg-type]
+    keep = len(inputs_after) == len(changed) and len(now) == len(memory.digests) and all(
+        _inputs_before(memory, path) == key for path, key in inputs_after.items())
+    money = _money_now(crm, today, memory, now, changed, complete=not keep)
     ctx = _Context(crm, today, SectionIndex({}, {}, []), money, _referrals(crm), org_children(crm), _members(crm))
-    total = _total_revenue(ctx)
+    total = memory.total if keep else _total_revenue(ctx)
     revenue_moved = total != memory.total  # then every org's share of it moves too
 
     footprints = dict(memory.footprints)
@@ -146,16 +163,22 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
         if entity is not None:
             footprints[path] = after[-1]  # type: ignore[assignment]
     named = set()
+    headings = {path: heading_digests(now[path], new[2]) for path, new in zip(changed, after) if new is not None}
     for path, old, new in zip(changed, before, after):
-        named |= _changed_headings(memory.entities.get(path), now.get(path), old, new)
+        named |= _changed_headings(memory.entities.get(path), now.get(path), old, new,
+                                   memory.headings.get(path), headings.get(path))
     people = _affected_contacts(crm, changed, before, after, named)
     groups = _affected_orgs(crm, people, before, named)
-    ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, _namers(footprints))
+    ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints)
 
     old_stats = memory.stats
     contacts = {slug: contact_stats(c, ctx) if slug in people else dict(old_stats.contacts[slug])
                 for slug, c in crm.contacts.items()}
-    assign_rfm(contacts, ctx)
+    if keep:
+        for slug in people:  # the ranks read only money, status and dates that did not change
+            contacts[slug]["rfm"] = old_stats.contacts[slug]["rfm"]
+    else:
+        assign_rfm(contacts, ctx)
     orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old_stats.orgs[slug])
             for slug, o in crm.orgs.items()}
     if revenue_moved:
@@ -164,19 +187,99 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
                 orgs[slug]["share_of_revenue"] = share_of_revenue(org, ctx, total)
 
     days = _updated(memory.days, changed, now, lambda entity: touch_days(entity, crm.config, today))
-    ctx.index = SectionIndex({}, {}, [d for path in now if path in days for d in days[path]])
-    stats = Stats(contacts, orgs, summary_stats(crm, contacts, orgs, ctx, total))
+    if keep:
+        summary = _adjusted_summary(old_stats.summary, [old_stats.contacts[s] for s in people],
+                                    [contacts[s] for s in people], [memory.days.get(p, []) for p in changed],
+                                    [days.get(p, []) for p in changed])
+    else:
+        ctx.index = SectionIndex({}, {}, [d for path in now if path in days for d in days[path]])
+        summary = summary_stats(crm, contacts, orgs, ctx, total)
+    stats = Stats(contacts, orgs, summary)
 
-    memory.digests, memory.total = {path: digests.get(path, "") for path in now}, total
-    memory.stats, memory.money, memory.days, memory.footprints, memory.entities = stats, money, days, footprints, now
-    memory.last = "incremental"
+    inputs = dict(memory.inputs)
+    for path in changed:
+        inputs.pop(path, None)
+    inputs.update(inputs_after)
+    kept_headings = dict(memory.headings)
+    for path in changed:
+        kept_headings.pop(path, None)
+    kept_headings.update(headings)
+    memory.headings = kept_headings
+    memory.digests, memory.total, memory.inputs = {path: digests.get(path, "") for path in now}, total, inputs
+    # Money made on demand covers only some files: not kept, so a later computation
+    # never takes it for every file's.
+    memory.money = money if not isinstance(money, _MoneyOnDemand) else {}
+    memory.stats, memory.days, memory.footprints, memory.entities = stats, days, footprints, now
+    memory.last, memory.kept_summary = "incremental", keep
     return stats
 
 
+def summary_inputs(contact: Contact) -> str:
+    """A digest of what the RFM ranks and the summary read from a contact's file besides
+    its sections (its money, status, dates, names and links): equal digests, equal
+    contributions. The repr of these plain values is the same for the same values in
+    every process (unlike pickles, whose bytes depend on shared objects)."""
+    values = (contact.name, contact.org, contact.status, contact.tier, contact.source, contact.timezone,
+              contact.since, contact.customer_since, contact.referred_by, contact.invoices, contact.deals)
+    return blake2b(repr(values).encode(), digest_size=12).hexdigest()
+
+
+def _inputs_before(memory: StatsMemory, path: str) -> str | None:
+    """The changed file's summary_inputs before the change: kept, or made from its old
+    version when this process has it; None when unknown (then nothing is kept)."""
+    known = memory.inputs.get(path)
+    if known is None:
+        old = memory.entities.get(path)
+        if isinstance(old, Contact):
+            known = summary_inputs(old)
+    return known
+
+
+def _adjusted_summary(old: Json, people_before: list[Json], people_now: list[Json],
+                      days_before: list[list[int]], days_now: list[int]) -> Json:
+    """The last summary with what only sections move made again from the difference:
+    the attention counts (of the contacts worked out again) and the touches (of the
+    changed files). Every other figure reads what did not change. Same key order."""
+    summary = dict(old)
+    gone, added = attention_counts(people_before), attention_counts(people_now)
+    summary["attention"] = {name: n - gone[name] + added[name] for name, n in old["attention"].items()}
+    moved: Counter[str] = Counter()
+    for days, sign in ((days_before, -1), (days_now, 1)):
+        for file_days in days:
+            for day in file_days:
+                moved[_month(day)] += sign
+    summary["touches"] = old["touches"] - sum(map(len, days_before)) + sum(map(len, days_now))
+    summary["touches_per_month"] = [{"month": m["month"], "touches": m["touches"] + moved.get(m["month"], 0)}
+                                    for m in old["touches_per_month"]]
+    return summary
+
+
+def _month(day: int) -> str:
+    """The month of a day number as touches_per_month names it."""
+    when = date.fromordinal(day)
+    return f"{when.year:04d}-{when.month:02d}"
+
+
+class _MoneyOnDemand(dict[str, _Money]):
+    """path -> money facts, each made when first asked for: when no file's money changed,
+    only the files whose figures are worked out again need theirs."""
+
+    def __init__(self, now: dict[str, Entity], today: date) -> None:
+        super().__init__()
+        self.now, self.today = now, today
+
+    def __missing__(self, path: str) -> _Money:
+        self[path] = made = money_of(self.now[path], self.today)
+        return made
+
+
 def _money_now(crm: CRM, today: date, memory: StatsMemory, now: dict[str, Entity],
-               changed: list[str]) -> dict[str, _Money]:
-    """Every file's money facts: the remembered ones where this process has them."""
+               changed: list[str], complete: bool) -> dict[str, _Money]:
+    """Every file's money facts: the remembered ones where this process has them; when
+    not complete is asked for, made on demand."""
     if not memory.money:  # read from the cache: money facts are not stored
+        if not complete:
+            return _MoneyOnDemand(now, today)
         return {path: money_of(entity, today) for path, entity in now.items()}
     return _updated(memory.money, changed, now, lambda entity: money_of(entity, today))
 
@@ -194,14 +297,11 @@ def _updated(table: dict[str, V], changed: list[str], now: dict[str, Entity],
     return result
 
 
-def _namers(footprints: dict[str, Footprint]) -> dict[str, set[str]]:
-    """slug -> the files with a section whose heading names it (whether or not a file
-    has that slug yet: creating it must find them)."""
-    namers: dict[str, set[str]] = defaultdict(set)
-    for path, (_, _, named) in footprints.items():
-        for slug in named:
-            namers[slug].add(path)
-    return namers
+def _naming(footprints: dict[str, Footprint], slugs: set[str]) -> set[str]:
+    """The files with a section whose heading names one of these slugs (whether or not a
+    file has that slug yet: creating it must find them). One pass over the footprints:
+    cheaper than indexing every slug when only a few hundred are wanted."""
+    return {path for path, (_, _, named) in footprints.items() if not slugs.isdisjoint(named)}
 
 
 def heading_slugs(entity: Entity) -> set[str]:
@@ -209,16 +309,44 @@ def heading_slugs(entity: Entity) -> set[str]:
 
 
 def _changed_headings(old_entity: Entity | None, new_entity: Entity | None, old: Footprint | None,
-                      new: Footprint | None) -> set[str]:
+                      new: Footprint | None, old_digests: bytes | None = None,
+                      new_digests: bytes | None = None) -> set[str]:
     """The slugs named in the headings of the sections a change added, removed or
     altered (what the index takes from a section: its line, date, kind, title,
-    participants and topics) when both versions are at hand; else every slug either
-    version's headings name."""
+    participants and topics) when both versions are at hand, or both versions'
+    heading_digests; else every slug either version's headings name."""
     if old_entity is not None and new_entity is not None and old is not None:
         before = Counter(map(_section_key, old_entity.sections))
         after = Counter(map(_section_key, new_entity.sections))
         return {slug for key in ((before - after) + (after - before)) for slug in key[4]}
+    if old is not None and new is not None and old_digests is not None and new_digests is not None:
+        was, now = _per_slug(old[2], old_digests), _per_slug(new[2], new_digests)
+        return {slug for slug in was.keys() | now.keys() if was.get(slug) != now.get(slug)}
     return {*(old[2] if old else ()), *(new[2] if new else ())}
+
+
+_DIGEST_SIZE = 8
+
+
+def heading_digests(entity: Entity, slugs: tuple[str, ...]) -> bytes:
+    """For each of slugs (the file's footprint: every slug its headings name, sorted), a
+    digest of the keys of the file's sections that name it, in any order: a slug's
+    digest changes exactly when a section naming it was added, removed or altered.
+    Joined into one bytes object (one object per file to store and read)."""
+    keys: dict[str, list[str]] = {}
+    for section in entity.sections:
+        if section.participants:
+            text = repr(_section_key(section))  # the same in every process, unlike hash()
+            for slug in section.participants:
+                keys.setdefault(slug, []).append(text)
+    return b"".join(blake2b("\0".join(sorted(keys.get(slug, ()))).encode(), digest_size=_DIGEST_SIZE).digest()
+                    for slug in slugs)
+
+
+def _per_slug(slugs: tuple[str, ...], digests: bytes) -> dict[str, bytes]:
+    if len(digests) != _DIGEST_SIZE * len(slugs):
+        raise ValueError("heading digests that do not fit their footprint")  # never trusted: a full computation
+    return {slug: digests[i * _DIGEST_SIZE:(i + 1) * _DIGEST_SIZE] for i, slug in enumerate(slugs)}
 
 
 def _section_key(section: Section) -> tuple[object, ...]:
@@ -252,7 +380,7 @@ def _affected_orgs(crm: CRM, people: set[str], before: list[Footprint | None], n
 
 
 def build_index_for(crm: CRM, today: date, people: set[str], groups: set[str], children: dict[str, list[str]],
-                    members: dict[str, list[str]], namers: dict[str, set[str]]) -> SectionIndex:
+                    members: dict[str, list[str]], footprints: dict[str, Footprint]) -> SectionIndex:
     """An index right for these contacts and orgs: over the files whose sections can
     touch them (their own, and those whose headings name them or, for an org, anyone
     in its group), in the order a full pass reads them."""
@@ -261,9 +389,8 @@ def build_index_for(crm: CRM, today: date, people: set[str], groups: set[str], c
         for part in org_group(org, children):
             slugs.add(part)
             slugs.update(members.get(part, ()))
-    paths: set[str] = set()
+    paths = _naming(footprints, slugs)
     for slug in slugs:
-        paths.update(namers.get(slug, ()))
         entity = crm.contacts.get(slug)
         if entity is not None:
             paths.add(entity.path)
@@ -311,18 +438,42 @@ def read_memory(root: Path) -> StatsMemory:
 
     payload = cache.read_blob(cache.cache_dir(root) / STATS_FILE, STATS_KIND, _stats_fingerprint())
     try:
-        key, digests, (contacts, orgs, summary), days, footprints, total = payload  # type: ignore[misc]
+        key, digests, (contacts, orgs, summary), days, footprints, total, inputs, headings = payload  # type: ignore[misc]
     except (TypeError, ValueError):
         return StatsMemory()
     shapes = ((key, str), (digests, dict), (contacts, dict), (orgs, dict), (summary, dict), (days, dict),
-              (footprints, dict), (total, dict))
+              (footprints, dict), (total, dict), (inputs, dict), (headings, dict))
     if not all(isinstance(value, kind) for value, kind in shapes):
         return StatsMemory()
     if not all(isinstance(row, dict) for row in (*contacts.values(), *orgs.values())):
         return StatsMemory()
     if not all(isinstance(f, tuple) and len(f) == 3 for f in footprints.values()):
         return StatsMemory()
-    return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total)
+    return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total, inputs, headings)
+
+
+def _all_inputs(memory: StatsMemory) -> dict[str, str]:
+    """Every contact's summary_inputs: the kept ones, the others made from the files the
+    memory was made from (a fresh process has no older version to make them from)."""
+    inputs = {}
+    for path, entity in memory.entities.items():
+        if isinstance(entity, Contact):
+            known = memory.inputs.get(path)
+            inputs[path] = known if known is not None else summary_inputs(entity)
+    return inputs
+
+
+def _all_headings(memory: StatsMemory) -> dict[str, bytes]:
+    """Every file's heading_digests: the kept ones, the others made (as _all_inputs)."""
+    headings = {}
+    for path, entity in memory.entities.items():
+        known = memory.headings.get(path)
+        footprint_now = memory.footprints.get(path)
+        if known is None and footprint_now is not None:
+            known = heading_digests(entity, footprint_now[2])
+        if known is not None:
+            headings[path] = known
+    return headings
 
 
 def write_memory(root: Path, memory: StatsMemory) -> None:
@@ -333,7 +484,7 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
         return
     stats = memory.stats
     payload = (memory.key, memory.digests, (stats.contacts, stats.orgs, stats.summary), memory.days,
-               memory.footprints, memory.total)
+               memory.footprints, memory.total, _all_inputs(memory), _all_headings(memory))
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -220,3 +220,55 @@ def test_crm_due_uses_and_keeps_the_stats_memory(tmp_path: Path) -> None:
     # Another day: computed in full, and the same as without any memory.
     later = date(2026, 11, 23)
     assert as_json(api.compute_stats(api.check(root), later)) == as_json(stats.compute(load(root).crm, later))
+
+
+def check_kinds(root: Path, operations: list[tuple[object, int]], stored: bool) -> list[tuple[str, bool]]:
+    """check_sequence, returning (how each was made, whether the summary was kept)."""
+    kinds: list[tuple[str, bool]] = []
+    original = stats_incremental.compute
+
+    def spy(crm, today, memory, digests):  # type: ignore[no-untyped-def]
+        got = original(crm, today, memory, digests)
+        kinds.append((memory.last, memory.kept_summary))
+        return got
+
+    stats_incremental.compute = spy  # type: ignore[assignment]
+    try:
+        check_sequence(root, operations, stored=stored)
+    finally:
+        stats_incremental.compute = original  # type: ignore[assignment]
+    return kinds[1:]
+
+
+def test_section_edits_keep_and_adjust_the_summary(tmp_path: Path) -> None:
+    """Notes, plans and touches change no file's summary_inputs: RFM and the summary are
+    kept and adjusted (touches, touches per month, attention), and equal a full
+    computation; a status or referral change makes them again."""
+    for stored in (False, True):
+        root = corpus(tmp_path / f"crm-{stored}")
+        kinds = check_kinds(root, [(op_plan_and_touch, 3), (op_add_note, 4), (op_plan_and_touch, 7)], stored)
+        assert kinds == [("incremental", True)] * 3, kinds
+        kinds = check_kinds(root, [(op_status, 1), (op_refer, 5)], stored)
+        assert kinds == [("incremental", False)] * 2, kinds
+
+
+def test_stored_heading_digests_find_only_the_changed_sections_names(tmp_path: Path) -> None:
+    """Read back from stats.bin (no old version of the file), only the slugs named in
+    the changed sections' headings count as touched, as in a long-running process."""
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
+    stats_incremental.write_memory(root, memory)
+    people = contacts_of(root)
+    path, a, b = people[0], people[2], people[5]
+    rel = f"contacts/{path.name}"
+    old = stats_incremental.read_memory(root)
+    assert rel in old.headings
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n## 2026-12-01 meeting @{a.stem} @{b.stem}: Plan\n\nAgenda.\n")
+    now = load(root).crm.contacts[path.stem]
+    new = stats_incremental.footprint(now)
+    named = stats_incremental._changed_headings(None, now, old.footprints[rel], new, old.headings[rel],
+                                                stats_incremental.heading_digests(now, new[2]))
+    assert named == {a.stem, b.stem}
