@@ -232,6 +232,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     # a second process while this one checks and computes the stats; a long-running
     # process works it out from what it kept of the last build, when it is needed.
     parts: incremental.Forked | incremental.Later | None = None
+    if memory is not None and memory.calendar is None:
+        memory.calendar = KeptPieces()
     if memory is not None and cache:
         def remembered() -> tuple[dict[str, bytes], dict[str, set[str]]]:
             # The first build starts from what the last `crm build` kept; the process's
@@ -253,7 +255,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
                          history=read_git_history(crm.root), vcards=vcard is not None,
                          calendar=calendar is not None and stats is not None)
         writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers,
-                            fingerprint=fingerprint, cache=cache, parts=parts)
+                            fingerprint=fingerprint, cache=cache, parts=parts,
+                            kept_calendar=memory.calendar if memory is not None else None)
     finally:
         if parts is not None:
             parts.cancel()
@@ -288,14 +291,16 @@ def result_from_record(target: Path, record: dict[str, Any]) -> BuildResult:
 def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calendar: Any, *,
                state: incremental.BuildState | None, workers: int | None,
                fingerprint: str, cache: bool = True,
-               parts: incremental.Forked | incremental.Later | None = None) -> incremental.StagingWriter:
+               parts: incremental.Forked | incremental.Later | None = None,
+               kept_calendar: KeptPieces | None = None) -> incremental.StagingWriter:
     """Render what must be rendered into a staging folder; only then change the site:
     rename the few changed files into place, or (a first build, many changes) hard-link
     the unchanged files beside them and swap the whole folder in (commit_in_place). A
     failed build leaves the previous site as it was; unchanged files are neither
     rendered nor written again. parts: the job of build_site that works out the
     stats-free part of the page signatures (forked, or from a long-running process's
-    memory); without it, that part is worked out here."""
+    memory); without it, that part is worked out here. kept_calendar: the calendar
+    events a long-running process keeps (write_calendar)."""
     if state is not None and state.fingerprint != fingerprint:
         state = None
     on_disk = incremental.scan_output(target)
@@ -351,7 +356,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             dirty = entity_pages
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=lambda: sign(dependencies()),
                              digests=loaded.digests if cache else None)
-        write_calendar(site, writer, calendar, loaded.digests if cache else None)
+        write_calendar(site, writer, calendar, loaded.digests if cache else None, kept=kept_calendar)
         if background is not None:
             writer.absorb(background.result())
             background = None
@@ -520,10 +525,12 @@ def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None =
 CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")
 
 
-def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[str, str] | None = None) -> None:
+def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[str, str] | None = None,
+                   kept: KeptPieces | None = None) -> None:
     """calendar.ics, when the site has one and a calendar builder is given. With the
     files' digests, each file's events are kept in .crm-cache/calendar-XX.bin (for this
-    program and today) and only changed files' events are made again."""
+    program and today) and only changed files' events are made again. kept: what a
+    long-running process read or wrote last time (LoadMemory.calendar)."""
     if not site.calendar or calendar is None:
         return
     if digests is None:
@@ -533,11 +540,12 @@ def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[st
 
     folder = cache_mod.cache_dir(site.crm.root)
     key = f"{cache_mod.program_fingerprint(CALENDAR_MODULES)}/{site.today.isoformat()}"
-    old = _calendar_pieces.read(folder, key)
+    kept = kept if kept is not None else KeptPieces()
+    old = kept.read(folder, key)
     pieces = Pieces(old)
     writer.write("calendar.ics", calendar(site.crm, site.stats, site.today, pieces=pieces, digests=digests))
     if pieces.changed:
-        _calendar_pieces.write(folder, key, old, pieces.new)
+        kept.write(folder, key, old, pieces.new)
 
 
 # calendar-XX.bin: the pieces split by a hash of the file's path, so that after one edit
@@ -549,10 +557,11 @@ def _calendar_shard(path: str) -> int:
     return zlib.crc32(path.encode()) % CALENDAR_SHARDS
 
 
-class _KeptPieces:
-    """Reads and writes the calendar's shards, and keeps the pieces this process last
-    read or wrote with the stamps the shards had then: a long-running process (`crm
-    serve`) takes them from here instead of reading every shard again on every save.
+class KeptPieces:
+    """Reads and writes the calendar's shards, and keeps the pieces it last read or wrote
+    with the stamps the shards had then: a long-running process (`crm serve`, whose
+    LoadMemory holds one) takes them from here instead of reading every shard again on
+    every save.
     Any other writer of a shard (a `crm build` beside it, a damaged or planted file)
     changes its stamp, and then the shards are read and checked as always."""
 
@@ -602,8 +611,6 @@ def _shard_stamps(folder: Path) -> list[tuple[int, int, int] | None]:
             stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
     return stamps
 
-
-_calendar_pieces = _KeptPieces()
 
 
 def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[str]) -> None:

@@ -83,6 +83,8 @@ class LoadMemory:
     # The pages' dependency map and parts (an incremental.DependencyMemory, made by the
     # first build): the next build works out again only the pages the changed files reach.
     dependencies: Any = None
+    # The calendar's kept events as last read or written (a build.KeptPieces).
+    calendar: Any = None
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,
