@@ -332,10 +332,13 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             if not cache:
                 deps = incremental.DependencyMap.of(site.crm)
                 return incremental.dependency_parts(site.crm, loaded.digests, deps), deps.named_by
-            # Made in full (a first build, another day, a new theme): kept for the next build.
-            memory = incremental.DependencyMemory()
+            # No forked job (a first build, another day, a new theme, one CPU): from and
+            # into what the last build kept, as the forked job does.
+            memory = incremental.read_dependencies(site.crm)
+            changed = memory.digests != loaded.digests
             made = incremental.remembered_parts(site.crm, loaded.digests, memory)
-            incremental.write_dependencies(site.crm.root, memory)
+            if changed:
+                incremental.write_dependencies(site.crm.root, memory)
             return made
 
         def sign(ready: tuple[dict[str, bytes], dict[str, set[str]]]) -> None:
