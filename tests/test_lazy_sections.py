@@ -1,0 +1,117 @@
+"""A cached file's sections stay bytes until read (cache.LazySections): same data as a
+fresh parse, decoded by the restricted unpickler, and never a way in for a planted file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+from site_builder import cache, loader
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import generate  # noqa: E402
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    generate.generate(root, contacts=30, sections=4, seed=5)
+    return root
+
+
+def first_contact(root: Path) -> str:
+    return "contacts/" + sorted((root / "contacts").glob("*.md"))[0].name
+
+
+def plant(root: Path, rel: str, sections: object) -> None:
+    """Rewrite rel's cache entry (a valid shard, header and checksum included) with
+    sections in place of its sections."""
+    store = cache.ParseCache.open(root)
+    number = cache._shard_of(rel)
+    shard = store._shard(number)
+    digest, (path, problems, ok, entity) = shard[rel]
+    entity.sections = sections
+    shard[rel] = (digest, (path, problems, ok, entity))
+    assert cache.write_blob(store._shard_path(number), "parsed", store.fingerprint, shard)
+
+
+def test_sections_are_decoded_only_when_read(corpus: Path) -> None:
+    fresh = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    warm = loader.load(corpus).crm
+    lazy = [c.sections for c in warm.contacts.values()]
+    assert all(isinstance(s, cache.LazySections) for s in lazy)
+    assert all(s._list is None and isinstance(s._data, bytes) for s in lazy)
+    contact = next(iter(warm.contacts.values()))
+    assert len(contact.sections) == len(fresh.contacts[contact.slug].sections)
+    assert contact.sections._list is not None and contact.sections._data is None  # the bytes are let go
+    assert sum(s._list is not None for s in lazy) == 1
+    # Read as the list they stand for, in every way the program reads them.
+    for slug, c in warm.contacts.items():
+        want = fresh.contacts[slug].sections
+        assert list(c.sections) == want and c.sections == want and want == c.sections
+        assert list(reversed(c.sections)) == want[::-1] and c.sections[1:] == want[1:] and bool(c.sections) == bool(want)
+    assert warm.contacts == fresh.contacts
+
+
+def test_a_file_read_again_keeps_its_sections_lazy_through_a_shard_rewrite(corpus: Path) -> None:
+    """An edit rewrites the shard holding its file: the other files of that shard are
+    written back from their bytes (still undecoded) and load the same."""
+    rel = first_contact(corpus)
+    loader.load(corpus)
+    with (corpus / rel).open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-20 call: One more\n\nA call.\n")
+    loader.load(corpus)
+    assert loader.load(corpus).crm.contacts == loader.load(corpus, cache=False).crm.contacts
+
+
+def test_planted_sections_are_parsed_again_from_the_file(corpus: Path, tmp_path: Path) -> None:
+    """Bytes with a valid checksum that do not decode to sections (garbage, or a class the
+    unpickler refuses) never run and never stand: the file is parsed again."""
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    rel = first_contact(corpus)
+    slug = Path(rel).stem
+    want = loader.load(corpus, cache=False).crm.contacts[slug].sections
+    for data in (b"garbage", pickle.dumps(Exploit()), pickle.dumps({"not": "a list"})):
+        loader.load(corpus)
+        planted = cache.LazySections()
+        planted.__setstate__((None, {"_data": data}))
+        plant(corpus, rel, planted)
+        crm = loader.load(corpus).crm
+        assert crm.contacts[slug].sections == want
+        assert not marker.exists()
+
+
+def test_planted_sections_of_a_file_changed_since_are_an_error_that_says_what_to_do(corpus: Path) -> None:
+    rel = first_contact(corpus)
+    loader.load(corpus)
+    planted = cache.LazySections()
+    planted.__setstate__((None, {"_data": b"garbage"}))
+    plant(corpus, rel, planted)
+    contact = loader.load(corpus).crm.contacts[Path(rel).stem]
+    (corpus / rel).write_text((corpus / rel).read_text(encoding="utf-8") + "\nChanged.\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="delete .crm-cache"):
+        list(contact.sections)
+
+
+def test_a_shard_whose_sections_are_not_bytes_is_discarded(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LazySections takes only bytes from a cache file: anything else refuses the shard,
+    whose files are then parsed again."""
+    rel = first_contact(corpus)
+    loader.load(corpus)
+    with monkeypatch.context() as patched:  # the shard written as a planted file would be
+        patched.setattr(cache.LazySections, "__getstate__", lambda self: (None, {"_data": ["a", "list"]}))
+        plant(corpus, rel, cache.LazySections.of([]))
+    reloaded = loader.load(corpus)
+    assert rel in reloaded.reparsed
+    assert reloaded.crm.contacts == loader.load(corpus, cache=False).crm.contacts
