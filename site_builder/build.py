@@ -477,7 +477,7 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
                     writer.keep(page.path)
                     continue
         writer.write(page.path, render_page(env, page))
-    write_search_data(site, writer, row_cache)
+    write_search_data(site, writer, row_cache, reuse.digests if reuse is not None else None)
     totals = problem_totals(site)
     writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
@@ -486,17 +486,32 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
         row_cache.save()
 
 
-def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None) -> None:
+def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None,
+                      digests: dict[str, str] | None = None) -> None:
     """search-data.js; with row_cache, a row's JSON is kept from the last build when its
-    directory row and the contact's searched fields are unchanged."""
+    directory row and the contact's searched fields are unchanged. With the files' digests
+    the contact stands for its file's digest (what search_row reads of it is made from
+    that file alone; crm.yaml and the program are in the cache's key), which costs a look-up
+    instead of pickling its fields again; the directory row's digest is the one its HTML
+    was found by."""
     rows = directory_rows(site)
     meta = search_meta(site, rows)
     if row_cache is None:
         writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), meta))
         return
-    pieces = (row_cache.html("search-row", (row_values(r), search_row_sources(r)),
-                             lambda r=r: search_row_json(search_row(r)), str) for r in rows)  # type: ignore[misc]
-    writer.write(SEARCH_DATA_FILE, search_data_text(pieces, meta))
+    writer.write(SEARCH_DATA_FILE, search_data_text((_search_piece(row_cache, r, digests) for r in rows), meta))
+
+
+def _search_piece(row_cache: RowCache, row: dict[str, Any], digests: dict[str, str] | None) -> str:
+    """One contact's row of search-data.js, from the cache when its inputs are unchanged."""
+    def render() -> str:
+        return search_row_json(search_row(row))
+
+    digest = row_cache.row_digest(row)
+    file_digest = digests.get(row["contact"].path) if digests is not None else None
+    if digest is None or file_digest is None:
+        return row_cache.html("search-row", (row_values(row), search_row_sources(row)), render, str)
+    return row_cache.html_by_digest("search-row/file", digest + file_digest.encode(), render, str)
 
 
 CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")

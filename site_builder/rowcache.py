@@ -33,7 +33,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import cache as cache_mod
 
@@ -83,36 +83,55 @@ class RowCache:
         self.old: list[dict[bytes, str]] = stored if stored is not None else [{} for _ in range(SHARDS)]
         self.used: list[dict[bytes, str]] = [{} for _ in range(SHARDS)]
         self.rendered = [0] * SHARDS
-        # id(row) -> (row, its HTML) for rows shown more than once in a build (a contact
-        # on several tag pages is one shared dict); holding the row keeps its id unique.
+        # id(row) -> (row, its HTML) per macro, for rows shown more than once in a build (a
+        # contact on several tag pages is one shared dict); holding the row keeps its id unique.
         self._seen: dict[tuple[str, int], tuple[Any, str]] = {}
+        # id(row) -> (row, the digest of its values): one row is keyed once per build even
+        # when several things are made from it (its directory row and its search-data row).
+        self._digests: dict[int, tuple[Any, bytes | None]] = {}
         self._hashers: dict[str, Any] = {}  # macro name -> blake2b already fed the name
 
     @classmethod
     def load(cls, folder: Path, key: str) -> RowCache:
         return cls(folder, key, [_read_shard(folder, n, key) for n in range(SHARDS)])
 
+    def row_digest(self, row: Any) -> bytes | None:
+        """The digest of what a macro is given of row (row_values: its values without its
+        Contact), worked out once per row object and build; None when it cannot be pickled."""
+        known = self._digests.get(id(row))
+        if known is None:
+            data = value_bytes(row_values(row))
+            digest = None if data is None else hashlib.blake2b(data, digest_size=16).digest()
+            known = self._digests[id(row)] = (row, digest)
+        return known[1]
+
     def html(self, name: str, values: Any, render: Callable[[], str], wrap: Callable[[str], str] = Markup) -> str:
         """The row's HTML (wrap(text): Markup, or str for text that is not HTML) from the
         last build, or render() when it was not there."""
-        hasher = self._hashers.get(name)
-        if hasher is None:
-            hasher = self._hashers[name] = hashlib.blake2b(name.encode() + b"\0", digest_size=16)
         data = value_bytes(values)
         if data is None:
             return wrap(render())
+        return self.html_by_digest(name, hashlib.blake2b(data, digest_size=16).digest(), render, wrap)
+
+    def html_by_digest(self, name: str, digest: bytes, render: Callable[[], str],
+                       wrap: Callable[[str], str] = Markup) -> str:
+        """html() for values known by their digest (row_digest, or a digest of a tuple of
+        such digests): the key is the name and that digest."""
+        hasher = self._hashers.get(name)
+        if hasher is None:
+            hasher = self._hashers[name] = hashlib.blake2b(name.encode() + b"\0", digest_size=16)
         h = hasher.copy()
-        h.update(data)
-        digest = h.digest()
-        shard = digest[0] % SHARDS
+        h.update(digest)
+        key = h.digest()
+        shard = key[0] % SHARDS
         used = self.used[shard]
-        found = used.get(digest)
+        found = used.get(key)
         if found is None:
-            kept = self.old[shard].pop(digest, None)
+            kept = self.old[shard].pop(key, None)
             if kept is None:
                 kept = render()
                 self.rendered[shard] += 1
-            found = used[digest] = wrap(kept)
+            found = used[key] = wrap(kept)
         return found
 
     @property
@@ -156,9 +175,32 @@ def cached_rows_global(cache: RowCache | None) -> Callable[[Any, Iterable[Any]],
         for row in rows:
             known = seen.get((name, id(row)))
             if known is None:
-                values = row_values(row)
-                known = seen[(name, id(row))] = (row, cache.html(name, values, lambda: macro(values)))
+                known = seen[(name, id(row))] = (row, _row_html(cache, name, macro, row))
             out.append(known[1])
         return out
 
     return cached_rows
+
+
+def _row_html(cache: RowCache, name: str, macro: Any, row: Any) -> str:
+    digest = cache.row_digest(row)
+    if digest is None:  # a row that cannot be pickled is rendered every time
+        return Markup(macro(row_values(row)))
+    return cache.html_by_digest(name, digest, lambda: macro(row_values(row)))
+
+
+def cached_rows_html_global(cached_rows: Callable[[Any, Iterable[Any]], list[Markup]]
+                            ) -> Callable[..., Markup]:
+    """The `cached_rows_html(macro, rows, before="", after="")` template global: the rows
+    of cached_rows as one Markup, each row between before and after (escaped: they are
+    meant for whitespace). The same text as a {% for %} loop over cached_rows that writes
+    before, the row and after, without a Jinja iteration and escape() call per row (at
+    10,000 contacts a third of the directory's and tag pages' rendering)."""
+    def cached_rows_html(macro: Any, rows: Iterable[Any], before: str = "", after: str = "") -> Markup:
+        html = cached_rows(macro, rows)
+        if not html:
+            return Markup("")
+        head, tail = str(escape(before)), str(escape(after))
+        return Markup(head + (tail + head).join(html) + tail)
+
+    return cached_rows_html

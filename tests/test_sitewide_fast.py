@@ -1,0 +1,107 @@
+"""The site-wide pages' faster paths write what the Jinja they replaced wrote: the
+dashboard's referral tree (dashboard.referral_tree_html) and the rows joined in Python
+(cached_rows_html) instead of a {% for %} loop per row."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from site_builder import rowcache
+from site_builder.dashboard import referral_tree_html
+from site_builder.render import make_environment
+
+TODAY = date(2026, 11, 22)
+
+# dashboard.html's tree before referral_tree_html (the reference for byte-identical output).
+OLD_TREE = """  <ul class="tree">
+  {% for node in summary.referral_tree recursive %}
+    <li><a href="contacts/{{ node.slug | urlencode }}.html">{{ node.name }}</a>
+      {% if node.value %}<span class="muted">&#32;· own {{ node.value | money_map }}</span>{% endif %}
+      {% if node.brought_total %}<span class="muted">&#32;· brought {{ node.brought_total | money_map }}</span>{% endif %}
+      {% if node.referred %}<ul>{{ loop(node.referred) }}</ul>{% endif %}</li>
+  {% endfor %}
+  </ul>"""
+NEW_TREE = """  <ul class="tree">
+{{ referral_tree_html(summary.referral_tree) }}  </ul>"""
+
+
+def _env(tmp_path: Path, templates: dict[str, str]) -> jinja2.Environment:
+    env = make_environment(tmp_path, TODAY)
+    env.loader = jinja2.DictLoader(templates)
+    return env
+
+
+texts = st.text(alphabet=st.sampled_from(list("ab <>&\"'/%é张 #?")), max_size=8)
+money = st.dictionaries(st.sampled_from(["EUR", "USD", "<X>"]),
+                        st.decimals(min_value=0, max_value=10**6, places=2).map(str), max_size=2)
+
+
+@st.composite
+def nodes(draw: Any, depth: int = 3) -> dict[str, Any]:
+    node: dict[str, Any] = {"slug": draw(texts), "name": draw(texts), "value": draw(money),
+                            "brought_direct": {}, "brought_total": draw(money), "referred": []}
+    if depth > 0:
+        node["referred"] = draw(st.lists(nodes(depth - 1), max_size=3))
+    for key in draw(st.sets(st.sampled_from(["name", "value", "brought_total", "referred"]), max_size=1)):
+        del node[key]  # a missing field reads as the template's undefined
+    return node
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(nodes(), max_size=4))
+def test_referral_tree_html_writes_what_the_recursive_loop_wrote(tmp_path_factory: Any, tree: list[Any]) -> None:
+    env = _env(tmp_path_factory.mktemp("t"), {"old": OLD_TREE, "new": NEW_TREE})
+    summary = {"referral_tree": tree}
+    assert env.get_template("new").render(summary=summary) == env.get_template("old").render(summary=summary)
+
+
+def test_a_long_referral_chain_does_not_hit_the_recursion_limit() -> None:
+    node: dict[str, Any] = {"slug": "last", "name": "Last", "value": {"EUR": Decimal(1)}, "referred": []}
+    for n in range(5000):
+        node = {"slug": f"p{n}", "name": f"P{n}", "value": {}, "brought_total": {}, "referred": [node]}
+    html = referral_tree_html([node])
+    assert html.count("<li>") == 5001 and html.count("</ul></li>") == 5000
+
+
+# index.html, due.html and tag.html before cached_rows_html: a loop over cached_rows.
+OLD_ROWS = """{% from "m" import row %}
+<table>
+  <tbody>
+  {% for row_html in cached_rows(row, rows) %}
+{{ row_html }}
+  {% endfor %}
+  </tbody>
+  <tbody>
+  {% for row_html in cached_rows(row, rows) %}
+    {{ row_html }}
+  {% endfor %}
+  </tbody>
+</table>
+"""
+NEW_ROWS = """{% from "m" import row %}
+<table>
+  <tbody>
+{{ cached_rows_html(row, rows, after="\\n") }}  </tbody>
+  <tbody>
+{{ cached_rows_html(row, rows, before="    ", after="\\n") }}  </tbody>
+</table>
+"""
+MACRO = "{% macro row(r) -%}<tr><td>{{ r.name }}</td></tr>{%- endmacro %}"
+
+
+@given(st.lists(texts, max_size=5))
+def test_cached_rows_html_writes_what_a_loop_over_cached_rows_wrote(tmp_path_factory: Any, names: list[str]) -> None:
+    rows = [{"name": name, "contact": object()} for name in names]
+    for cache in (None, rowcache.RowCache(None, "k")):
+        env = _env(tmp_path_factory.mktemp("t"), {"old": OLD_ROWS, "new": NEW_ROWS, "m": MACRO})
+        if cache is not None:
+            env.globals["cached_rows"] = cached = rowcache.cached_rows_global(cache)
+            env.globals["cached_rows_html"] = rowcache.cached_rows_html_global(cached)
+        assert env.get_template("new").render(rows=rows) == env.get_template("old").render(rows=rows)
