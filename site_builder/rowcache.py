@@ -29,7 +29,9 @@ the wrong shape is discarded.
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -51,15 +53,38 @@ def row_values(row: Any) -> Any:
     return row
 
 
+class _ValuePickler:
+    """Pickles values for keys with one reused Pickler in fast mode (no memo): the bytes
+    depend on the values only, not on which equal strings happen to be one object (with
+    the memo a row's bytes changed when its strings were shared differently), and a
+    reused fast Pickler costs about two thirds of pickle.dumps per small row. The bytes
+    can be read back into the values, so two different rows never give the same bytes."""
+
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._pickler = pickle.Pickler(self._buffer, protocol=5)
+        self._pickler.fast = True
+
+    def dumps(self, values: Any) -> bytes | None:
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        try:
+            self._pickler.dump(values)
+        except Exception:  # something that cannot be pickled (or a cycle): such a row is not cached
+            return None
+        return buffer.getvalue()
+
+
+_PICKLER = threading.local()
+
+
 def value_bytes(values: Any) -> bytes | None:
-    """The values' bytes for a key: a pickle, which can be read back into the values, so
-    two different rows never give the same bytes (5 times faster than repr). Equal rows
-    whose strings are shared differently could give different bytes (the pickle's memo):
-    that costs a render, never a wrong row; the row producers make each value afresh."""
-    try:
-        return pickle.dumps(values, protocol=5)
-    except Exception:  # something that cannot be pickled: such a row is not cached
-        return None
+    """The values' bytes for a key (see _ValuePickler), or None when they cannot be pickled."""
+    pickler = getattr(_PICKLER, "pickler", None)
+    if pickler is None:
+        pickler = _PICKLER.pickler = _ValuePickler()
+    return pickler.dumps(values)
 
 
 def macro_identity(macro: Any) -> str | None:
@@ -147,6 +172,17 @@ class RowCache:
             if self.rendered[n] or self.old[n]:
                 rows = {digest: str(html) for digest, html in self.used[n].items()}
                 cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, rows)
+
+
+    def release(self) -> None:
+        """Let go of this build's rows. The Jinja environment that holds this cache (through
+        the cached_rows global) is in reference cycles, so without this its 100,000 row
+        objects would wait for a full collection of the cyclic GC (0.1 to 0.17 s at 10,000)
+        instead of being freed at once."""
+        self._seen.clear()
+        self._digests.clear()
+        self.used = [{} for _ in range(SHARDS)]
+        self.old = [{} for _ in range(SHARDS)]
 
 
 def _shard_path(folder: Path, n: int) -> Path:
