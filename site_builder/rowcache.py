@@ -5,12 +5,16 @@ no-op renders them again; after one edit almost every row is the same as last ti
 is rendered by a macro of the theme (rows.html's directory_row, due_item, tag_row) that a
 page template calls through the `cached_rows(macro, rows)` template global: each row's HTML
 is looked up by (which macro, the row's values) and only rows not seen in the last build
-are rendered. search-data.js is made the same way from per-row JSON pieces.
+are rendered (`cached_rows_html` gives the same rows joined into one Markup). search-data.js
+is made the same way from per-row JSON pieces, each keyed by its directory row's digest and
+its contact's file digest (build._search_piece).
 
 What a row's HTML may depend on, and where each is in the key:
 - the row's values: its dict (without its Contact object, which the macro is not given),
-  pickled: str, int, None, dates, lists and tuples of those are written out in full (a
-  row that cannot be pickled is rendered every time);
+  pickled without the memo: str, int, None, dates, lists and tuples of those are written
+  out in full (a row that cannot be pickled is rendered every time); a row object is
+  keyed once per build (its digest is kept by id while the row is held), however many
+  pages show it;
 - the macro: its name and where it is defined (template file and line);
 - everything else the macro can see (the theme's files, the program, crm.yaml, today and
   the output folder): the build's site fingerprint, the key of the cache files. Any change

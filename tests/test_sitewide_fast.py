@@ -105,3 +105,29 @@ def test_cached_rows_html_writes_what_a_loop_over_cached_rows_wrote(tmp_path_fac
             env.globals["cached_rows"] = cached = rowcache.cached_rows_global(cache)
             env.globals["cached_rows_html"] = rowcache.cached_rows_html_global(cached)
         assert env.get_template("new").render(rows=rows) == env.get_template("old").render(rows=rows)
+
+
+def test_row_keys_depend_on_values_not_on_shared_strings() -> None:
+    """Equal rows give equal bytes however their strings are shared (the pickle's memo
+    made them differ), different rows differ, and a row that cannot be pickled neither
+    gets a key nor spoils the next one's."""
+    shared = "Acme Robotics"
+    one = {"name": shared, "org_name": shared, "topics": ["a", "b"], "last": date(2026, 1, 2)}
+    other = {"name": "Acme " + "Robotics", "org_name": "Acme Robotics", "topics": ["a", "b"], "last": date(2026, 1, 2)}
+    before = rowcache.value_bytes(one)
+    assert before is not None and before == rowcache.value_bytes(other)
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    assert rowcache.value_bytes(cyclic) is None and rowcache.value_bytes({"x": [lambda: 1]}) is None
+    assert rowcache.value_bytes(one) == before
+    assert rowcache.value_bytes({**one, "topics": ["a", "c"]}) != before
+    assert rowcache.value_bytes({**one, "last": "2026-01-02"}) != before
+
+
+def test_a_row_is_keyed_once_however_often_it_is_shown() -> None:
+    cache = rowcache.RowCache(None, "k")
+    row = {"name": "a", "contact": object()}
+    digest = cache.row_digest(row)
+    assert digest is not None and cache.row_digest(row) is digest
+    assert cache.row_digest({"name": "a"}) == digest  # what a macro is given: without the contact
+    assert cache.row_digest({"name": "b"}) != digest
