@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import os
 import shutil
 import tempfile
@@ -536,7 +537,8 @@ def _search_piece(row_cache: RowCache, row: dict[str, Any], digests: dict[str, s
     file_digest = digests.get(row["contact"].path) if digests is not None else None
     if digest is None or file_digest is None:
         return row_cache.html("search-row", (row_values(row), search_row_sources(row)), render, str)
-    return row_cache.html_by_digest("search-row/file", digest + file_digest.encode(), render, str)
+    return row_cache.text("search-row/file", hashlib.blake2b(digest + file_digest.encode(), digest_size=16).digest(),
+                          render)
 
 
 CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", "model.py", "parse.py", "cache.py")

@@ -362,7 +362,7 @@ def make_environment(root: Path, today: date, rows: Any = None) -> jinja2.Enviro
     from .rowcache import cached_rows_global, cached_rows_html_global
 
     env.globals["cached_rows"] = cached_rows_global(rows)
-    env.globals["cached_rows_html"] = cached_rows_html_global(env.globals["cached_rows"])
+    env.globals["cached_rows_html"] = cached_rows_html_global(rows)
     return env
 
 

@@ -24,7 +24,8 @@ filters, which know today); the built-in ones do, and docs/templates.md says so.
 
 Layout: <root>/.crm-cache/rows-XX.bin, SHARDS files by the first byte of the row's digest,
 each a guarded blob (cache.read_blob: kind, program key, length and digest checked, the
-restricted unpickler) holding {16-byte digest: HTML text}. A shard is rewritten only when
+restricted unpickler) holding {key: HTML text}, a key being the 16-byte digest of the
+row's values and 8 bytes of the digest of the macro's identity. A shard is rewritten only when
 this build rendered a row of it or stopped using one (unused rows are dropped, so the
 cache holds what the last build showed and no more). Anything that does not load or has
 the wrong shape is discarded.
@@ -107,8 +108,8 @@ class RowCache:
     def __init__(self, folder: Path | None, key: str, stored: list[dict[bytes, str]] | None = None) -> None:
         self.folder = folder
         self.key = key
-        # The last build's rows not (yet) used by this one: a row found here moves to used
-        # (as Markup, so that its text is held once), and what is left was not shown.
+        # The last build's rows not (yet) used by this one: a row found here moves to used,
+        # and what is left was not shown.
         self.old: list[dict[bytes, str]] = stored if stored is not None else [{} for _ in range(SHARDS)]
         self.used: list[dict[bytes, str]] = [{} for _ in range(SHARDS)]
         self.rendered = [0] * SHARDS
@@ -118,7 +119,7 @@ class RowCache:
         # id(row) -> (row, the digest of its values): one row is keyed once per build even
         # when several things are made from it (its directory row and its search-data row).
         self._digests: dict[int, tuple[Any, bytes | None]] = {}
-        self._hashers: dict[str, Any] = {}  # macro name -> blake2b already fed the name
+        self._hashers: dict[str, bytes] = {}  # macro name -> 8 bytes of its digest, for keys
 
     @classmethod
     def load(cls, folder: Path, key: str) -> RowCache:
@@ -140,27 +141,26 @@ class RowCache:
         data = value_bytes(values)
         if data is None:
             return wrap(render())
-        return self.html_by_digest(name, hashlib.blake2b(data, digest_size=16).digest(), render, wrap)
+        return wrap(self.text(name, hashlib.blake2b(data, digest_size=16).digest(), render))
 
-    def html_by_digest(self, name: str, digest: bytes, render: Callable[[], str],
-                       wrap: Callable[[str], str] = Markup) -> str:
-        """html() for values known by their digest (row_digest, or a digest of a tuple of
-        such digests): the key is the name and that digest."""
-        hasher = self._hashers.get(name)
-        if hasher is None:
-            hasher = self._hashers[name] = hashlib.blake2b(name.encode() + b"\0", digest_size=16)
-        h = hasher.copy()
-        h.update(digest)
-        key = h.digest()
-        shard = key[0] % SHARDS
+    def text(self, name: str, digest: bytes, render: Callable[[], str]) -> str:
+        """The text kept for (name, digest) (the digest of values: row_digest, or of several
+        such digests), or render() when the last build did not have it. The key is the
+        digest and 8 bytes of the name's own digest, not a hash of the two: no hashing per
+        row shown."""
+        tag = self._hashers.get(name)
+        if tag is None:
+            tag = self._hashers[name] = hashlib.blake2b(name.encode(), digest_size=8).digest()
+        key = digest + tag
+        shard = digest[0] % SHARDS
         used = self.used[shard]
         found = used.get(key)
         if found is None:
-            kept = self.old[shard].pop(key, None)
-            if kept is None:
-                kept = render()
+            found = self.old[shard].pop(key, None)
+            if found is None:
+                found = render()
                 self.rendered[shard] += 1
-            found = used[key] = wrap(kept)
+            used[key] = found
         return found
 
     @property
@@ -207,40 +207,44 @@ def cached_rows_global(cache: RowCache | None) -> Callable[[Any, Iterable[Any]],
     from the cache where it has it; without a cache (or for a value that is not a Jinja
     macro) every row is rendered by calling macro(row)."""
     def cached_rows(macro: Any, rows: Iterable[Any]) -> list[Markup]:
-        name = macro_identity(macro) if cache is not None else None
-        if cache is None or name is None:
-            return [Markup(macro(row_values(row))) for row in rows]
-        out = []
-        seen = cache._seen
-        for row in rows:
-            known = seen.get((name, id(row)))
-            if known is None:
-                known = seen[(name, id(row))] = (row, _row_html(cache, name, macro, row))
-            out.append(known[1])
-        return out
+        return [Markup(text) for text in rows_text(cache, macro, rows)]
 
     return cached_rows
 
 
-def _row_html(cache: RowCache, name: str, macro: Any, row: Any) -> str:
+def rows_text(cache: RowCache | None, macro: Any, rows: Iterable[Any]) -> list[str]:
+    """Each row's HTML as text (what cached_rows gives, not yet wrapped in Markup)."""
+    name = macro_identity(macro) if cache is not None else None
+    if cache is None or name is None:
+        return [macro(row_values(row)) for row in rows]
+    out = []
+    seen = cache._seen
+    for row in rows:
+        known = seen.get((name, id(row)))
+        if known is None:
+            known = seen[(name, id(row))] = (row, _row_text(cache, name, macro, row))
+        out.append(known[1])
+    return out
+
+
+def _row_text(cache: RowCache, name: str, macro: Any, row: Any) -> str:
     digest = cache.row_digest(row)
     if digest is None:  # a row that cannot be pickled is rendered every time
-        return Markup(macro(row_values(row)))
-    return cache.html_by_digest(name, digest, lambda: macro(row_values(row)))
+        return macro(row_values(row))  # type: ignore[no-any-return]
+    return cache.text(name, digest, lambda: macro(row_values(row)))
 
 
-def cached_rows_html_global(cached_rows: Callable[[Any, Iterable[Any]], list[Markup]]
-                            ) -> Callable[..., Markup]:
+def cached_rows_html_global(cache: RowCache | None) -> Callable[..., Markup]:
     """The `cached_rows_html(macro, rows, before="", after="")` template global: the rows
     of cached_rows as one Markup, each row between before and after (escaped: they are
     meant for whitespace). The same text as a {% for %} loop over cached_rows that writes
-    before, the row and after, without a Jinja iteration and escape() call per row (at
-    10,000 contacts a third of the directory's and tag pages' rendering)."""
+    before, the row and after, without a Jinja iteration, escape() call and Markup object
+    per row (at 10,000 contacts a third of the directory's and tag pages' rendering)."""
     def cached_rows_html(macro: Any, rows: Iterable[Any], before: str = "", after: str = "") -> Markup:
-        html = cached_rows(macro, rows)
-        if not html:
+        texts = rows_text(cache, macro, rows)
+        if not texts:
             return Markup("")
         head, tail = str(escape(before)), str(escape(after))
-        return Markup(head + (tail + head).join(html) + tail)
+        return Markup(head + (tail + head).join(texts) + tail)
 
     return cached_rows_html

@@ -102,8 +102,8 @@ def test_cached_rows_html_writes_what_a_loop_over_cached_rows_wrote(tmp_path_fac
     for cache in (None, rowcache.RowCache(None, "k")):
         env = _env(tmp_path_factory.mktemp("t"), {"old": OLD_ROWS, "new": NEW_ROWS, "m": MACRO})
         if cache is not None:
-            env.globals["cached_rows"] = cached = rowcache.cached_rows_global(cache)
-            env.globals["cached_rows_html"] = rowcache.cached_rows_html_global(cached)
+            env.globals["cached_rows"] = rowcache.cached_rows_global(cache)
+            env.globals["cached_rows_html"] = rowcache.cached_rows_html_global(cache)
         assert env.get_template("new").render(rows=rows) == env.get_template("old").render(rows=rows)
 
 
