@@ -6,6 +6,7 @@ Money in different currencies is never put on one scale: one revenue chart per c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Iterable
@@ -93,7 +94,7 @@ def referral_tree_html(nodes: Iterable[Any]) -> Markup:
         if isinstance(node, _Close):
             parts.append(node.text)
             continue
-        parts.append(f'    <li><a href="contacts/{escape_text(do_urlencode(_field(node, "slug")))}.html">'
+        parts.append(f'    <li><a href="contacts/{_slug_href(_field(node, "slug"))}.html">'
                      f'{escape_text(_field(node, "name"))}</a>\n')
         value, brought = _field(node, "value"), _field(node, "brought_total")
         if value:
@@ -108,6 +109,17 @@ def referral_tree_html(nodes: Iterable[Any]) -> Markup:
         else:
             parts.append("</li>\n")
     return Markup("".join(parts))
+
+
+# Characters urllib's quote() (Jinja's urlencode) and escaping both leave as they are.
+_PLAIN_SLUG = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _slug_href(slug: Any) -> str:
+    """The template's `slug | urlencode`, escaped; a plain slug (nearly all) as it is."""
+    if slug.__class__ is str and _PLAIN_SLUG.fullmatch(slug):
+        return slug  # type: ignore[no-any-return]
+    return escape_text(do_urlencode(slug))
 
 
 @dataclass(frozen=True, slots=True)
