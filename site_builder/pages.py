@@ -7,6 +7,7 @@ keep the two in step.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -822,10 +823,13 @@ def due_context(site: SiteInput) -> dict[str, Any]:
     over = list(item_get(site.due, "over_contacted", []) or []) if site.due is not None else []
 
     def view(item: Any) -> dict[str, Any]:
-        slug = item_get(item, "slug", "")
+        # item_get's reading, with the dict-or-object test made once per item (7,500 items
+        # at 10,000 contacts, five fields each).
+        get = item.get if isinstance(item, dict) else functools.partial(getattr, item)
+        slug = get("slug", "")
         entity = crm.contacts.get(slug)
-        return {"slug": slug, "name": item_get(item, "name", slug), "reason": item_get(item, "reason", ""),
-                "detail": item_get(item, "detail", ""), "date": item_get(item, "date"),
+        return {"slug": slug, "name": get("name", slug), "reason": get("reason", ""),
+                "detail": get("detail", ""), "date": get("date", None),
                 "href": entity_href(entity, "") if entity else None, "contact": entity,
                 "tier": entity.tier if entity else None}
 
@@ -834,7 +838,7 @@ def due_context(site: SiteInput) -> dict[str, Any]:
     others = []
     for i in attention:
         row = view(i)
-        group = by_reason.get(item_get(i, "reason"))  # type: ignore[arg-type]
+        group = by_reason.get(row["reason"])  # "" (no reason) is no section: Other
         (group if group is not None else others).append(row)
     groups = [{"reason": reason, "title": title, "items": by_reason[reason]} for reason, title in DUE_SECTIONS]
     if others:

@@ -131,3 +131,32 @@ def test_a_row_is_keyed_once_however_often_it_is_shown() -> None:
     assert digest is not None and cache.row_digest(row) is digest
     assert cache.row_digest({"name": "a"}) == digest  # what a macro is given: without the contact
     assert cache.row_digest({"name": "b"}) != digest
+
+
+def test_due_groups_keep_the_stats_order_and_put_unknown_reasons_last() -> None:
+    """due_context groups in one pass: each section in the stats' order, items given as
+    dicts or objects, an unknown or missing reason under Other."""
+    from types import SimpleNamespace
+
+    from conftest import SAMPLE_ROOT
+    from site_builder.loader import load
+    from site_builder.pages import DUE_SECTIONS, SiteInput, due_context
+
+    crm = load(SAMPLE_ROOT, cache=False, workers=1).crm
+    slugs = list(crm.contacts)
+    items: list[Any] = [
+        {"slug": slugs[0], "name": "A", "reason": "birthday", "date": "2026-11-25", "detail": "turns 40"},
+        SimpleNamespace(slug=slugs[1], name="B", reason="follow-up", date="2026-11-20", detail="x"),
+        {"slug": "nobody", "reason": "mystery"},
+        SimpleNamespace(slug=slugs[2], name="C", reason="birthday", date="2026-11-23", detail="y"),
+        {"slug": slugs[3], "name": "D"},
+    ]
+    due = SimpleNamespace(attention=items, over_contacted=[])
+    context = due_context(SiteInput(crm=crm, problems=[], today=TODAY, due=due))
+    groups = {g["reason"]: [i["name"] for i in g["items"]] for g in context["groups"]}
+    assert list(groups) == [r for r, _ in DUE_SECTIONS] + ["other"]
+    assert groups["birthday"] == ["A", "C"] and groups["follow-up"] == ["B"]
+    assert groups["other"] == ["nobody", "D"]
+    assert context["attention_count"] == 5
+    other = context["groups"][-1]["items"]
+    assert other[0]["href"] is None and other[0]["reason"] == "mystery" and other[1]["reason"] == ""
