@@ -6,11 +6,16 @@ Money in different currencies is never put on one scale: one revenue chart per c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Iterable
 
+from jinja2.filters import do_urlencode
 from markupsafe import Markup
+
+from .fragments import escape_text
+from .render import money_map
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +78,58 @@ def _deals_note(summary: dict[str, Any]) -> str:
     if deals.get("won_percent") is None:
         return ""
     return f"{deals.get('won', 0)} won, {deals.get('lost', 0)} lost ({deals['won_percent']}% won of those decided)."
+
+
+def referral_tree_html(nodes: Iterable[Any]) -> Markup:
+    """The `<li>` items of the dashboard's "Who brought whom" tree (summary.referral_tree),
+    what dashboard.html's recursive {% for %} loop wrote, byte for byte: at 10,000
+    contacts that loop over 2,400 nodes was a tenth of the site-wide pages' rendering.
+    Every value is escaped as autoescape escapes it; iterative, so a long referral chain
+    does not hit the recursion limit."""
+    parts: list[str] = []
+    # Each entry: a node to write, or the closing text of a node whose children follow.
+    stack: list[Any] = list(reversed(list(nodes)))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Close):
+            parts.append(node.text)
+            continue
+        parts.append(f'    <li><a href="contacts/{_slug_href(_field(node, "slug"))}.html">'
+                     f'{escape_text(_field(node, "name"))}</a>\n')
+        value, brought = _field(node, "value"), _field(node, "brought_total")
+        if value:
+            parts.append(f'<span class="muted">&#32;· own {escape_text(money_map(value))}</span>')
+        if brought:
+            parts.append(f'<span class="muted">&#32;· brought {escape_text(money_map(brought))}</span>')
+        referred = _field(node, "referred")
+        if referred:
+            parts.append("<ul>")
+            stack.append(_CLOSE_WITH_CHILDREN)
+            stack.extend(reversed(list(referred)))
+        else:
+            parts.append("</li>\n")
+    return Markup("".join(parts))
+
+
+# Characters urllib's quote() (Jinja's urlencode) and escaping both leave as they are.
+_PLAIN_SLUG = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _slug_href(slug: Any) -> str:
+    """The template's `slug | urlencode`, escaped; a plain slug (nearly all) as it is."""
+    if slug.__class__ is str and _PLAIN_SLUG.fullmatch(slug):
+        return slug  # type: ignore[no-any-return]
+    return escape_text(do_urlencode(slug))
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    text: str
+
+
+_CLOSE_WITH_CHILDREN = _Close("</ul></li>\n")
+
+
+def _field(node: Any, key: str) -> Any:
+    """node[key] as the template's node.key reads a stats dict ('' when it is missing)."""
+    return node.get(key, "") if isinstance(node, dict) else getattr(node, key, "")

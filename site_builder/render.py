@@ -350,17 +350,19 @@ def make_environment(root: Path, today: date, rows: Any = None) -> jinja2.Enviro
     env.globals["today"] = today
     # The long lists of contact and org pages, written in Python (see fragments.py);
     # macros.html's note_list, backlinks_section and note_links call these.
-    from . import fragments
+    from . import dashboard, fragments
 
     env.globals.update(
         note_list_html=lambda notes, show_owner=False: fragments.note_list_html(notes, today, show_owner),
         backlinks_html=fragments.backlinks_html,
         note_links_html=fragments.note_links_html,
+        referral_tree_html=dashboard.referral_tree_html,
     )
     # The rows of the site-wide pages, reused from the last build (see rowcache.py).
-    from .rowcache import cached_rows_global
+    from .rowcache import cached_rows_global, cached_rows_html_global
 
     env.globals["cached_rows"] = cached_rows_global(rows)
+    env.globals["cached_rows_html"] = cached_rows_html_global(rows)
     return env
 
 
