@@ -228,7 +228,10 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         previous = incremental.unchanged_result(state, source, target, fingerprint, head, discovered)
         if previous is not None:
             return result_from_record(target, previous)
-    loaded = load(source, cache=cache, workers=workers, memory=memory, discovered=discovered)
+    # A rebuild of the same site renders few pages and reads few files' sections.
+    incremental_build = state is not None and state.fingerprint == fingerprint
+    loaded = load(source, cache=cache, workers=workers, memory=memory, discovered=discovered,
+                  lazy=incremental_build)
     crm = loaded.crm
     # A rebuild signs every page: the part of that which needs no stats is worked out in
     # a second process while this one checks and computes the stats; a long-running
@@ -245,7 +248,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             return incremental.remembered_parts(crm, loaded.digests, memory.dependencies)
 
         parts = incremental.Later(remembered)
-    elif state is not None and state.fingerprint == fingerprint and (workers or os.cpu_count() or 1) > 1:
+    elif incremental_build and (workers or os.cpu_count() or 1) > 1:
         parts = incremental.forked_dependency_parts(crm, loaded.digests, remember=cache)
     background: list[incremental.Forked] = []  # e.g. writing the stats' memory
     try:

@@ -282,19 +282,25 @@ class LazySections:
     def items(self) -> list[Any]:
         found = self._list
         if found is None:
-            found = self._list = self._decode()
-            self._data = None
-        return found
+            if not self.try_decode():
+                self._list = self._parse_again()
+                self._data = None
+            found = self._list
+        return found  # type: ignore[return-value]
 
-    def _decode(self) -> list[Any]:
+    def try_decode(self) -> bool:
+        """Decode the bytes now, if not done yet; False when they do not decode."""
+        if self._list is not None:
+            return True
         try:
             with gc_paused():
                 found = _SafeUnpickler(io.BytesIO(self._data or b"")).load()
-            if isinstance(found, list):
-                return found
         except Exception:
-            pass
-        return self._parse_again()
+            return False
+        if not isinstance(found, list):
+            return False
+        self._list, self._data = found, None
+        return True
 
     def _parse_again(self) -> list[Any]:
         source = self._source
@@ -379,11 +385,19 @@ class ParseCache:
     _shards: dict[int, dict[str, tuple[str, Encoded]]] = field(default_factory=dict)
     _dirty_shards: set[int] = field(default_factory=set)
     _index_dirty: bool = False
+    # Sections made into objects as each shard is read (see open), not when first used.
+    eager: bool = True
 
     @classmethod
-    def open(cls, root: Path) -> "ParseCache":
+    def open(cls, root: Path, lazy: bool = False) -> "ParseCache":
+        """lazy: each file's sections stay bytes until read (LazySections), for a caller
+        that reads few of them (a rebuild after an edit). Otherwise they are decoded as
+        each shard is read: a caller that reads them all then frees each shard's bytes
+        before the next shard comes, where decoding them later, in any order, left 80 MB
+        of freed 8 KB blocks that small objects cannot reuse (peak memory +70 to 90 MB at
+        10,000 contacts)."""
         fingerprint = program_fingerprint(PARSE_MODULES)
-        cache = cls(root, fingerprint)
+        cache = cls(root, fingerprint, eager=not lazy)
         index = read_blob(cache.folder / "index.bin", "index", fingerprint)
         if _is_index(index):
             cache.index = index
@@ -459,6 +473,8 @@ class ParseCache:
         if shard is None:
             loaded = read_blob(self._shard_path(number), "parsed", self.fingerprint)
             shard = loaded if _is_shard(loaded) else {}
+            if self.eager:
+                decode_sections(shard)
             self._shards[number] = shard
         return shard
 
@@ -467,6 +483,16 @@ def _is_index(value: Any) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, tuple) and len(v) == 3 for k, v in value.items()
     )
+
+
+def decode_sections(shard: dict[str, tuple[str, Encoded]]) -> None:
+    """Make every entry's sections into objects now; an entry whose sections do not
+    decode is dropped (its file is then parsed again, like any miss)."""
+    for rel, (_, encoded) in list(shard.items()):
+        entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
+        sections = getattr(entity, "sections", None)
+        if isinstance(sections, LazySections) and not sections.try_decode():
+            del shard[rel]
 
 
 def _is_shard(value: Any) -> bool:

@@ -88,12 +88,15 @@ class LoadMemory:
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,
-         memory: LoadMemory | None = None, discovered: fs.Discovered | None = None) -> Loaded:
+         memory: LoadMemory | None = None, discovered: fs.Discovered | None = None,
+         lazy: bool = False) -> Loaded:
     """discovered: fs.discover(root) when the caller has just made it (a build looks at
-    the files' stamps before it decides to load them); otherwise it is made here."""
+    the files' stamps before it decides to load them); otherwise it is made here. lazy:
+    the caller reads the sections of few files (a rebuild after an edit): each file's
+    stay bytes until read (cache.LazySections); otherwise all are made at once."""
     root = fs.find_root(root)
     with cache_mod.gc_paused():
-        loaded = _load(root, cache, workers, memory if cache else None, discovered)
+        loaded = _load(root, cache, workers, memory if cache else None, discovered, lazy)
     if _kept.on:
         _kept.loaded = loaded
     return loaded
@@ -117,13 +120,13 @@ def keep_until_exit(keep: bool) -> None:
 
 
 def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | None = None,
-          discovered: fs.Discovered | None = None) -> Loaded:
+          discovered: fs.Discovered | None = None, lazy: bool = False) -> Loaded:
     files, discovery = discovered if discovered is not None else fs.discover(root)
     config_bytes = fs.read_optional(root / CONFIG_FILE, root)
     if cache:
-        parsed, digests, reparsed = _parse_cached(root, files, workers, memory)
+        parsed, digests, reparsed = _parse_cached(root, files, workers, memory, lazy)
     else:
-        results = parse_many(files, workers)
+        results = parse_many(files, workers, lazy)
         parsed = [p for p, _ in results]
         digests = {f.rel: d for f, (_, d) in zip(files, results) if d is not None}
         reparsed = {f.rel for f in files}
@@ -137,10 +140,12 @@ _CHUNK = 200
 _OWN_SHARE = 0.9  # of an equal share (see parse_many)
 
 
-def parse_many(files: list[fs.SourceFile],
-               workers: int | None = None) -> list[tuple[cache_mod.LoadedFile, str | None]]:
+def parse_many(files: list[fs.SourceFile], workers: int | None = None,
+               lazy: bool = False) -> list[tuple[cache_mod.LoadedFile, str | None]]:
     """Parse files (in order), in worker processes when there are many; each result
-    comes with the digest of the bytes parsed (None if unreadable)."""
+    comes with the digest of the bytes parsed (None if unreadable). A worker's files
+    come back with their sections as bytes (cache.encode_loaded); unless lazy, they are
+    made into objects as each chunk comes (see cache.ParseCache.open on why)."""
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
         return list(map(_parse_one, files))
@@ -155,7 +160,13 @@ def parse_many(files: list[fs.SourceFile],
             pending = pool.map(_parse_chunk, chunks)
             results = list(map(_parse_one, files[:own]))
             for chunk_result in pending:
-                results.extend((cache_mod.decode_loaded(e), d) for e, d in chunk_result)
+                chunk = [(cache_mod.decode_loaded(e), d) for e, d in chunk_result]
+                if not lazy:
+                    for loaded, _ in chunk:
+                        sections = loaded.entity.sections if loaded.entity is not None else None
+                        if isinstance(sections, cache_mod.LazySections):
+                            sections.items()
+                results.extend(chunk)
     except (OSError, BrokenProcessPool):  # no processes allowed here (sandbox, limits): do it inline
         return list(map(_parse_one, files))
     return results
@@ -175,8 +186,9 @@ def _parse_one(file: fs.SourceFile) -> tuple[cache_mod.LoadedFile, str | None]:
 
 
 def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
-                  memory: LoadMemory | None = None) -> tuple[list[cache_mod.LoadedFile], dict[str, str], set[str]]:
-    store = cache_mod.ParseCache.open(root)
+                  memory: LoadMemory | None = None,
+                  lazy: bool = False) -> tuple[list[cache_mod.LoadedFile], dict[str, str], set[str]]:
+    store = cache_mod.ParseCache.open(root, lazy)
     now = cache_mod.now_ns()
     parsed: dict[str, cache_mod.LoadedFile] = {}
     digests: dict[str, str] = {}
@@ -201,7 +213,7 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
         parsed[file.rel] = hit
         digests[file.rel] = digest  # type: ignore[assignment]
         store.remember(file, digest, now)  # type: ignore[arg-type]
-    for file, (result, digest) in zip(misses, parse_many(misses, workers)):
+    for file, (result, digest) in zip(misses, parse_many(misses, workers, lazy)):
         parsed[file.rel] = result
         if digest is not None:
             digests[file.rel] = digest

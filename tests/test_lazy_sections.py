@@ -31,7 +31,7 @@ def first_contact(root: Path) -> str:
 def plant(root: Path, rel: str, sections: object) -> None:
     """Rewrite rel's cache entry (a valid shard, header and checksum included) with
     sections in place of its sections."""
-    store = cache.ParseCache.open(root)
+    store = cache.ParseCache.open(root, lazy=True)  # as stored, planted entries included
     number = cache._shard_of(rel)
     shard = store._shard(number)
     digest, (path, problems, ok, entity) = shard[rel]
@@ -43,7 +43,7 @@ def plant(root: Path, rel: str, sections: object) -> None:
 def test_sections_are_decoded_only_when_read(corpus: Path) -> None:
     fresh = loader.load(corpus, cache=False).crm
     loader.load(corpus)
-    warm = loader.load(corpus).crm
+    warm = loader.load(corpus, lazy=True).crm
     lazy = [c.sections for c in warm.contacts.values()]
     assert all(isinstance(s, cache.LazySections) for s in lazy)
     assert all(s._list is None and isinstance(s._data, bytes) for s in lazy)
@@ -59,6 +59,16 @@ def test_sections_are_decoded_only_when_read(corpus: Path) -> None:
     assert warm.contacts == fresh.contacts
 
 
+def test_without_lazy_every_file_is_decoded_as_it_is_loaded(corpus: Path) -> None:
+    """A caller that reads every file's sections gets them decoded shard by shard as the
+    cache is read (peak memory), from the cache and from parsing workers alike."""
+    fresh = loader.load(corpus, cache=False).crm
+    for crm in (loader.load(corpus).crm, loader.load(corpus).crm, loader.load(corpus, cache=False, workers=2).crm):
+        sections = [c.sections for c in crm.contacts.values()]
+        assert all(isinstance(s, list) or s._list is not None for s in sections)
+        assert crm.contacts == fresh.contacts
+
+
 def test_a_file_read_again_keeps_its_sections_lazy_through_a_shard_rewrite(corpus: Path) -> None:
     """An edit rewrites the shard holding its file: the other files of that shard are
     written back from their bytes (still undecoded) and load the same."""
@@ -66,8 +76,8 @@ def test_a_file_read_again_keeps_its_sections_lazy_through_a_shard_rewrite(corpu
     loader.load(corpus)
     with (corpus / rel).open("a", encoding="utf-8") as handle:
         handle.write("\n## 2026-11-20 call: One more\n\nA call.\n")
-    loader.load(corpus)
-    assert loader.load(corpus).crm.contacts == loader.load(corpus, cache=False).crm.contacts
+    loader.load(corpus, lazy=True)
+    assert loader.load(corpus, lazy=True).crm.contacts == loader.load(corpus, cache=False).crm.contacts
 
 
 def test_planted_sections_are_parsed_again_from_the_file(corpus: Path, tmp_path: Path) -> None:
@@ -87,8 +97,11 @@ def test_planted_sections_are_parsed_again_from_the_file(corpus: Path, tmp_path:
         planted = cache.LazySections()
         planted.__setstate__((None, {"_data": data}))
         plant(corpus, rel, planted)
-        crm = loader.load(corpus).crm
+        crm = loader.load(corpus, lazy=True).crm
         assert crm.contacts[slug].sections == want
+        plant(corpus, rel, planted)  # read at once: the entry is a miss, the file parsed again
+        eager = loader.load(corpus)
+        assert rel in eager.reparsed and eager.crm.contacts[slug].sections == want
         assert not marker.exists()
 
 
@@ -98,7 +111,7 @@ def test_planted_sections_of_a_file_changed_since_are_an_error_that_says_what_to
     planted = cache.LazySections()
     planted.__setstate__((None, {"_data": b"garbage"}))
     plant(corpus, rel, planted)
-    contact = loader.load(corpus).crm.contacts[Path(rel).stem]
+    contact = loader.load(corpus, lazy=True).crm.contacts[Path(rel).stem]
     (corpus / rel).write_text((corpus / rel).read_text(encoding="utf-8") + "\nChanged.\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match="delete .crm-cache"):
         list(contact.sections)
