@@ -174,7 +174,7 @@ def parse_many(files: list[fs.SourceFile], workers: int | None = None,
 
 def _parse_chunk(files: list[fs.SourceFile]) -> list[tuple[cache_mod.Encoded, str | None]]:
     """Worker: read, hash, parse and build; a chunk's results travel as one pickle."""
-    return [(cache_mod.encode_loaded(loaded), digest) for loaded, digest in map(_parse_one, files)]
+    return [(cache_mod.encode_loaded(loaded, lazy=False), digest) for loaded, digest in map(_parse_one, files)]
 
 
 def _parse_one(file: fs.SourceFile) -> tuple[cache_mod.LoadedFile, str | None]:
