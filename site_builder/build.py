@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import jinja2
 from markupsafe import Markup
@@ -495,24 +495,14 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
     org pages, their vCards and calendar.ics are written by the callers of this. With
     reuse, a page whose context signs the same as last time is kept, not rendered. With
     rows, the rows of the last build are reused and this build's are kept for the next."""
-    with _collector_paused():
+    # The cyclic GC off while the site-wide pages are made: their 50,000 new rows and
+    # strings set off collections that scan the stats (not frozen like the loaded CRM)
+    # over and over, about a seventh of the time, and in the forked process every object
+    # a collection writes to is a page copied. Nothing here needs it (the few cycles
+    # Jinja makes are collected once it is on again, or end with the forked process);
+    # nothing made here lives on, so nothing is frozen.
+    with cache_mod.gc_paused(freeze=False):
         _render_site_wide(site, writer, reuse, rows)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic GC off while the site-wide pages are made: their 50,000 new rows and
-    strings set off collections that scan the stats (not frozen like the loaded CRM) over
-    and over, about a seventh of the time, and in the forked process every object a
-    collection writes to is a page copied. Nothing here needs it (the few cycles Jinja
-    makes are collected once it is on again, or end with the forked process)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,

@@ -232,9 +232,10 @@ def _ensure_cache_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(freeze: bool = True) -> Iterator[None]:
     """Building hundreds of thousands of small objects triggers the cyclic GC over and
-    over (about half of the unpickling time); none of them form cycles."""
+    over (about half of the unpickling time); none of them form cycles. freeze: what was
+    made is kept out of later collections (objects that live on, like a loaded CRM)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -244,7 +245,8 @@ def gc_paused() -> Iterator[None]:
             # Without this, the first collections after enabling scan every object just
             # made (1 to 2 s at 10,000 files) only to find them alive. Frozen objects are
             # still freed by reference counting.
-            gc.freeze()
+            if freeze:
+                gc.freeze()
             gc.enable()
 
 
