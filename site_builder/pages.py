@@ -538,12 +538,20 @@ def search_row_sources(r: dict[str, Any]) -> tuple[Any, ...]:
     return (c.name, c.aka, c.emails, c.phones, c.title, c.tags, c.location)
 
 
+def _folded_then_exact(text: str) -> tuple[str, str]:
+    """A sort key: folded ("muller" with "Müller"), then the text itself, so values that
+    fold alike ("Referral", "referral") keep one order rather than the set's, which
+    changes with each process's hash seed (and with it the built page's bytes)."""
+    return fold(text), text
+
+
 def filter_options(site: SiteInput, rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
     crm = site.crm
-    tags = sorted({t for c in crm.contacts.values() for t in c.tags}, key=fold)
-    orgs = sorted({(r["org_slug"], r["org_name"]) for r in rows if r["org_slug"]}, key=lambda o: fold(o[1]))
-    sources = sorted({r["source"] for r in rows if r["source"]}, key=fold)
-    topics = sorted({t for r in rows for t in r["topics"]}, key=fold)
+    tags = sorted({t for c in crm.contacts.values() for t in c.tags}, key=_folded_then_exact)
+    orgs = sorted({(r["org_slug"], r["org_name"]) for r in rows if r["org_slug"]},
+                  key=lambda o: (*_folded_then_exact(o[1]), o[0]))
+    sources = sorted({r["source"] for r in rows if r["source"]}, key=_folded_then_exact)
+    topics = sorted({t for r in rows for t in r["topics"]}, key=_folded_then_exact)
     present_tiers = {r["tier"] for r in rows}
     present_statuses = {r["status"] for r in rows}
     return {

@@ -160,3 +160,25 @@ def test_due_groups_keep_the_stats_order_and_put_unknown_reasons_last() -> None:
     assert context["attention_count"] == 5
     other = context["groups"][-1]["items"]
     assert other[0]["href"] is None and other[0]["reason"] == "mystery" and other[1]["reason"] == ""
+
+
+def test_filter_options_do_not_depend_on_the_hash_seed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Values that fold alike (an org name in two cases, "Referral" and "referral") come
+    out in one order whatever the process's hash seed: the directory page's bytes must
+    not change from one build to the next."""
+    import subprocess
+    import sys as _sys
+
+    script = (
+        "from types import SimpleNamespace as N\n"
+        "from site_builder.pages import filter_options\n"
+        "rows = [dict(org_slug=s, org_name=n, source=src, topics=t, tier=None, status=None)\n"
+        "        for s, n, src, t in [('a', 'Acme', 'Referral', ['Ml']), ('b', 'acme', 'referral', ['ml']),\n"
+        "                             ('c', 'ACME', 'REFERRAL', ['ML']), ('d', 'Äcme', 'Référral', ['mL'])]]\n"
+        "crm = N(contacts={'x': N(tags=['Vip', 'vip', 'VIP', 'Víp'])})\n"
+        "print(filter_options(N(crm=crm), rows))\n"
+    )
+    outputs = {subprocess.run([_sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+               for seed in range(8)}
+    assert len(outputs) == 1
