@@ -10,7 +10,6 @@ directly (no per-file temp + fsync): nothing reads the folder until the swap, an
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import shutil
@@ -334,17 +333,9 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             ready = parts.result() if parts is not None else None
             if ready is not None:
                 return ready  # type: ignore[no-any-return]
-            if not cache:
-                deps = incremental.DependencyMap.of(site.crm)
-                return incremental.dependency_parts(site.crm, loaded.digests, deps), deps.named_by
-            # No forked job (a first build, another day, a new theme, one CPU): from and
-            # into what the last build kept, as the forked job does.
-            memory = incremental.read_dependencies(site.crm)
-            changed = memory.digests != loaded.digests
-            made = incremental.remembered_parts(site.crm, loaded.digests, memory)
-            if changed:
-                incremental.write_dependencies(site.crm.root, memory)
-            return made
+            # No job (a first build, another day, a new theme, one CPU): the forked job's
+            # work, here.
+            return incremental.page_dependencies(site.crm, loaded.digests, remember=cache)
 
         def sign(ready: tuple[dict[str, bytes], dict[str, set[str]]]) -> None:
             signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,

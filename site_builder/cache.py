@@ -128,9 +128,10 @@ def payload_check(body: bytes) -> int:
 
 
 def encode_blob(kind: str, fingerprint: str, payload: Any) -> bytes:
-    body = pickle.dumps(payload, protocol=5)
-    header = {"kind": kind, "program": fingerprint, "length": len(body), "crc32": payload_check(body)}
-    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
+    """A cache file's bytes, as write_blob writes them."""
+    buffer = io.BytesIO()
+    _dump_blob(buffer, kind, fingerprint, payload)
+    return buffer.getvalue()
 
 
 def decode_blob(data: bytes, kind: str, fingerprint: str) -> Any | None:
@@ -163,9 +164,9 @@ _HEADER_WIDTH = 512
 
 
 def read_blob(path: Path, kind: str, fingerprint: str) -> Any | None:
-    """read_blob's payload. The header line and the payload are read apart, so the
-    payload is one bytes object (not the file's bytes and then a slice of them: the
-    stats' memory is 14 MB at 10,000 contacts)."""
+    """A cache file's payload, or None (see decode_blob). The header line and the
+    payload are read apart, so the payload is one bytes object (not the file's bytes and
+    then a slice of them: the stats' memory is 14 MB at 10,000 contacts)."""
     try:
         with open(path, "rb") as handle:
             if handle.read(len(MAGIC)) != MAGIC:
@@ -191,27 +192,32 @@ class _ChecksumWriter:
         return self.handle.write(data)
 
 
+def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any) -> None:
+    """The payload pickled straight into handle behind a reserved header line, filled
+    in last (padded with spaces): no pickle of it, and no copy with its header, is held
+    in memory (at 10,000 contacts that was up to 30 MB at the peak of a build)."""
+    handle.write(MAGIC + b" " * _HEADER_WIDTH + b"\n")
+    sink = _ChecksumWriter(handle)
+    pickle.Pickler(sink, protocol=5).dump(payload)
+    header = json.dumps({"kind": kind, "program": fingerprint, "length": sink.length, "crc32": sink.crc},
+                        sort_keys=True).encode()
+    if len(header) > _HEADER_WIDTH:
+        raise OSError(f"cache header too long ({len(header)} bytes)")
+    handle.seek(len(MAGIC))
+    handle.write(header)
+
+
 def write_blob(path: Path, kind: str, fingerprint: str, payload: Any) -> bool:
     """Write atomically (a temporary file, then a rename), without fsync: a cache file
     lost in a crash is rebuilt, and its checksum catches one half-written, while 65
     fsyncs would add seconds to a cold build. False (and no exception) when the cache
-    folder is not writable. The payload is pickled straight into the file behind a reserved header line (filled
-    in last, padded with spaces): no pickle of it, and no copy with its header, is held
-    in memory (at 10,000 contacts that was up to 30 MB at the peak of a build)."""
+    folder is not writable."""
     try:
         _ensure_cache_dir(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                handle.write(MAGIC + b" " * _HEADER_WIDTH + b"\n")
-                sink = _ChecksumWriter(handle)
-                pickle.Pickler(sink, protocol=5).dump(payload)
-                header = json.dumps({"kind": kind, "program": fingerprint, "length": sink.length,
-                                     "crc32": sink.crc}, sort_keys=True).encode()
-                if len(header) > _HEADER_WIDTH:
-                    raise OSError(f"cache header too long for {path.name}")
-                handle.seek(len(MAGIC))
-                handle.write(header)
+                _dump_blob(handle, kind, fingerprint, payload)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -287,8 +293,8 @@ def encode_loaded(loaded: LoadedFile, lazy: bool = True) -> Encoded:
     bytes of their pickle (LazySections), made into objects only when something reads
     them. A rebuild after an edit reads the sections of about one file in eight (the
     changed files, the people whose figures they change, the files naming the pages it
-    renders); building the other 180,000 sections at 10,000 contacts was most of a warm
-    load."""
+    renders). lazy=False: the entity as it is (a parsing worker's result, which the main
+    process makes into objects as it comes anyway)."""
     problems = tuple((p.path, p.line, p.severity, p.code, p.message) for p in loaded.problems)
     entity = loaded.entity
     if lazy and entity is not None and not isinstance(entity.sections, LazySections):
@@ -300,7 +306,7 @@ class LazySections:
     """A file's sections (a list of parse.Section, newest first), kept as the bytes of
     their pickle until first read, then as the list (the bytes are let go). Reads like the
     list: iteration, len, indexing, comparison. Decoded by the same restricted unpickler
-    as every cache file; if that fails (a cache file planted with a valid digest), the
+    as every cache file; if that fails (a cache file planted with a valid checksum), the
     sections come from parsing the file again, when its bytes are still the ones cached."""
 
     __slots__ = ("_data", "_list", "_source")

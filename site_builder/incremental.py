@@ -517,17 +517,25 @@ def forked_dependency_parts(crm: CRM, digests: dict[str, str], remember: bool = 
     (result(): (parts, named_by)), or None where processes cannot be forked. remember:
     from and into the memory the last build left in .crm-cache/deps.bin."""
     def job() -> tuple[dict[str, bytes], dict[str, set[str]]]:
-        if not remember:
-            deps = DependencyMap.of(crm)
-            return dependency_parts(crm, digests, deps), dict(deps.named_by)
-        memory = read_dependencies(crm)
-        changed = memory.digests != digests
-        parts, named_by = remembered_parts(crm, digests, memory)
-        if changed:
-            write_dependencies(crm.root, memory)
+        parts, named_by = page_dependencies(crm, digests, remember)
         return parts, dict(named_by)
 
     return Forked.start(job)
+
+
+def page_dependencies(crm: CRM, digests: dict[str, str],
+                      remember: bool = True) -> tuple[dict[str, bytes], dict[str, set[str]]]:
+    """(dependency_parts, the dependency map's named_by). remember: from what the last
+    build kept in .crm-cache/deps.bin, which is written back when the files changed."""
+    if not remember:
+        deps = DependencyMap.of(crm)
+        return dependency_parts(crm, digests, deps), deps.named_by
+    memory = read_dependencies(crm)
+    changed = memory.digests != digests
+    made = remembered_parts(crm, digests, memory)
+    if changed:
+        write_dependencies(crm.root, memory)
+    return made
 
 
 DEPS_KIND = "deps"
