@@ -28,8 +28,8 @@ from . import cache as cache_mod
 from . import fs, incremental, notes_cache
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, load
 from .model import CRM
-from .pages import (Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
-                    problem_totals, search_meta, search_row, search_row_sources, search_rows, tag_files)
+from .pages import (DirectoryMemo, Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
+                    problem_totals, remember_directory_rows, search_meta, search_row, search_row_sources, search_rows, tag_files)
 from .problems import HasProblems, Problem, sorted_problems
 from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
 from .rowcache import RowCache, row_values
@@ -127,7 +127,7 @@ def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests:
     from . import stats_incremental
 
     stats, remembered, changed = stats_incremental.compute_remembered(
-        crm, today, digests, memory.stats if memory is not None else None)
+        crm, today, digests, memory.stats if memory is not None else None, signed=True)
     if memory is not None:
         # Kept in the process. Not written to stats.bin on every save (0.2 s at 10,000):
         # a `crm build` of the tree that serve built is a no-op, and after further edits
@@ -258,6 +258,10 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
                          history=read_git_history(crm.root), vcards=vcard is not None,
                          calendar=calendar is not None and stats is not None)
+        if memory is not None and cache:
+            # Made here rather than in the forked process that shows them, so that this
+            # process keeps them for the next save, which makes again only the changed ones.
+            memory.directory = remember_directory_rows(site, memory.directory or DirectoryMemo())
         writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers,
                             fingerprint=fingerprint, cache=cache, parts=parts,
                             kept_calendar=memory.calendar if memory is not None else None)
@@ -499,6 +503,8 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
 def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
                       reuse: incremental.PageReuse | None, rows: RowStore | None) -> None:
     row_cache = RowCache.load(rows.folder, rows.key) if rows is not None else None
+    if row_cache is not None and site.directory_row_digests:
+        row_cache.know_digests(site.directory_row_digests)
     env = make_environment(site.crm.root, site.today, row_cache)
     writer.write(MARKER_FILE, MARKER_TEXT)
     for page in plan_pages(site, []):

@@ -81,6 +81,28 @@ def program_fingerprint(modules: tuple[str, ...] = PARSE_MODULES) -> str:
     return f"{__version__}/{h.hexdigest()}/{sys.implementation.cache_tag}/{sys.version.split()[0]}"
 
 
+def stable_bytes(value: Any) -> bytes:
+    """value's bytes for a signature: they depend on its values only. A plain pickle
+    writes an object met twice as a back-reference, so two equal values whose strings
+    happen to be shared differently (parsed afresh, from the cache, from a worker) gave
+    different bytes, and the first rebuild after a cold build re-rendered a third of the
+    pages. Without the memo (the pickler's fast mode) every value is written out."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True  # no memo; the values signed here hold no cycles
+    try:
+        pickler.dump(value)
+    except Exception:  # something unpicklable in a context: its repr still tells changes apart
+        return repr(value).encode()
+    return buffer.getvalue()
+
+
+def stats_sign(entry: Any) -> bytes:
+    """16 bytes standing for one contact's or org's figures (a Stats entry) in the
+    signatures of the pages that show them: stable_bytes, hashed."""
+    return hashlib.blake2b(stable_bytes(entry), digest_size=16).digest()
+
+
 def digest_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 

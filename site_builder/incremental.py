@@ -298,20 +298,7 @@ class DependencyMap:
         return whole, named - whole
 
 
-def _stable(value: Any) -> bytes:
-    """value's bytes for a signature: they depend on its values only. A plain pickle
-    writes an object met twice as a back-reference, so two equal values whose strings
-    happen to be shared differently (parsed afresh, from the cache, from a worker) gave
-    different bytes, and the first rebuild after a cold build re-rendered a third of the
-    pages. Without the memo (the pickler's fast mode) every value is written out."""
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.fast = True  # no memo; the values signed here hold no cycles
-    try:
-        pickler.dump(value)
-    except Exception:  # something unpicklable in a context: its repr still tells changes apart
-        return repr(value).encode()
-    return buffer.getvalue()
+_stable = cache_mod.stable_bytes
 
 
 class _PartHashes(dict[str, int]):
@@ -592,17 +579,23 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
         by_path[problem.path].append(problem)
     contact_stats = getattr(stats, "contacts", None) if stats is not None else None
     org_stats = getattr(stats, "orgs", None) if stats is not None else None
+    # Each entry's stats_sign, where the stats computation kept them (most are unchanged
+    # after an edit); the others are made here.
+    contact_signs = getattr(stats, "contact_signs", None) or {}
+    org_signs = getattr(stats, "org_signs", None) or {}
     files = getattr(history, "files", None) if history is not None else None
     shared_bytes = shared.encode()
 
     signatures: dict[str, str] = {}
-    for entity, page, table in (
-        *((e, f"contacts/{s}.html", contact_stats) for s, e in crm.contacts.items()),
-        *((e, f"orgs/{s}.html", org_stats) for s, e in crm.orgs.items()),
+    for entity, page, table, signs in (
+        *((e, f"contacts/{s}.html", contact_stats, contact_signs) for s, e in crm.contacts.items()),
+        *((e, f"orgs/{s}.html", org_stats, org_signs) for s, e in crm.orgs.items()),
     ):
         h = hashlib.blake2b(shared_bytes, digest_size=16)
         h.update(parts[page])
-        h.update(_stable(table.get(entity.slug) if isinstance(table, dict) else None))
+        sign = signs.get(entity.slug)
+        h.update(sign if sign is not None else
+                 cache_mod.stats_sign(table.get(entity.slug) if isinstance(table, dict) else None))
         own = by_path.get(entity.path)
         h.update(_stable([(p.line, p.severity, p.code, p.message) for p in own]) if own else b"-")
         if history is not None:  # the page shows its file's git history

@@ -85,6 +85,8 @@ class LoadMemory:
     dependencies: Any = None
     # The calendar's kept events as last read or written (a build.KeptPieces).
     calendar: Any = None
+    # The directory's rows of the last build (a pages.DirectoryMemo).
+    directory: Any = None
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,

@@ -79,6 +79,9 @@ class SiteInput:
     # directory_rows(self), made once per build: the directory, its filters and
     # search-data.js all show them.
     directory_rows_cache: list[dict[str, Any]] | None = None
+    # id(row) -> (row, rowcache digest of its values) for the rows of directory_rows_cache,
+    # when remember_directory_rows made them (the row cache then does not pickle them again).
+    directory_row_digests: dict[int, tuple[dict[str, Any], bytes | None]] | None = None
 
 
 @dataclass(slots=True)
@@ -463,21 +466,41 @@ def directory_rows(site: SiteInput) -> list[dict[str, Any]]:
 
 
 def _directory_rows(site: SiteInput) -> list[dict[str, Any]]:
-    crm, today = site.crm, site.today
-    stats = site.stats.contacts if site.stats is not None else {}
-    # Many contacts share an org and a day: each org's link and each day's words are made
-    # once per build (10,000 rows made every build; this was a sixth of their cost).
-    orgs: dict[str, tuple[str, str | None]] = {}
-    words: dict[Any, str] = {}
-    due_soon: dict[str, bool] = {}
-    rows = []
-    for c in crm.contacts.values():
-        st = stats.get(c.slug) or {}  # read only: no copy (contact_stats copies)
+    make = _RowMaker(site)
+    rows = [make.row(c) for c in site.crm.contacts.values()]
+    rows.sort(key=_row_order)
+    return rows
+
+
+def _row_order(row: dict[str, Any]) -> tuple[str, str]:
+    return row["sort_name"], row["slug"]
+
+
+class _RowMaker:
+    """Makes directory rows for one build. Many contacts share an org and a day: each
+    org's name and link and each day's words are made once per build (10,000 rows made
+    every build; this was a sixth of their cost)."""
+
+    def __init__(self, site: SiteInput) -> None:
+        self.crm, self.today = site.crm, site.today
+        self.stats = site.stats.contacts if site.stats is not None else {}
+        self._orgs: dict[str, tuple[str, str | None]] = {}
+        self._words: dict[Any, str] = {}
+        self._due_soon: dict[str, bool] = {}
+
+    def org(self, c: Contact) -> tuple[str, str | None]:
+        """(the org's name, its link from the site's root), or (what org: says, None)."""
         org_slug = c.org or ""
-        org = orgs.get(org_slug)
+        org = self._orgs.get(org_slug)
         if org is None:
-            entity = crm.orgs.get(org_slug) if org_slug else None
-            org = orgs[org_slug] = (entity.name, entity_href(entity, "")) if entity else (org_slug, None)
+            entity = self.crm.orgs.get(org_slug) if org_slug else None
+            org = self._orgs[org_slug] = (entity.name, entity_href(entity, "")) if entity else (org_slug, None)
+        return org
+
+    def row(self, c: Contact) -> dict[str, Any]:
+        today, words = self.today, self._words
+        st = self.stats.get(c.slug) or {}  # read only: no copy (contact_stats copies)
+        org = self.org(c)
         last_touch = st.get("last_touch")
         if last_touch:
             last_words = words.get(last_touch)
@@ -493,21 +516,67 @@ def _directory_rows(site: SiteInput) -> list[dict[str, Any]]:
             next_words = words.get(next_due)
             if next_words is None:
                 next_words = words[next_due] = relative_date(next_due, today)
-        rows.append({
+        return {
             "contact": c, "slug": c.slug, "href": f"contacts/{url_slug(c.slug)}.html", "name": c.name,
-            "org_slug": org_slug, "org_name": org[0], "org_href": org[1],
+            "org_slug": c.org or "", "org_name": org[0], "org_href": org[1],
             "title": c.title or "", "tier": c.tier or "", "status": c.status or "", "source": c.source or "",
             "last_touch": _iso(last_touch),
             "last_touch_words": last_words,
             "touches": int(st.get("touches") or 0),
             "next_due": next_due,
             "next_due_words": next_words,
-            "attention": attention_flags(st, today, due_soon),
+            "attention": attention_flags(st, today, self._due_soon),
             "topics": sorted(st.get("topics") or {}),
             "sort_name": fold(c.name),
-        })
-    rows.sort(key=lambda r: (r["sort_name"], r["slug"]))
-    return rows
+        }
+
+
+# A directory row is made from its contact (a file's object, never changed once loaded),
+# its stats entry, its org's name and link, and today. In a long-running process an
+# unchanged file keeps its object, and the stats of a build sign each entry: a row whose
+# contact is the same object and whose (stats sign, org) are the same is the same row.
+RowKey = tuple[bytes, tuple[str, str | None]]
+
+
+@dataclass
+class DirectoryMemo:
+    """The last build's directory rows, for a long-running process (`crm serve`): slug ->
+    (RowKey, the row, its rowcache digest), for one today."""
+
+    today: date | None = None
+    rows: dict[str, tuple[RowKey, dict[str, Any], bytes | None]] = field(default_factory=dict)
+
+
+def remember_directory_rows(site: SiteInput, memo: DirectoryMemo) -> DirectoryMemo:
+    """directory_rows(site) made once for this build (site.directory_rows_cache, with their
+    digests in site.directory_row_digests), taking memo's row for each contact whose
+    row would be the same; returns the memo for the next build. At 10,000 contacts that
+    is a look-up per contact instead of making a row and pickling it for its digest."""
+    from .rowcache import row_values, values_digest
+
+    signs = getattr(site.stats, "contact_signs", None) if site.stats is not None else None
+    if not signs:  # no sign tells a stats entry unchanged without pickling it: nothing kept
+        site.directory_rows_cache = _directory_rows(site)
+        return DirectoryMemo()
+    kept = memo.rows if memo.today == site.today else {}
+    make = _RowMaker(site)
+    rows: list[dict[str, Any]] = []
+    remembered: dict[str, tuple[RowKey, dict[str, Any], bytes | None]] = {}
+    known: dict[int, tuple[dict[str, Any], bytes | None]] = {}
+    for slug, c in site.crm.contacts.items():
+        key = (signs.get(slug), make.org(c))
+        old = kept.get(slug)
+        if old is not None and old[1]["contact"] is c and old[0] == key:
+            entry = old
+        else:
+            row = make.row(c)
+            entry = (key, row, values_digest(row_values(row)))  # type: ignore[assignment]
+        rows.append(entry[1])
+        remembered[slug] = entry
+        known[id(entry[1])] = (entry[1], entry[2])
+    rows.sort(key=_row_order)
+    site.directory_rows_cache, site.directory_row_digests = rows, known
+    return DirectoryMemo(site.today, remembered)
 
 
 _WHITESPACE = re.compile(r"\s")  # compiled once: re.sub() looks the pattern up on every call

@@ -102,6 +102,13 @@ def macro_identity(macro: Any) -> str | None:
     return f"{name}@{code.co_filename}:{code.co_firstlineno}"
 
 
+def values_digest(values: Any) -> bytes | None:
+    """The 16-byte digest a row is keyed by (of row_values(row)); None when the values
+    cannot be pickled."""
+    data = value_bytes(values)
+    return None if data is None else hashlib.blake2b(data, digest_size=16).digest()
+
+
 class RowCache:
     """The rows of the last build (read from .crm-cache/) and those used by this one."""
 
@@ -130,10 +137,12 @@ class RowCache:
         Contact), worked out once per row object and build; None when it cannot be pickled."""
         known = self._digests.get(id(row))
         if known is None:
-            data = value_bytes(row_values(row))
-            digest = None if data is None else hashlib.blake2b(data, digest_size=16).digest()
-            known = self._digests[id(row)] = (row, digest)
+            known = self._digests[id(row)] = (row, values_digest(row_values(row)))
         return known[1]
+
+    def know_digests(self, known: dict[int, tuple[Any, bytes | None]]) -> None:
+        """Rows whose digests the caller already has: id(row) -> (row, row_digest(row))."""
+        self._digests.update(known)
 
     def html(self, name: str, values: Any, render: Callable[[], str], wrap: Callable[[str], str] = Markup) -> str:
         """The row's HTML (wrap(text): Markup, or str for text that is not HTML) from the

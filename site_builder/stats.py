@@ -12,7 +12,7 @@ import bisect
 import gc
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from datetime import date, timedelta
 from operator import itemgetter
@@ -47,6 +47,11 @@ class Stats:
     contacts: dict[str, Json]  # by slug
     orgs: dict[str, Json]
     summary: Json
+    # slug -> cache.stats_sign of its entry, when the computation that made these stats
+    # kept them (stats_incremental.compute with signed): the build signs each page with
+    # them instead of pickling 10,000 entries again. None: not made.
+    contact_signs: dict[str, bytes] | None = field(default=None, compare=False, repr=False)
+    org_signs: dict[str, bytes] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> Json:
         return {

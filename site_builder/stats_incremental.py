@@ -83,16 +83,24 @@ class StatsMemory:
     # With last == "incremental": whether the RFM ranks and the summary were kept and
     # adjusted (every changed file's summary_inputs the same) rather than made again.
     kept_summary: bool = False
+    # slug -> cache.stats_sign(stats.contacts[slug]) (and of orgs), always of the current
+    # stats or empty: a computation without `signed` empties them.
+    contact_signs: dict[str, bytes] = field(default_factory=dict)
+    org_signs: dict[str, bytes] = field(default_factory=dict)
+    # Which entries the last incremental computation may have changed (contacts, orgs);
+    # None after a full one: any of them.
+    changed: tuple[set[str], set[str]] | None = None
 
 
 def memory_key(crm: CRM, today: date) -> str:
     return f"{today.isoformat()}\0{crm.config!r}"
 
 
-def compute(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -> Stats:
+def compute(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str], signed: bool = False) -> Stats:
     """stats.compute(crm, today), made from memory where it can be; memory is updated.
     digests: each file's content digest (loader.Loaded.digests). The result is the same
-    as stats.compute's, key order included."""
+    as stats.compute's, key order included. signed (a build): the result also carries
+    each entry's stats_sign, made again only for the entries this computation changed."""
     was_enabled = gc.isenabled()
     gc.disable()  # as in stats.compute: nothing here makes cycles
     try:
@@ -102,10 +110,35 @@ def compute(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str])
             stats = None  # a memory read from the cache that does not fit: never trusted
         if stats is None:
             stats = _full(crm, today, memory, digests)
+        _sign(stats, memory, signed)
         return stats
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _sign(stats: Stats, memory: StatsMemory, signed: bool) -> None:
+    """Keep memory's signs in step with stats: the unchanged entries' kept, the others
+    made again (or, without signed, none: signs of older figures are never kept)."""
+    if not signed:
+        memory.contact_signs, memory.org_signs = {}, {}
+        return
+    contacts, orgs = memory.changed if memory.changed is not None else (None, None)
+    memory.contact_signs = _signs(stats.contacts, memory.contact_signs, contacts)
+    memory.org_signs = _signs(stats.orgs, memory.org_signs, orgs)
+    stats.contact_signs, stats.org_signs = memory.contact_signs, memory.org_signs
+
+
+def _signs(table: dict[str, Json], kept: dict[str, bytes], changed: set[str] | None) -> dict[str, bytes]:
+    """slug -> stats_sign(table[slug]), taken from kept for entries not in changed (None:
+    every entry changed)."""
+    from .cache import stats_sign
+
+    signs = {}
+    for slug, entry in table.items():
+        sign = kept.get(slug) if changed is not None and slug not in changed else None
+        signs[slug] = sign if sign is not None else stats_sign(entry)
+    return signs
 
 
 def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -> Stats:
@@ -120,7 +153,7 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
     memory.total = _total_revenue(ctx)
     memory.inputs, memory.headings = {}, {}  # made when needed: most full computations are never followed by an edit here
-    memory.last, memory.kept_summary = "full", False
+    memory.last, memory.kept_summary, memory.changed = "full", False, None
     return stats
 
 
@@ -141,6 +174,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
         return None
     if not changed and len(now) == len(memory.digests):
         memory.entities, memory.last, memory.kept_summary = now, "incremental", True
+        memory.changed = (set(), set())
         return memory.stats
 
     # Every changed file still there, none new, and none changed in what the CRM-wide
@@ -174,17 +208,23 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     old_stats = memory.stats
     contacts = {slug: contact_stats(c, ctx) if slug in people else dict(old_stats.contacts[slug])
                 for slug, c in crm.contacts.items()}
+    changed_contacts = set(people)
     if keep:
         for slug in people:  # the ranks read only money, status and dates that did not change
             contacts[slug]["rfm"] = old_stats.contacts[slug]["rfm"]
     else:
         assign_rfm(contacts, ctx)
+        changed_contacts.update(slug for slug, entry in contacts.items()
+                                if slug not in people and entry["rfm"] != old_stats.contacts[slug]["rfm"])
     orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old_stats.orgs[slug])
             for slug, o in crm.orgs.items()}
+    changed_orgs = set(groups)
     if revenue_moved:
         for slug, org in crm.orgs.items():
             if slug not in groups:
                 orgs[slug]["share_of_revenue"] = share_of_revenue(org, ctx, total)
+                if orgs[slug]["share_of_revenue"] != old_stats.orgs[slug]["share_of_revenue"]:
+                    changed_orgs.add(slug)
 
     days = _updated(memory.days, changed, now, lambda entity: touch_days(entity, crm.config, today))
     if keep:
@@ -211,6 +251,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     memory.money = money if not isinstance(money, _MoneyOnDemand) else {}
     memory.stats, memory.days, memory.footprints, memory.entities = stats, days, footprints, now
     memory.last, memory.kept_summary = "incremental", keep
+    memory.changed = (changed_contacts, changed_orgs)
     return stats
 
 
@@ -413,14 +454,14 @@ def touch_days(entity: Entity, config: Config, today: date) -> list[int]:
 
 
 def compute_remembered(crm: CRM, today: date, digests: dict[str, str],
-                       memory: StatsMemory | None = None) -> tuple[Stats, StatsMemory, bool]:
+                       memory: StatsMemory | None = None, signed: bool = False) -> tuple[Stats, StatsMemory, bool]:
     """compute() from memory, or from what root's stats.bin holds when no memory is
     given: (the stats, the memory as it is now, whether it changed and so is worth
     writing back with write_memory)."""
     if memory is None:
         memory = read_memory(crm.root)
     before = memory.digests
-    stats = compute(crm, today, memory, digests)
+    stats = compute(crm, today, memory, digests, signed)
     return stats, memory, memory.last == "full" or memory.digests != before
 
 
@@ -438,18 +479,25 @@ def read_memory(root: Path) -> StatsMemory:
 
     payload = cache.read_blob(cache.cache_dir(root) / STATS_FILE, STATS_KIND, _stats_fingerprint())
     try:
-        key, digests, (contacts, orgs, summary), days, footprints, total, inputs, headings = payload  # type: ignore[misc]
+        (key, digests, (contacts, orgs, summary), days, footprints, total, inputs, headings,
+         (contact_signs, org_signs)) = payload  # type: ignore[misc]
     except (TypeError, ValueError):
         return StatsMemory()
     shapes = ((key, str), (digests, dict), (contacts, dict), (orgs, dict), (summary, dict), (days, dict),
-              (footprints, dict), (total, dict), (inputs, dict), (headings, dict))
+              (footprints, dict), (total, dict), (inputs, dict), (headings, dict), (contact_signs, dict),
+              (org_signs, dict))
     if not all(isinstance(value, kind) for value, kind in shapes):
         return StatsMemory()
     if not all(isinstance(row, dict) for row in (*contacts.values(), *orgs.values())):
         return StatsMemory()
     if not all(isinstance(f, tuple) and len(f) == 3 for f in footprints.values()):
         return StatsMemory()
-    return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total, inputs, headings)
+    # Signs of other figures than these (or of another shape) are not kept: made again.
+    if contact_signs.keys() != contacts.keys() or org_signs.keys() != orgs.keys() or not all(
+            type(sign) is bytes and len(sign) == 16 for sign in (*contact_signs.values(), *org_signs.values())):
+        contact_signs, org_signs = {}, {}
+    return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total, inputs, headings,
+                       contact_signs=contact_signs, org_signs=org_signs)
 
 
 def _all_inputs(memory: StatsMemory) -> dict[str, str]:
@@ -484,7 +532,8 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
         return
     stats = memory.stats
     payload = (memory.key, memory.digests, (stats.contacts, stats.orgs, stats.summary), memory.days,
-               memory.footprints, memory.total, _all_inputs(memory), _all_headings(memory))
+               memory.footprints, memory.total, _all_inputs(memory), _all_headings(memory),
+               (memory.contact_signs, memory.org_signs))
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from site_builder import stats, stats_incremental
+from site_builder.cache import stats_sign
 from site_builder.loader import LoadMemory, load
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,7 +97,7 @@ def check_sequence(root: Path, operations: list[tuple[object, int]], today: date
     files = None if stored else LoadMemory()
     memory = stats_incremental.StatsMemory()
     loaded = load(root, memory=files)
-    stats_incremental.compute(loaded.crm, today, memory, loaded.digests)
+    stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
     modes = []
     for operation, pick in operations:
         operation(root, pick)  # type: ignore[operator]
@@ -105,10 +106,18 @@ def check_sequence(root: Path, operations: list[tuple[object, int]], today: date
             memory = stats_incremental.read_memory(root)
             assert memory.stats is not None
         loaded = load(root, memory=files)
-        got = stats_incremental.compute(loaded.crm, today, memory, loaded.digests)
+        got = stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
         assert as_json(got) == as_json(stats.compute(loaded.crm, today)), (operation, pick)
+        assert_signs_are_fresh(got)
         modes.append(memory.last)
     return modes
+
+
+def assert_signs_are_fresh(figures: stats.Stats) -> None:
+    """The signs a computation kept or made are those of the figures it gives: a kept
+    sign of an entry that changed would leave the pages showing it as they were."""
+    assert figures.contact_signs == {slug: stats_sign(entry) for slug, entry in figures.contacts.items()}
+    assert figures.org_signs == {slug: stats_sign(entry) for slug, entry in figures.orgs.items()}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -227,8 +236,8 @@ def check_kinds(root: Path, operations: list[tuple[object, int]], stored: bool) 
     kinds: list[tuple[str, bool]] = []
     original = stats_incremental.compute
 
-    def spy(crm, today, memory, digests):  # type: ignore[no-untyped-def]
-        got = original(crm, today, memory, digests)
+    def spy(crm, today, memory, digests, signed=False):  # type: ignore[no-untyped-def]
+        got = original(crm, today, memory, digests, signed)
         kinds.append((memory.last, memory.kept_summary))
         return got
 
