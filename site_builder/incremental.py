@@ -298,9 +298,6 @@ class DependencyMap:
         return whole, named - whole
 
 
-_stable = cache_mod.stable_bytes
-
-
 class _PartHashes(dict[str, int]):
     """slug -> a 128-bit number standing for one part of a page's inputs, made on first
     use. A set of slugs is signed by the sum of their numbers (mod 2**128): no sorting and
@@ -597,15 +594,15 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
         h.update(sign if sign is not None else
                  cache_mod.stats_sign(table.get(entity.slug) if isinstance(table, dict) else None))
         own = by_path.get(entity.path)
-        h.update(_stable([(p.line, p.severity, p.code, p.message) for p in own]) if own else b"-")
+        h.update(cache_mod.stable_bytes([(p.line, p.severity, p.code, p.message) for p in own]) if own else b"-")
         if history is not None:  # the page shows its file's git history
-            h.update(_stable(files.get(entity.path) if isinstance(files, dict) else None))
+            h.update(cache_mod.stable_bytes(files.get(entity.path) if isinstance(files, dict) else None))
         signatures[page] = h.hexdigest()
     return signatures
 
 
 def shared_digest(common: dict[str, Any], tags: dict[str, str]) -> str:
-    return hashlib.blake2b(_stable((common, tags)), digest_size=16).hexdigest()
+    return hashlib.blake2b(cache_mod.stable_bytes((common, tags)), digest_size=16).hexdigest()
 
 
 # --- writing into the staging folder ------------------------------------------------------------
@@ -663,7 +660,7 @@ class _EntityPickler(pickle.Pickler):
 
     def __init__(self, file: Any, digests: dict[str, str]) -> None:
         super().__init__(file, protocol=5)
-        self.fast = True  # no memo: the bytes depend on values, not on shared objects (see _stable)
+        self.fast = True  # no memo: the bytes depend on values, not on shared objects (see cache.stable_bytes)
         self.digests = digests
 
     def persistent_id(self, obj: Any) -> Any:
