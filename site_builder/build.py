@@ -261,7 +261,9 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         if memory is not None and cache:
             # Made here rather than in the forked process that shows them, so that this
             # process keeps them for the next save, which makes again only the changed ones.
-            memory.directory = remember_directory_rows(site, memory.directory or DirectoryMemo())
+            if memory.directory is None and cache:
+                memory.directory = read_directory_memo(RowStore(cache_mod.cache_dir(crm.root), fingerprint), today)
+            memory.directory = remember_directory_rows(site, memory.directory or DirectoryMemo(), loaded.digests)
         writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers,
                             fingerprint=fingerprint, cache=cache, parts=parts,
                             kept_calendar=memory.calendar if memory is not None else None)
@@ -502,6 +504,11 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
 
 def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
                       reuse: incremental.PageReuse | None, rows: RowStore | None) -> None:
+    if rows is not None and site.directory_rows_cache is None and reuse is not None and reuse.digests:
+        # `crm build`: the directory's rows of the last build, taken over where the same
+        # file, stats and org give the same row (`crm serve` keeps them in its memory).
+        kept = read_directory_memo(rows, site.today)
+        write_directory_memo(rows, kept, remember_directory_rows(site, kept, reuse.digests))
     row_cache = RowCache.load(rows.folder, rows.key) if rows is not None else None
     if row_cache is not None and site.directory_row_digests:
         row_cache.know_digests(site.directory_row_digests)
@@ -525,6 +532,55 @@ def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
     if row_cache is not None:
         row_cache.save()
         row_cache.release()
+
+
+# directory-XX.bin: the directory's rows (pages.DirectoryMemo) split by a hash of the slug,
+# so that after one edit one sixteenth of them is written again, not all.
+DIRECTORY_KIND = "directory"
+DIRECTORY_SHARDS = 16
+
+
+def _directory_shard(slug: str) -> int:
+    return zlib.crc32(slug.encode()) % DIRECTORY_SHARDS
+
+
+def _directory_file(folder: Path, shard: int) -> Path:
+    return folder / f"directory-{shard:02x}.bin"
+
+
+def read_directory_memo(store: RowStore, today: date) -> DirectoryMemo:
+    """The rows the last `crm build` kept under store's key (the site fingerprint, which
+    has today, crm.yaml and the program in it); a shard that is missing, foreign or of
+    the wrong shape gives nothing (its rows are made again)."""
+    rows: dict[str, Any] = {}
+    for shard in range(DIRECTORY_SHARDS):
+        stored = cache_mod.read_blob(_directory_file(store.folder, shard), DIRECTORY_KIND, store.key)
+        if isinstance(stored, dict) and all(_stored_row_ok(slug, entry) for slug, entry in stored.items()):
+            rows.update(stored)
+    return DirectoryMemo(today, rows)
+
+
+def _stored_row_ok(slug: Any, entry: Any) -> bool:
+    return (type(slug) is str and type(entry) is tuple and len(entry) == 3 and type(entry[0]) is tuple
+            and type(entry[1]) is dict and entry[1].get("contact", False) is None and type(entry[2]) is bytes)
+
+
+def write_directory_memo(store: RowStore, old: DirectoryMemo, new: DirectoryMemo) -> None:
+    """Write the shards whose rows differ from old's (a row made again, added or gone),
+    each row's "contact" None (the Contact is this build's object, filled in when the row
+    is taken over). A row without a digest (it could not be pickled) is not kept."""
+    dirty = {_directory_shard(slug) for slug, entry in new.rows.items()
+             if (was := old.rows.get(slug)) is None or was[0] != entry[0] or was[2] != entry[2]}
+    dirty |= {_directory_shard(slug) for slug in old.rows.keys() - new.rows.keys()}
+    shards: dict[int, dict[str, Any]] = {shard: {} for shard in dirty}
+    for slug, (key, row, digest) in new.rows.items():
+        shard = shards.get(_directory_shard(slug))
+        if shard is not None and digest is not None:
+            values = dict(row)
+            values["contact"] = None
+            shard[slug] = (key, values, digest)
+    for number, shard in sorted(shards.items()):
+        cache_mod.write_blob(_directory_file(store.folder, number), DIRECTORY_KIND, store.key, shard)
 
 
 def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None,

@@ -57,6 +57,15 @@ def op_edit_name(root: Path, pick: int) -> None:
     path.write_text(text[:start] + f'name: "Renamed {pick}"' + text[end:], encoding="utf-8")
 
 
+def op_edit_title(root: Path, pick: int) -> None:
+    """A field the directory shows and no figure reads: only the file's digest tells."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    text = path.read_text(encoding="utf-8")
+    lines = [line for line in text.split("\n") if not line.startswith("title:")]
+    lines.insert(lines.index("---", 1), f"title: Head of {pick}")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
 def op_add_note(root: Path, pick: int) -> None:
     people = contacts_of(root)
     path, other = people[pick % len(people)], people[(pick * 7 + 3) % len(people)]
@@ -119,7 +128,7 @@ def op_config(root: Path, pick: int) -> None:
         handle.write(f"touch_kinds: [workshop{pick}]\n")
 
 
-OPERATIONS = [op_edit_name, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_org_parent,
+OPERATIONS = [op_edit_name, op_edit_title, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_org_parent,
               op_edit_org, op_config]
 
 

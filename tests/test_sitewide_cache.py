@@ -386,3 +386,86 @@ def test_search_data_text_from_pieces_is_one_safe_json_of_the_payload() -> None:
         payload = {"version": FORMAT_VERSION, "fields": list(ROW_FIELDS), **meta,
                    "rows": [row.as_list() for row in rows]}
         assert search_data_js(rows, meta) == f"{SEARCH_DATA_PREFIX}{safe_json(payload)};\n"
+
+
+# --- the directory's rows, kept between builds (build.read_directory_memo) ---------------------------
+
+
+@pytest.fixture
+def made_rows(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The slugs whose directory rows were made (not taken over), over every build here."""
+    from site_builder import pages
+
+    made: list[str] = []
+    real_row = pages._RowMaker.row
+
+    def row(self: Any, c: Any) -> dict[str, Any]:
+        made.append(c.slug)
+        return real_row(self, c)
+
+    monkeypatch.setattr(pages._RowMaker, "row", row)
+    return made
+
+
+def directory_shards(corpus: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (corpus / ".crm-cache").glob("directory-*.bin")}
+
+
+@pytest.mark.parametrize("edit", [new_touch, edit_name, edit_searched_fields, add_contact, delete_contact],
+                         ids=lambda e: e.__name__)
+def test_directory_rows_of_unchanged_files_are_taken_over(corpus: Path, tmp_path: Path, made_rows: list[str],
+                                                          edit: Callable[[Path], None]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    assert len(made_rows) == 30
+    before = directory_shards(corpus)
+    made_rows.clear()
+    edit(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    # The edited file's row and those whose figures it changes (its RFM neighbours), not 30.
+    assert len(made_rows) < 8
+    after = directory_shards(corpus)
+    assert 0 < sum(after.get(name) != data for name, data in before.items()) < len(before)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_directory_rows_are_not_taken_over_on_another_day(corpus: Path, tmp_path: Path, made_rows: list[str]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    made_rows.clear()
+    next_day = date(2026, 11, 23)
+    build_site(corpus, out, next_day, workers=1)
+    assert len(made_rows) == 30  # "3 days ago" is another text tomorrow
+    assert_same_as_clean(corpus, out, tmp_path, next_day)
+
+
+@pytest.mark.parametrize("how", ["garbage", "foreign-key", "wrong-shape", "row-with-contact", "other-file"])
+def test_corrupt_or_foreign_directory_rows_are_ignored(corpus: Path, tmp_path: Path, how: str,
+                                                       made_rows: list[str]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    key = _row_key(corpus)
+    folder = corpus / ".crm-cache"
+    for n in range(build_mod.DIRECTORY_SHARDS):
+        path = build_mod._directory_file(folder, n)
+        stored = cache_mod.read_blob(path, build_mod.DIRECTORY_KIND, key) or {}
+        evil = {slug: (k, {**row, "name": EVIL}, digest) for slug, (k, row, digest) in stored.items()}
+        if how == "garbage":
+            data = b"\x00not a cache\xff" * 7
+        elif how == "foreign-key":
+            data = cache_mod.encode_blob(build_mod.DIRECTORY_KIND, "another site/theme/day", evil)
+        elif how == "wrong-shape":
+            data = cache_mod.encode_blob(build_mod.DIRECTORY_KIND, key, {slug: (k, row) for slug, (k, row, _) in evil.items()})
+        elif how == "row-with-contact":  # a row must come without its Contact (None), never with a value
+            data = cache_mod.encode_blob(build_mod.DIRECTORY_KIND, key, {
+                slug: (k, {**row, "contact": "someone"}, digest) for slug, (k, row, digest) in evil.items()})
+        else:  # the row kept for another file's digest: not this file's row
+            data = cache_mod.encode_blob(build_mod.DIRECTORY_KIND, key, {
+                slug: ((k[0], "0" * 40, *k[2:]), row, digest) for slug, (k, row, digest) in evil.items()})
+        path.write_bytes(data)
+    made_rows.clear()
+    new_touch(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    assert len(made_rows) == 30
+    assert not any(EVIL.encode() in data for data in tree(out).values())
+    assert_same_as_clean(corpus, out, tmp_path)
