@@ -31,6 +31,8 @@ code.
 from __future__ import annotations
 
 import contextlib
+import copyreg
+import dataclasses
 import gc
 import hashlib
 import io
@@ -47,7 +49,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__, fs
-from .model import CRM, Contact, Entity, Org, build_contact, build_org
+from .model import CRM, Contact, Entity, Org, build_contact, build_org, raw_front_matter
 from .parse import MENTION, ParsedFile
 from .problems import Problem
 
@@ -126,7 +128,9 @@ class _SafeUnpickler(pickle.Unpickler):
                ("site_builder.model", "Birthday"), ("site_builder.parse", "Section"),
                # A file's sections as bytes (its __setstate__ takes bytes and nothing
                # else); they are decoded by this same unpickler when read.
-               ("site_builder.cache", "LazySections")}
+               ("site_builder.cache", "LazySections"),
+               # A file's front matter and its lines as bytes, the same way.
+               ("site_builder.cache", "PackedFrontMatter")}
 
     _found: dict[tuple[str, str], Any] = {}  # each allowed class, once looked up
 
@@ -214,13 +218,14 @@ class _ChecksumWriter:
         return self.handle.write(data)
 
 
-def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any) -> None:
+def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any,
+               pickler: type[pickle.Pickler] = pickle.Pickler) -> None:
     """The payload pickled straight into handle behind a reserved header line, filled
     in last (padded with spaces): no pickle of it, and no copy with its header, is held
     in memory (at 10,000 contacts that was up to 30 MB at the peak of a build)."""
     handle.write(MAGIC + b" " * _HEADER_WIDTH + b"\n")
     sink = _ChecksumWriter(handle)
-    pickle.Pickler(sink, protocol=5).dump(payload)
+    pickler(sink, protocol=5).dump(payload)
     header = json.dumps({"kind": kind, "program": fingerprint, "length": sink.length, "crc32": sink.crc},
                         sort_keys=True).encode()
     if len(header) > _HEADER_WIDTH:
@@ -229,7 +234,8 @@ def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any) -> None:
     handle.write(header)
 
 
-def write_blob(path: Path, kind: str, fingerprint: str, payload: Any) -> bool:
+def write_blob(path: Path, kind: str, fingerprint: str, payload: Any,
+               pickler: type[pickle.Pickler] = pickle.Pickler) -> bool:
     """Write atomically (a temporary file, then a rename), without fsync: a cache file
     lost in a crash is rebuilt, and its checksum catches one half-written, while 65
     fsyncs would add seconds to a cold build. False (and no exception) when the cache
@@ -239,7 +245,7 @@ def write_blob(path: Path, kind: str, fingerprint: str, payload: Any) -> bool:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                _dump_blob(handle, kind, fingerprint, payload)
+                _dump_blob(handle, kind, fingerprint, payload, pickler)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -424,12 +430,109 @@ class LazySections:
         return repr(self.items())
 
 
+class PackedFrontMatter:
+    """A cached file's front matter and the line of each of its keys (Entity.meta and
+    Entity.lines), kept as the bytes of their pickle until either is first read (see
+    model._FrontMatterField), like LazySections: a rebuild reads them for the changed
+    files only. Decoded by the restricted unpickler; if that fails, from the file parsed
+    again when its bytes are still the ones cached."""
+
+    __slots__ = ("_data", "_value", "_source")
+
+    def __init__(self) -> None:
+        self._data: bytes | None = None
+        self._value: tuple[dict[str, Any], dict[Any, int]] | None = None
+        self._source: tuple[Path, str, str] | None = None  # root, file and its digest, to parse again
+
+    @classmethod
+    def of(cls, meta: dict[str, Any], lines: dict[Any, int]) -> "PackedFrontMatter":
+        made = cls()
+        made._value = (meta, lines)
+        return made
+
+    def unpack_front_matter(self) -> tuple[dict[str, Any], dict[Any, int]]:
+        if self._value is None and not self.try_decode():
+            self._value = self._parse_again()
+            self._data = None
+        return self._value  # type: ignore[return-value]
+
+    def try_decode(self) -> bool:
+        """Decode the bytes now, if not done yet; False when they do not decode."""
+        if self._value is not None:
+            return True
+        try:
+            with gc_paused():
+                found = _SafeUnpickler(io.BytesIO(self._data or b"")).load()
+        except Exception:
+            return False
+        if not (isinstance(found, tuple) and len(found) == 2 and type(found[0]) is dict and type(found[1]) is dict):
+            return False
+        self._value, self._data = found, None
+        return True
+
+    def _parse_again(self) -> tuple[dict[str, Any], dict[Any, int]]:
+        source = self._source
+        try:
+            data = (source[0] / source[1]).read_bytes() if source is not None else None
+        except OSError:
+            data = None
+        if source is None or data is None or digest_bytes(data) != source[2]:
+            where = f" for {source[1]}" if source is not None else ""
+            raise RuntimeError(f"{CACHE_DIR}/ holds a damaged entry{where}; delete {CACHE_DIR}/ and run again")
+        from .parse import parse_file
+
+        entity = load_parsed(parse_file(source[1], data)).entity
+        if entity is None:
+            return {}, {}
+        return raw_front_matter(entity)
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        data = self._data
+        if data is None:
+            data = pickle.dumps(self._value, protocol=5)
+        return None, {"_data": data}
+
+    def __setstate__(self, state: Any) -> None:
+        # What a cache file gives: only bytes are taken (decoded when read, as above).
+        data = state[1].get("_data") if isinstance(state, tuple) and len(state) == 2 and isinstance(
+            state[1], dict) else None
+        if not isinstance(data, bytes):
+            raise pickle.UnpicklingError("not a file's front matter")
+        self._data, self._value, self._source = data, None, None
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+class _EntityPacker(pickle.Pickler):
+    """Pickles the parse cache: each contact and org as usual (what pickle makes of an
+    object with slots: its class, then (None, {slot: value})), but with its front matter
+    and lines packed (PackedFrontMatter; one that is still packed is written as it is)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        cls = obj.__class__
+        if cls is not Contact and cls is not Org:
+            return NotImplemented
+        meta, lines = raw_front_matter(obj)
+        packed = meta if meta.__class__ is PackedFrontMatter else PackedFrontMatter.of(meta, lines)
+        slots = {name: packed if name == "meta" or name == "lines" else getattr(obj, name)
+                 for name in _field_names(cls)}
+        return copyreg.__newobj__, (cls,), (None, slots)
+
+
 def decode_loaded(encoded: Encoded) -> LoadedFile:
     path, problems, ok, entity = encoded
     if not isinstance(path, str) or not (entity is None or isinstance(entity, (Contact, Org))):
         raise ValueError("not a loaded file")
     if entity is not None and not isinstance(entity.sections, (LazySections, list)):
         raise ValueError("not a file's sections")
+    if entity is not None:
+        front, lines = raw_front_matter(entity)
+        if not ((front.__class__ is dict and lines.__class__ is dict)
+                or (front.__class__ is PackedFrontMatter and lines is front)):
+            raise ValueError("not a file's front matter")
     return LoadedFile(path, [Problem(*p) for p in problems], bool(ok), entity)
 
 
@@ -487,9 +590,13 @@ class ParseCache:
             loaded = decode_loaded(entry[1])
         except Exception:  # a well-formed blob of the wrong shape: treat it as a miss
             return None
-        sections = loaded.entity.sections if loaded.entity is not None else None
-        if isinstance(sections, LazySections):
-            sections._source = (self.root, rel, digest)
+        entity = loaded.entity
+        if entity is not None:
+            sections, (front, _) = entity.sections, raw_front_matter(entity)
+            if isinstance(sections, LazySections):
+                sections._source = (self.root, rel, digest)
+            if isinstance(front, PackedFrontMatter):
+                front._source = (self.root, rel, digest)
         return loaded
 
     def put(self, file: fs.SourceFile, digest: str, encoded: Encoded, now_ns: int) -> None:
@@ -524,7 +631,7 @@ class ParseCache:
     def save(self) -> None:
         """Write what changed; a read-only or full disk only costs speed next time."""
         for number in sorted(self._dirty_shards):
-            write_blob(self._shard_path(number), "parsed", self.fingerprint, self._shards[number])
+            write_blob(self._shard_path(number), "parsed", self.fingerprint, self._shards[number], _EntityPacker)
         self._dirty_shards.clear()
         if self._index_dirty:
             write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index)
@@ -551,13 +658,21 @@ def _is_index(value: Any) -> bool:
 
 
 def decode_sections(shard: dict[str, tuple[str, Encoded]]) -> None:
-    """Make every entry's sections into objects now; an entry whose sections do not
-    decode is dropped (its file is then parsed again, like any miss)."""
+    """Make every entry's sections and front matter into objects now; an entry whose
+    sections or front matter do not decode is dropped (its file is then parsed again,
+    like any miss)."""
     for rel, (_, encoded) in list(shard.items()):
         entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
-        sections = getattr(entity, "sections", None)
+        if not isinstance(entity, Entity):
+            continue
+        sections, (front, _) = entity.sections, raw_front_matter(entity)
         if isinstance(sections, LazySections) and not sections.try_decode():
             del shard[rel]
+        elif isinstance(front, PackedFrontMatter):
+            if front.try_decode():
+                entity.meta  # the two dicts into their slots, the packed bytes let go
+            else:
+                del shard[rel]
 
 
 def _is_shard(value: Any) -> bool:

@@ -154,6 +154,48 @@ class Org(Entity):
     parent: str | None = None
 
 
+class _FrontMatterField:
+    """Entity.meta and Entity.lines (the front matter as read, and the line of each key).
+    Only the checks and the exports read them, and a rebuild checks only the changed
+    files; so a contact or org from the cache holds both as one packed object (its
+    unpack_front_matter() gives (meta, lines): cache.PackedFrontMatter) until either is
+    first read, and then the two dicts. Unpickling them was half the cost of loading
+    10,000 contacts from the cache."""
+
+    __slots__ = ("_slot", "_index")
+
+    def __init__(self, slot: Any, index: int) -> None:
+        self._slot = slot  # the slot's own descriptor, which stores the value
+        self._index = index
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = self._slot.__get__(obj, owner)
+        if value.__class__ is dict:
+            return value
+        unpack = getattr(value, "unpack_front_matter", None)
+        if unpack is None:
+            return value
+        both = unpack()
+        _META_SLOT.__set__(obj, both[0])
+        _LINES_SLOT.__set__(obj, both[1])
+        return both[self._index]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self._slot.__set__(obj, value)
+
+
+_META_SLOT, _LINES_SLOT = Entity.__dict__["meta"], Entity.__dict__["lines"]
+Entity.meta = _FrontMatterField(_META_SLOT, 0)  # type: ignore[assignment]
+Entity.lines = _FrontMatterField(_LINES_SLOT, 1)  # type: ignore[assignment]
+
+
+def raw_front_matter(entity: Entity) -> tuple[Any, Any]:
+    """(meta, lines) as the entity holds them: the two dicts, or the packed object twice."""
+    return _META_SLOT.__get__(entity), _LINES_SLOT.__get__(entity)
+
+
 @dataclass(slots=True)
 class Config:
     title: str = "Contacts"

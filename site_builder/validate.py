@@ -306,17 +306,21 @@ ENTITY_CHECKS: list[EntityCheck] = [
 
 
 def check_duplicate_emails(crm: CRM) -> Iterator[Problem]:
+    # Lines are looked up only for a duplicate: a cached contact's lines are decoded
+    # when first read (model._FrontMatterField), and most contacts have no duplicate.
+    def email_line(contact: Contact, i: int) -> int:
+        return contact.lines.get(("emails", i)) or line(contact, "emails")
+
     first: dict[str, tuple[Contact, int]] = {}
     for contact in crm.contacts.values():
         for i, email in enumerate(contact.emails):
             key = email.strip().lower()
-            where = contact.lines.get(("emails", i)) or line(contact, "emails")
             if key in first and first[key][0].slug != contact.slug:
-                other, other_line = first[key]
-                yield warning(contact.path, where, "duplicate-email",
-                              f"{email} is also in {other.path}:{other_line}; one person in two files?")
+                other, other_i = first[key]
+                yield warning(contact.path, email_line(contact, i), "duplicate-email",
+                              f"{email} is also in {other.path}:{email_line(other, other_i)}; one person in two files?")
             else:
-                first.setdefault(key, (contact, where))
+                first.setdefault(key, (contact, i))
 
 
 def check_parent_cycles(crm: CRM) -> Iterator[Problem]:

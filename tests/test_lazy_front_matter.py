@@ -1,0 +1,168 @@
+"""A cached file's front matter and its lines (Entity.meta, Entity.lines) stay one packed
+object until read (cache.PackedFrontMatter, model._FrontMatterField): the same data as
+a fresh parse, decoded by the restricted unpickler, and never a way in for a planted file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+from site_builder import cache, loader, model
+from site_builder.validate import validate
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import generate  # noqa: E402
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    generate.generate(root, contacts=30, sections=4, seed=5)
+    return root
+
+
+def contact_files(root: Path) -> list[str]:
+    return ["contacts/" + p.name for p in sorted((root / "contacts").glob("*.md"))]
+
+
+def packed(entity: model.Entity) -> bool:
+    meta, lines = model.raw_front_matter(entity)
+    return isinstance(meta, cache.PackedFrontMatter) and lines is meta
+
+
+def plant(root: Path, rel: str, front: cache.PackedFrontMatter) -> None:
+    """Rewrite rel's cache entry (a valid shard, header and checksum included) with front
+    in place of its front matter and lines, as the parse cache writes entries."""
+    store = cache.ParseCache.open(root, lazy=True)
+    number = cache._shard_of(rel)
+    shard = store._shard(number)
+    entity = shard[rel][1][3]
+    model._META_SLOT.__set__(entity, front)
+    model._LINES_SLOT.__set__(entity, front)
+    assert cache.write_blob(store._shard_path(number), "parsed", store.fingerprint, shard, cache._EntityPacker)
+
+
+def test_front_matter_is_decoded_only_when_read(corpus: Path) -> None:
+    fresh = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    warm = loader.load(corpus, lazy=True).crm
+    assert all(packed(e) for e in warm.entities())
+    contact = next(iter(warm.contacts.values()))
+    assert contact.lines == fresh.contacts[contact.slug].lines  # lines first: both come out
+    assert not packed(contact) and model.raw_front_matter(contact)[0] == fresh.contacts[contact.slug].meta
+    assert sum(not packed(e) for e in warm.entities()) == 1
+    for slug, c in warm.contacts.items():
+        assert c.meta == fresh.contacts[slug].meta and c.lines == fresh.contacts[slug].lines
+        assert c.line_of("name") == fresh.contacts[slug].line_of("name") == 2
+    assert warm.contacts == fresh.contacts and warm.orgs == fresh.orgs
+
+
+def test_a_full_load_decodes_every_front_matter_as_it_is_read(corpus: Path) -> None:
+    loader.load(corpus)
+    for crm in (loader.load(corpus).crm, loader.load(corpus, cache=False, workers=2).crm):
+        assert not any(packed(e) for e in crm.entities())
+
+
+def test_checks_from_packed_front_matter_are_the_same(corpus: Path) -> None:
+    """The checks read meta and lines (a duplicate email names both lines): from a lazy
+    load they find what they find in a fresh parse, line for line."""
+    files = contact_files(corpus)
+    email = "shared@example.com"
+    for rel in files[:2]:
+        text = (corpus / rel).read_text(encoding="utf-8")
+        (corpus / rel).write_text(text.replace("\nemails:\n", f"\nemails:\n  - {email}\n", 1), encoding="utf-8")
+    loader.load(corpus)
+    warm = loader.load(corpus, lazy=True).crm
+    fresh = loader.load(corpus, cache=False).crm
+    found = validate(warm)
+    assert found == validate(fresh)
+    assert [p.code for p in found].count("duplicate-email") == 1
+
+
+def test_an_edit_rewrites_its_shard_with_the_others_still_packed(corpus: Path) -> None:
+    files = contact_files(corpus)
+    rel = files[0]
+    neighbours = [r for r in files[1:] if cache._shard_of(r) == cache._shard_of(rel)]
+    loader.load(corpus)
+    with (corpus / rel).open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-20 call: One more\n\nA call.\n")
+    loader.load(corpus, lazy=True)  # rewrites rel's shard from its entries, as read
+    again = loader.load(corpus, lazy=True)
+    assert rel not in again.reparsed and not any(r in again.reparsed for r in neighbours)
+    assert again.crm.contacts == loader.load(corpus, cache=False).crm.contacts
+
+
+def test_planted_front_matter_is_parsed_again_from_the_file(corpus: Path, tmp_path: Path) -> None:
+    """Bytes with a valid checksum that do not decode to (meta, lines) (garbage, a class
+    the unpickler refuses, another shape) never run and never stand: the file is parsed again."""
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    rel = contact_files(corpus)[0]
+    slug = Path(rel).stem
+    want = loader.load(corpus, cache=False).crm.contacts[slug]
+    for data in (b"garbage", pickle.dumps(Exploit()), pickle.dumps(({"name": "Planted"},)),
+                 pickle.dumps(({"name": "Planted"}, ["not", "a", "dict"]))):
+        loader.load(corpus)
+        planted = cache.PackedFrontMatter()
+        planted.__setstate__((None, {"_data": data}))
+        plant(corpus, rel, planted)
+        crm = loader.load(corpus, lazy=True).crm
+        assert crm.contacts[slug].meta == want.meta and crm.contacts[slug].lines == want.lines
+        plant(corpus, rel, planted)  # read at once: the entry is a miss, the file parsed again
+        eager = loader.load(corpus)
+        assert rel in eager.reparsed and eager.crm.contacts[slug] == want
+        assert not marker.exists()
+
+
+def test_planted_front_matter_of_a_file_changed_since_is_an_error_that_says_what_to_do(corpus: Path) -> None:
+    rel = contact_files(corpus)[0]
+    loader.load(corpus)
+    planted = cache.PackedFrontMatter()
+    planted.__setstate__((None, {"_data": b"garbage"}))
+    plant(corpus, rel, planted)
+    contact = loader.load(corpus, lazy=True).crm.contacts[Path(rel).stem]
+    (corpus / rel).write_text((corpus / rel).read_text(encoding="utf-8") + "\nChanged.\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="delete .crm-cache"):
+        contact.meta
+
+
+def test_an_entry_whose_front_matter_is_neither_dicts_nor_packed_is_discarded(corpus: Path) -> None:
+    """The parse cache takes (dict, dict) or one PackedFrontMatter for both, nothing else:
+    such an entry is a miss and its file is parsed again."""
+    rel = contact_files(corpus)[0]
+    loader.load(corpus)
+    store = cache.ParseCache.open(corpus, lazy=True)
+    number = cache._shard_of(rel)
+    shard = store._shard(number)
+    entity = shard[rel][1][3]
+    model._META_SLOT.__set__(entity, {"name": "Planted"})
+    model._LINES_SLOT.__set__(entity, ["not", "lines"])
+    assert cache.write_blob(store._shard_path(number), "parsed", store.fingerprint, shard)
+    reloaded = loader.load(corpus, lazy=True)
+    assert rel in reloaded.reparsed
+    assert reloaded.crm.contacts == loader.load(corpus, cache=False).crm.contacts
+
+
+def test_front_matter_can_be_set_and_replaced_like_any_field() -> None:
+    """Code that makes or changes entities (exports' redact, dataclasses.replace) sees
+    plain fields."""
+    import dataclasses
+
+    from site_builder.parse import parse_file
+
+    contact = cache.load_parsed(parse_file("contacts/ada.md", b"---\nname: Ada\nphones: ['1']\n---\n")).entity
+    assert isinstance(contact, model.Contact) and contact.meta["name"] == "Ada"
+    other = dataclasses.replace(contact, meta={"name": "Bea"})
+    assert other.meta == {"name": "Bea"} and other.lines == contact.lines and contact.meta["name"] == "Ada"
+    contact.lines = {("name",): 7}
+    assert contact.line_of("name") == 7
+    assert pickle.loads(pickle.dumps(contact)) == contact
