@@ -31,7 +31,8 @@ from .model import CRM
 from .pages import (DirectoryMemo, Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
                     problem_totals, remember_directory_rows, search_meta, search_row, search_row_sources, search_rows, tag_files)
 from .problems import HasProblems, Problem, sorted_problems
-from .render import builtin_theme_dir, make_environment, theme_file, user_theme_dir
+from .render import (builtin_theme_dir, compile_theme, make_environment, take_compiled, theme_compiled, theme_file,
+                     user_theme_dir)
 from .rowcache import RowCache, row_values
 from .site_data import SEARCH_DATA_FILE, search_data_js, search_data_text, search_row_json
 from .site_status import SITE_STATUS_FILE, site_status_js
@@ -229,6 +230,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             return result_from_record(target, previous)
     # A rebuild of the same site renders few pages and reads few files' sections.
     incremental_build = state is not None and state.fingerprint == fingerprint
+    compiled = _compile_theme_forked(source, discovered, workers)
     loaded = load(source, cache=cache, workers=workers, memory=memory, discovered=discovered,
                   lazy=incremental_build)
     crm = loaded.crm
@@ -258,6 +260,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
                          history=read_git_history(crm.root), vcards=vcard is not None,
                          calendar=calendar is not None and stats is not None)
+        if compiled is not None:  # before anything renders, or is forked to
+            take_compiled(compiled.result())
         if memory is not None and cache:
             # Made here rather than in the forked process that shows them, so that this
             # process keeps them for the next save, which makes again only the changed ones.
@@ -268,6 +272,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
                             fingerprint=fingerprint, cache=cache, parts=parts,
                             kept_calendar=memory.calendar if memory is not None else None)
     finally:
+        if compiled is not None:
+            compiled.cancel()
         if parts is not None:
             parts.cancel()
         for job in background:
@@ -283,6 +289,15 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     if cache:
         save_build_state(site, loaded, target, writer, fingerprint, head, result)
     return result
+
+
+def _compile_theme_forked(root: Path, discovered: fs.Discovered, workers: int | None) -> incremental.Forked | None:
+    """The theme compiled in a forked process while this one loads the CRM (the other CPU
+    is idle then), for a CRM large enough to be loaded for a while; None where it is not
+    worth it (a small CRM, one CPU, a process that has compiled the theme before)."""
+    if (workers or os.cpu_count() or 1) < 2 or len(discovered[0]) < PARALLEL_MIN_FILES or theme_compiled():
+        return None
+    return incremental.Forked.start(lambda: compile_theme(root))
 
 
 def theme_dirs(root: Path) -> list[Path]:
@@ -510,11 +525,12 @@ def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
         kept = read_directory_memo(rows, site.today)
         write_directory_memo(rows, kept, remember_directory_rows(site, kept, reuse.digests))
     row_cache = RowCache.load(rows.folder, rows.key) if rows is not None else None
-    if row_cache is not None and site.directory_row_digests:
-        row_cache.know_digests(site.directory_row_digests)
     env = make_environment(site.crm.root, site.today, row_cache)
     writer.write(MARKER_FILE, MARKER_TEXT)
-    for page in plan_pages(site, []):
+    pages = plan_pages(site, [])
+    if row_cache is not None and site.directory_row_digests:  # the directory's rows and the tag rows made from them
+        row_cache.know_digests(site.directory_row_digests)
+    for page in pages:
         # A page made of cached rows renders about as fast as its context can be signed.
         if reuse is not None and (row_cache is None or page.template not in ROW_TEMPLATES):
             signature = reuse.signature(page.path, page.template, page.context)
@@ -708,7 +724,10 @@ def render_entity_pages(site: SiteInput, writer: Any, vcard: Any, entity_paths: 
     notes = site.notes_cache
     if notes is not None:
         notes.load_for_pages(entity_paths)
-    env = make_environment(site.crm.root, site.today)
+    # One environment per build and process: a render worker renders many chunks.
+    if site.entity_env is None:
+        site.entity_env = make_environment(site.crm.root, site.today)
+    env = site.entity_env
     for page in plan_pages(site, entity_paths, site_pages=False):
         writer.write(page.path, render_page(env, page))
     write_vcards(site, writer, vcard, entity_paths)

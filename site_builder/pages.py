@@ -8,6 +8,7 @@ keep the two in step.
 from __future__ import annotations
 
 import functools
+import hashlib
 import operator
 import re
 from collections import Counter, defaultdict
@@ -83,6 +84,9 @@ class SiteInput:
     # id(row) -> (row, rowcache digest of its values) for the rows of directory_rows_cache,
     # when remember_directory_rows made them (the row cache then does not pickle them again).
     directory_row_digests: dict[int, tuple[dict[str, Any], bytes | None]] | None = None
+    # The Jinja environment contact and org pages are rendered with, made once per build
+    # and process (build.render_entity_pages).
+    entity_env: Any = None
 
 
 @dataclass(slots=True)
@@ -978,6 +982,11 @@ def tag_contexts(site: SiteInput, tags: dict[str, str], crm: CRM | None = None) 
     # as sorting each tag's contacts (in file order) on its own.
     tagged = [(c, directory[c.slug] if directory is not None else None) for c in crm.contacts.values() if c.tags]
     tagged.sort(key=lambda pair: pair[1]["sort_name"] if pair[1] is not None else fold(pair[0].name))
+    # A tag row is made from its directory row and its stats entry's last touch, so its
+    # row-cache digest can be made from theirs (the directory row's digest and the
+    # entry's sign) rather than by pickling its values.
+    known = site.directory_row_digests if directory is not None else None
+    signs = (getattr(site.stats, "contact_signs", None) or {}) if known is not None else {}
     for c, listed in tagged:
         row = None
         for tag in dict.fromkeys(c.tags):
@@ -988,6 +997,8 @@ def tag_contexts(site: SiteInput, tags: dict[str, str], crm: CRM | None = None) 
                            {"name": c.name, "href": entity_href(c, "../"), "title": c.title or "",
                             "org": crm.orgs[c.org].name if c.org in crm.orgs else (c.org or ""),
                             "tier": c.tier or "", "status": c.status or "", "last_touch": last_touch})
+                    if known is not None and listed is not None:
+                        _know_tag_row_digest(known, row, listed, signs.get(c.slug))
                 contacts[tag].append(row)
     for o in sorted((o for o in crm.orgs.values() if o.tags), key=lambda o: fold(o.name)):
         row = None
@@ -997,6 +1008,16 @@ def tag_contexts(site: SiteInput, tags: dict[str, str], crm: CRM | None = None) 
                     row = {"name": o.name, "href": entity_href(o, "../"), "industry": o.industry or ""}
                 orgs[tag].append(row)
     return {tag: {"nav": "tags", "tag": tag, "contacts": contacts[tag], "orgs": orgs[tag]} for tag in tags}
+
+
+def _know_tag_row_digest(known: dict[int, tuple[dict[str, Any], bytes | None]], row: dict[str, Any],
+                         listed: dict[str, Any], sign: bytes | None) -> None:
+    """Record row's digest (see tag_contexts) where its directory row's digest and the
+    sign of its stats entry are known. "tag-row" keeps these digests apart from those of
+    pickled values."""
+    entry = known.get(id(listed))
+    if sign is not None and entry is not None and entry[0] is listed and entry[1] is not None:
+        known[id(row)] = (row, hashlib.blake2b(b"tag-row" + entry[1] + sign, digest_size=16).digest())
 
 
 def _tag_row(listed: dict[str, Any], last_touch: Any) -> dict[str, Any]:
