@@ -1,6 +1,7 @@
-"""The theme compiled in a forked process while the build loads the CRM
-(build._compile_theme_forked, render.compile_theme): the build then compiles nothing
-itself, its site is the same, and a template that does not compile is still reported."""
+"""What a build does in a forked process while it loads the CRM (build._early_work_forked):
+the theme compiled (render.compile_theme), so that the build then compiles nothing itself,
+its site is the same and a template that does not compile is still reported; and the
+output folder scanned, so that a file changed or deleted by hand is still rewritten."""
 
 from __future__ import annotations
 
@@ -83,6 +84,32 @@ def test_a_user_template_overrides_the_builtin_one_when_compiled_apart(corpus: P
     build_site(corpus, out, TODAY, workers=2)
     assert fresh_process == []
     assert "(ours)</h1>" in (out / "dashboard.html").read_text(encoding="utf-8")
+
+
+def test_rebuilds_with_the_output_scanned_early_find_what_was_changed_by_hand(
+        corpus: Path, tmp_path: Path, fresh_process: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    scans: list[int] = []
+    real = build_mod._early_work_forked
+
+    def early(*args: Any) -> Any:
+        monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())  # as in a new process
+        job = real(*args)
+        scans.append(job is not None)
+        return job
+
+    monkeypatch.setattr(build_mod, "_early_work_forked", early)
+    contact = sorted((corpus / "contacts").glob("*.md"))[2]
+    with contact.open("a", encoding="utf-8") as handle:
+        handle.write("\nOne more line.\n")
+    page = out / "contacts" / f"{sorted((corpus / 'contacts').glob('*.md'))[5].stem}.html"
+    page.write_text("changed by hand", encoding="utf-8")
+    (out / "dashboard.html").unlink()
+    result = build_site(corpus, out, TODAY, workers=2)
+    assert scans == [True]
+    assert page.relative_to(out).as_posix() in result.changed and "dashboard.html" in result.changed
+    assert_same_as_clean(corpus, out, tmp_path)
 
 
 def test_only_compiled_code_is_taken() -> None:
