@@ -138,7 +138,11 @@ def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests:
         def write() -> None:
             stats_incremental.write_memory(crm.root, remembered)
 
-        writer = incremental.Forked.start(write) if background is not None else None
+        # After a few files changed only the parts of stats.bin holding what changed are
+        # written (a few ms): here, where a forked process would cost more (its pages
+        # copied as this one goes on). A full computation writes every part: forked.
+        few = remembered.changed is not None and remembered.stored is not None
+        writer = incremental.Forked.start(write) if background is not None and not few else None
         if writer is None:
             write()
         else:

@@ -256,6 +256,54 @@ def write_blob(path: Path, kind: str, fingerprint: str, payload: Any,
     return True
 
 
+# --- a memory kept in shards: a head and parts written only when they change ---------------------
+
+
+def read_sharded(folder: Path, name: str, kind: str, fingerprint: str,
+                 parts: int) -> tuple[tuple[bytes, ...], Any, list[Any]] | None:
+    """(the parts' generations, the head, each part's payload) as write_sharded left them
+    in folder/<name>.bin and folder/<name>-XX.bin; None when the head or any part is
+    missing, foreign, damaged or of another generation than the head names (a write that
+    was cut short, or a part from another time): a memory is whole or not used."""
+    stored = read_blob(folder / f"{name}.bin", kind, fingerprint)
+    if not (isinstance(stored, tuple) and len(stored) == 2 and isinstance(stored[0], tuple)
+            and len(stored[0]) == parts and all(type(g) is bytes for g in stored[0])):
+        return None
+    generations, head = stored
+    payloads = []
+    for number, generation in enumerate(generations):
+        part = read_blob(_part_path(folder, name, number), kind, fingerprint)
+        if not (isinstance(part, tuple) and len(part) == 2 and part[0] == generation):
+            return None
+        payloads.append(part[1])
+    return generations, head, payloads
+
+
+def write_sharded(folder: Path, name: str, kind: str, fingerprint: str, head: Any,
+                  payloads: dict[int, Any], generations: tuple[bytes, ...] | None,
+                  parts: int) -> tuple[bytes, ...] | None:
+    """Write the given parts (number -> payload; every part when generations is None:
+    those of the memory as read, for the parts not given), each under a new generation,
+    then the head naming every part's generation. A reader finds the old head with the
+    old parts or the new head with the new ones, never a mix (read_sharded). The new
+    generations, or None when the cache folder is not writable."""
+    if generations is None and len(payloads) != parts:
+        raise ValueError("a first write gives every part")
+    fresh = os.urandom(8)
+    now = list(generations) if generations is not None else [fresh] * parts
+    for number, payload in sorted(payloads.items()):
+        if not write_blob(_part_path(folder, name, number), kind, fingerprint, (fresh, payload)):
+            return None
+        now[number] = fresh
+    if not write_blob(folder / f"{name}.bin", kind, fingerprint, (tuple(now), head)):
+        return None
+    return tuple(now)
+
+
+def _part_path(folder: Path, name: str, number: int) -> Path:
+    return folder / f"{name}-{number:02x}.bin"
+
+
 def _ensure_cache_dir(folder: Path) -> None:
     if folder.is_symlink():  # never write through a link, which might lead out of the root
         raise OSError(f"{folder} is a symbolic link")

@@ -281,3 +281,60 @@ def test_stored_heading_digests_find_only_the_changed_sections_names(tmp_path: P
     named = stats_incremental._changed_headings(None, now, old.footprints[rel], new, old.headings[rel],
                                                 stats_incremental.heading_digests(now, new[2]))
     assert named == {a.stem, b.stem}
+
+
+def _parts(root: Path) -> dict[str, bytes]:
+    from site_builder import cache
+
+    return {p.name: p.read_bytes() for p in cache.cache_dir(root).glob(f"{stats_incremental.STATS_NAME}-*.bin")}
+
+
+def test_after_an_edit_only_the_parts_holding_what_changed_are_written(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    before = _parts(root)
+    assert len(before) == stats_incremental.STATS_PARTS
+    op_add_note(root, 3)
+    memory = stats_incremental.read_memory(root)
+    loaded = load(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    assert memory.last == "incremental"
+    stats_incremental.write_memory(root, memory)
+    after = _parts(root)
+    assert after.keys() == before.keys()
+    assert 0 < sum(after[name] != data for name, data in before.items()) < stats_incremental.STATS_PARTS // 4
+    again = stats_incremental.read_memory(root)
+    assert again.stats is not None and as_json(again.stats) == as_json(got)
+    assert again.digests == loaded.digests
+
+
+def test_a_part_of_another_generation_makes_the_memory_untrusted(tmp_path: Path) -> None:
+    """A write cut short (some parts new, the head old) or a part put back from another
+    time: the memory is not whole, so none of it is used."""
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    old_parts = _parts(root)
+    op_plan_and_touch(root, 2)
+    memory = stats_incremental.read_memory(root)
+    loaded = load(root)
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    assert stats_incremental.read_memory(root).stats is not None
+    changed = [name for name, data in _parts(root).items() if data != old_parts[name]]
+    assert changed
+    from site_builder import cache
+
+    (cache.cache_dir(root) / changed[0]).write_bytes(old_parts[changed[0]])
+    assert stats_incremental.read_memory(root).stats is None
+    (cache.cache_dir(root) / changed[0]).unlink()
+    assert stats_incremental.read_memory(root).stats is None
+    # The next computation is a full one, and right.
+    fresh = stats_incremental.read_memory(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, fresh, loaded.digests, signed=True)
+    assert fresh.last == "full" and as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
