@@ -552,19 +552,23 @@ def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
     env = make_environment(site.crm.root, site.today, row_cache)
     writer.write(MARKER_FILE, MARKER_TEXT)
     pages = plan_pages(site, [])
-    if row_cache is not None and site.directory_row_digests:  # the directory's rows and the tag rows made from them
-        row_cache.know_digests(site.directory_row_digests)
+    known = site.directory_row_digests  # the directory's rows and the tag rows made from them
+    if row_cache is not None and known:
+        row_cache.know_digests(known)
+    if reuse is not None:
+        reuse.rows = known
     for page in pages:
-        # A page made of cached rows renders about as fast as its context can be signed.
-        if reuse is not None and (row_cache is None or page.template not in ROW_TEMPLATES):
+        if reuse is not None and _signed_page(page, row_cache, known):
             signature = reuse.signature(page.path, page.template, page.context)
             if signature is not None:
                 writer.page_signatures[page.path] = signature
                 if reuse.previous.get(page.path) == signature and page.path in writer.trusted:
                     writer.keep(page.path)
+                    if row_cache is not None:
+                        row_cache.keep_unused = True  # the kept page's rows stay cached
                     continue
         writer.write(page.path, render_page(env, page))
-    write_search_data(site, writer, row_cache, reuse.digests if reuse is not None else None)
+    write_search_data(site, writer, row_cache, reuse.digests if reuse is not None else None, reuse)
     totals = problem_totals(site)
     writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
@@ -623,8 +627,21 @@ def write_directory_memo(store: RowStore, old: DirectoryMemo, new: DirectoryMemo
         cache_mod.write_blob(_directory_file(store.folder, number), DIRECTORY_KIND, store.key, shard)
 
 
+# The pages of rows whose digests a build can know (SiteInput.directory_row_digests): the
+# directory and the tag pages. The due list's rows are made in every build.
+KNOWN_ROW_TEMPLATES = ("index.html", "tag.html")
+
+
+def _signed_page(page: Page, row_cache: RowCache | None, known: dict[int, Any] | None) -> bool:
+    """Whether a site-wide page is signed (and kept when its signature is the last one).
+    A page of cached rows whose digests are not known renders about as fast as its
+    context can be signed; one whose rows are known is signed by their digests."""
+    return row_cache is None or page.template not in ROW_TEMPLATES or (
+        known is not None and page.template in KNOWN_ROW_TEMPLATES)
+
+
 def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None,
-                      digests: dict[str, str] | None = None) -> None:
+                      digests: dict[str, str] | None = None, reuse: incremental.PageReuse | None = None) -> None:
     """search-data.js; with row_cache, a row's JSON is kept from the last build when its
     directory row and the contact's searched fields are unchanged. With the files' digests
     the contact stands for its file's digest (what search_row reads of it is made from
@@ -636,7 +653,32 @@ def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None =
     if row_cache is None:
         writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), meta))
         return
+    signature = _search_data_signature(rows, meta, reuse)
+    if signature is not None and reuse is not None:
+        writer.page_signatures[SEARCH_DATA_FILE] = signature
+        if reuse.previous.get(SEARCH_DATA_FILE) == signature and SEARCH_DATA_FILE in writer.trusted:
+            writer.keep(SEARCH_DATA_FILE)
+            row_cache.keep_unused = True
+            return
     writer.write(SEARCH_DATA_FILE, search_data_text((_search_piece(row_cache, r, digests) for r in rows), meta))
+
+
+def _search_data_signature(rows: list[dict[str, Any]], meta: dict[str, Any],
+                           reuse: incremental.PageReuse | None) -> str | None:
+    """search-data.js is made from the directory's rows (each with what its contact's
+    file says) and meta: signed by each row's digest and file digest, where every row's
+    digest is known; None otherwise."""
+    if reuse is None or not reuse.rows:
+        return None
+    known, digests = reuse.rows, reuse.digests
+    h = hashlib.blake2b(cache_mod.stable_bytes(meta), digest_size=16)
+    for row in rows:
+        entry = known.get(id(row))
+        if entry is None or entry[0] is not row or entry[1] is None:
+            return None
+        h.update(entry[1])
+        h.update(digests.get(row["contact"].path, "-").encode())
+    return h.hexdigest()
 
 
 def _search_piece(row_cache: RowCache, row: dict[str, Any], digests: dict[str, str] | None) -> str:

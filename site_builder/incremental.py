@@ -658,14 +658,26 @@ class _EntityPickler(pickle.Pickler):
     path and content digest: the context's bytes then change exactly when what the
     template can see changes, without pickling whole files' sections."""
 
-    def __init__(self, file: Any, digests: dict[str, str]) -> None:
+    def __init__(self, file: Any, digests: dict[str, str],
+                 rows: dict[int, tuple[Any, bytes | None]] | None = None) -> None:
         super().__init__(file, protocol=5)
         self.fast = True  # no memo: the bytes depend on values, not on shared objects (see cache.stable_bytes)
         self.digests = digests
+        self.rows = rows or {}
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, Entity):
             return (obj.path, self.digests.get(obj.path, "-"))
+        if obj.__class__ is dict:
+            # A site-wide row whose digest is known (SiteInput.directory_row_digests): the
+            # digest of its values and, for a directory row, its contact's file.
+            known = self.rows.get(id(obj))
+            if known is not None and known[0] is obj and known[1] is not None:
+                contact = obj.get("contact")
+                if contact is None:
+                    return ("row", known[1])
+                if isinstance(contact, Entity):
+                    return ("row", known[1], contact.path, self.digests.get(contact.path, "-"))
         return None
 
 
@@ -676,12 +688,15 @@ class PageReuse:
 
     previous: dict[str, str]  # page path -> context signature recorded by the last build
     digests: dict[str, str]  # source rel path -> content digest
+    # id(row) -> (row, its digest) of the rows whose digests are known (a directory row
+    # and a tag row made from one): signed by their digests, not pickled whole.
+    rows: dict[int, tuple[Any, bytes | None]] | None = None
 
     def signature(self, path: str, template: str, context: dict[str, Any]) -> str | None:
         """None when the context cannot be pickled: such a page is always rendered."""
         buffer = io.BytesIO()
         try:
-            _EntityPickler(buffer, self.digests).dump((path, template, context))
+            _EntityPickler(buffer, self.digests, self.rows).dump((path, template, context))
         except Exception:
             return None
         return hashlib.blake2b(buffer.getvalue(), digest_size=16).hexdigest()

@@ -27,8 +27,10 @@ each a guarded blob (cache.read_blob: kind, program key, length and digest check
 restricted unpickler) holding {key: HTML text}, a key being the 16-byte digest of the
 row's values and 8 bytes of the digest of the macro's identity. A shard is rewritten only when
 this build rendered a row of it or stopped using one (unused rows are dropped, so the
-cache holds what the last build showed and no more). Anything that does not load or has
-the wrong shape is discarded.
+cache holds what the last build showed and no more; but when a page of rows was kept
+without being rendered, because its signature was the last one, the rows it would have
+looked up stay, until the next day's key discards them all). Anything that does not load
+or has the wrong shape is discarded.
 """
 
 from __future__ import annotations
@@ -127,6 +129,11 @@ class RowCache:
         # when several things are made from it (its directory row and its search-data row).
         self._digests: dict[int, tuple[Any, bytes | None]] = {}
         self._hashers: dict[str, bytes] = {}  # macro name -> 8 bytes of its digest, for keys
+        # Set when a page (or search-data.js) of these rows was kept without rendering it:
+        # the rows it did not look up stay cached (else the next page to change would
+        # render them all again). The cache's key has today in it, so such rows go at the
+        # latest the next day.
+        self.keep_unused = False
 
     @classmethod
     def load(cls, folder: Path, key: str) -> RowCache:
@@ -177,12 +184,17 @@ class RowCache:
         return sum(self.rendered)
 
     def save(self) -> None:
-        """Write the shards this build changed (rendered into, or stopped using a row of),
-        as plain text (the cache's unpickler takes no Markup)."""
+        """Write the shards this build changed (rendered into, or stopped using a row of;
+        with keep_unused, only those rendered into, keeping the rows not looked up), as
+        plain text (the cache's unpickler takes no Markup)."""
         if self.folder is None:
             return
         for n in range(SHARDS):
-            if self.rendered[n] or self.old[n]:
+            if self.keep_unused:
+                if self.rendered[n]:
+                    rows = {digest: str(html) for digest, html in (*self.old[n].items(), *self.used[n].items())}
+                    cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, rows)
+            elif self.rendered[n] or self.old[n]:
                 rows = {digest: str(html) for digest, html in self.used[n].items()}
                 cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, rows)
 

@@ -469,3 +469,92 @@ def test_corrupt_or_foreign_directory_rows_are_ignored(corpus: Path, tmp_path: P
     assert len(made_rows) == 30
     assert not any(EVIL.encode() in data for data in tree(out).values())
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+# --- site-wide pages kept by the signatures of their rows ---------------------------------------------
+
+
+@pytest.fixture
+def rendered_pages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the site-wide pages rendered (not kept), over every build here."""
+    paths: list[str] = []
+    real = build_mod.render_page
+
+    def render_page(env: jinja2.Environment, page: Any) -> str:
+        paths.append(page.path)
+        return real(env, page)
+
+    monkeypatch.setattr(build_mod, "render_page", render_page)
+    return paths
+
+
+def plain_note(root: Path) -> None:
+    """A note that no figure and no row reads (no touch, nobody named)."""
+    with contacts_of(root)[7].open("a", encoding="utf-8") as handle:
+        handle.write("\nOne more thought, written down.\n")
+
+
+def test_a_note_no_row_shows_keeps_the_tag_pages(corpus: Path, tmp_path: Path, rendered_pages: list[str],
+                                                 renders: list[int]) -> None:
+    """The directory and search-data.js are signed with each contact's file digest too (a
+    theme's index.html may show more of the contact than its row): made again. The tag
+    pages' rows have no contact: kept."""
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    rendered_pages.clear()
+    plain_note(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    assert not [p for p in rendered_pages if p.startswith("tags/") and p != "tags/index.html"]
+    assert "index.html" in rendered_pages
+    assert_same_as_clean(corpus, out, tmp_path)
+    # The kept pages' rows stayed cached: a later change renders only its own rows.
+    rendered_pages.clear()
+    edit_tier(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    assert "index.html" in rendered_pages and 0 < renders[-1] < 12
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_with_no_file_changed_the_directory_and_search_data_are_kept(corpus: Path, tmp_path: Path,
+                                                                     rendered_pages: list[str]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    search = (out / "search-data.js").stat().st_mtime_ns
+    rendered_pages.clear()
+    page = next((out / "contacts").glob("*.html"))
+    page.unlink()  # by hand: the build is no no-op, but no row changed
+    result = build_site(corpus, out, TODAY, workers=1)
+    assert page.is_file() and page.relative_to(out).as_posix() in result.changed
+    assert "index.html" not in rendered_pages and not [p for p in rendered_pages if p.startswith("tags/")]
+    assert "search-data.js" not in result.changed and (out / "search-data.js").stat().st_mtime_ns == search
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_a_tag_change_renders_only_the_pages_of_that_contacts_tags(corpus: Path, tmp_path: Path,
+                                                                   rendered_pages: list[str]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    tag_pages = {p.relative_to(out).as_posix() for p in (out / "tags").glob("*.html")} - {"tags/index.html"}
+    rendered_pages.clear()
+    edit_name(corpus)  # contact 3: its row on the directory and on its tags' pages
+    build_site(corpus, out, TODAY, workers=1)
+    again = {p for p in rendered_pages if p in tag_pages}
+    assert 0 < len(again) < len(tag_pages)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+@pytest.mark.parametrize("edit", [edit_emails, edit_location], ids=lambda e: e.__name__)
+def test_a_user_index_that_shows_the_contact_is_signed_by_its_file(corpus: Path, tmp_path: Path,
+                                                                  edit: Callable[[Path], None]) -> None:
+    """A row's digest covers its values, not its Contact: a page showing more of the
+    contact than the row has is signed with the contact's file digest too."""
+    (corpus / "templates").mkdir()
+    (corpus / "templates" / "index.html").write_text(
+        '{% extends "base.html" %}{% block main %}<ul id="mine">\n'
+        '{% for r in rows %}<li>{{ r.name }} · {{ r.contact.emails | join(",") }} · {{ r.contact.location }}</li>\n'
+        '{% endfor %}</ul>{% endblock %}', encoding="utf-8")
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    edit(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    assert_same_as_clean(corpus, out, tmp_path)
