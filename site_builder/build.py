@@ -152,14 +152,15 @@ def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests:
 
 def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, workers: int | None,
                       memory: LoadMemory | None = None, background: list[incremental.Forked] | None = None,
+                      forked: incremental.Forked | incremental.ForkedJob | None = None,
                       ) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
     """The entity checks and the stats. When most files must be checked (a cold build),
-    the checks run in a forked process while this one computes the stats."""
+    the checks run in a forked process while this one computes the stats. forked: the
+    checks, already running in a forked process (build_site)."""
     def checks() -> list[Problem]:
-        return cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
+        return entity_checks(crm, loaded, cache)
 
-    forked = None
-    if (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= PARALLEL_MIN_FILES:
+    if forked is None and (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= PARALLEL_MIN_FILES:
         forked = incremental.Forked.start(checks)
     try:
         stats, due, charts = compute_stats(crm, today, memory, loaded.digests if cache else None,
@@ -170,6 +171,10 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, wor
         raise
     checked = forked.result() if forked is not None else checks()
     return checked, stats, due, charts
+
+
+def entity_checks(crm: CRM, loaded: Loaded, cache: bool) -> list[Problem]:
+    return cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
 
 
 def dashboard_charts(stats: Any) -> dict[str, Markup]:
@@ -242,7 +247,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     # A rebuild signs every page: the part of that which needs no stats is worked out in
     # a second process while this one checks and computes the stats; a long-running
     # process works it out from what it kept of the last build, when it is needed.
-    parts: incremental.Forked | incremental.Later | None = None
+    parts: incremental.Forked | incremental.ForkedJob | incremental.Later | None = None
+    forked_checks: incremental.ForkedJob | None = None
     if memory is not None and memory.calendar is None:
         memory.calendar = KeptPieces()
     if memory is not None and cache:
@@ -255,11 +261,16 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
 
         parts = incremental.Later(remembered)
     elif incremental_build and (workers or os.cpu_count() or 1) > 1:
-        parts = incremental.forked_dependency_parts(crm, loaded.digests, remember=cache)
+        # One forked process checks the files, then works out the signatures' parts: the
+        # checks are ready when the stats are, so the site-wide pages are forked sooner.
+        jobs = incremental.ForkedJobs.start([lambda: entity_checks(crm, loaded, cache),
+                                             incremental.dependency_job(crm, loaded.digests, remember=cache)])
+        if jobs is not None:
+            forked_checks, parts = jobs.job(0), jobs.job(1)
     background: list[incremental.Forked] = []  # e.g. writing the stats' memory
     try:
         checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
-                                                        memory=memory, background=background)
+                                                        memory=memory, background=background, forked=forked_checks)
         problems = sorted_problems([*crm.problems, *checked])
         vcard, calendar = export_functions(crm)
         site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
@@ -284,6 +295,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             early.cancel()
         if parts is not None:
             parts.cancel()
+        if forked_checks is not None:
+            forked_checks.cancel()
         for job in background:
             job.result()
     files = writer.written

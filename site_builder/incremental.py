@@ -500,11 +500,17 @@ def forked_dependency_parts(crm: CRM, digests: dict[str, str], remember: bool = 
     """dependency_parts and the dependency map's named_by, worked out in a forked process
     (result(): (parts, named_by)), or None where processes cannot be forked. remember:
     from and into the memory the last build left in .crm-cache/deps.bin."""
+    return Forked.start(dependency_job(crm, digests, remember))
+
+
+def dependency_job(crm: CRM, digests: dict[str, str],
+                   remember: bool = True) -> Callable[[], tuple[dict[str, bytes], dict[str, set[str]]]]:
+    """forked_dependency_parts's job, for a forked process that runs others too (ForkedJobs)."""
     def job() -> tuple[dict[str, bytes], dict[str, set[str]]]:
         parts, named_by = page_dependencies(crm, digests, remember)
         return parts, dict(named_by)
 
-    return Forked.start(job)
+    return job
 
 
 def page_dependencies(crm: CRM, digests: dict[str, str],
@@ -795,6 +801,57 @@ class Forked:
 
 
 _FORKED: dict[str, Any] = {}
+
+
+class ForkedJobs:
+    """Jobs run one after another in one forked process while this one goes on (one
+    fork, its copied pages paid once); job(i).result() waits for the i-th and returns
+    what it returned, without stopping the others. Cancelling any stops them all."""
+
+    def __init__(self, pool: ProcessPoolExecutor, futures: list[Any]) -> None:
+        self._pool = pool
+        self._futures = futures
+
+    @classmethod
+    def start(cls, jobs: list[Callable[[], Any]]) -> "ForkedJobs | None":
+        """None, with nothing started, where processes cannot be forked."""
+        try:
+            context = multiprocessing.get_context("fork")
+        except ValueError:
+            return None
+        _FORKED["jobs"] = jobs
+        try:
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            # With fork, the first submit starts the process: it has its copy of _FORKED.
+            futures = [pool.submit(_run_forked_job, i) for i in range(len(jobs))]
+        except OSError:
+            return None
+        finally:
+            _FORKED.clear()
+        return cls(pool, futures)
+
+    def job(self, index: int) -> "ForkedJob":
+        return ForkedJob(self, index)
+
+    def cancel(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ForkedJob:
+    """One of ForkedJobs, with Forked's interface."""
+
+    def __init__(self, jobs: ForkedJobs, index: int) -> None:
+        self._jobs, self._index = jobs, index
+
+    def result(self) -> Any:
+        return self._jobs._futures[self._index].result()  # the job's exception is raised here
+
+    def cancel(self) -> None:
+        self._jobs.cancel()
+
+
+def _run_forked_job(index: int) -> Any:
+    return _FORKED["jobs"][index]()
 
 
 class Later:
