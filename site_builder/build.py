@@ -571,7 +571,7 @@ def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
     if reuse is not None:
         reuse.rows = known
     for page in pages:
-        if reuse is not None and _signed_page(page, row_cache, known):
+        if reuse is not None and _signed_page(page, row_cache, known, site.directory_rows_made):
             signature = reuse.signature(page.path, page.template, page.context)
             if signature is not None:
                 writer.page_signatures[page.path] = signature
@@ -645,12 +645,17 @@ def write_directory_memo(store: RowStore, old: DirectoryMemo, new: DirectoryMemo
 KNOWN_ROW_TEMPLATES = ("index.html", "tag.html")
 
 
-def _signed_page(page: Page, row_cache: RowCache | None, known: dict[int, Any] | None) -> bool:
+def _signed_page(page: Page, row_cache: RowCache | None, known: dict[int, Any] | None, made: int = 0) -> bool:
     """Whether a site-wide page is signed (and kept when its signature is the last one).
     A page of cached rows whose digests are not known renders about as fast as its
-    context can be signed; one whose rows are known is signed by their digests."""
-    return row_cache is None or page.template not in ROW_TEMPLATES or (
-        known is not None and page.template in KNOWN_ROW_TEMPLATES)
+    context can be signed; one whose rows are known is signed by their digests, but for
+    the directory after a row was made again (its signature is another one: 10,000 rows
+    signed for nothing)."""
+    if row_cache is None or page.template not in ROW_TEMPLATES:
+        return True
+    if known is None or page.template not in KNOWN_ROW_TEMPLATES:
+        return False
+    return not (made and page.template == "index.html")
 
 
 def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None = None,
@@ -666,7 +671,7 @@ def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None =
     if row_cache is None:
         writer.write(SEARCH_DATA_FILE, search_data_js(search_rows(rows), meta))
         return
-    signature = _search_data_signature(rows, meta, reuse)
+    signature = _search_data_signature(rows, meta, reuse, site.directory_rows_made)
     if signature is not None and reuse is not None:
         writer.page_signatures[SEARCH_DATA_FILE] = signature
         if reuse.previous.get(SEARCH_DATA_FILE) == signature and SEARCH_DATA_FILE in writer.trusted:
@@ -677,11 +682,11 @@ def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None =
 
 
 def _search_data_signature(rows: list[dict[str, Any]], meta: dict[str, Any],
-                           reuse: incremental.PageReuse | None) -> str | None:
+                           reuse: incremental.PageReuse | None, made: int = 0) -> str | None:
     """search-data.js is made from the directory's rows (each with what its contact's
     file says) and meta: signed by each row's digest and file digest, where every row's
     digest is known; None otherwise."""
-    if reuse is None or not reuse.rows:
+    if reuse is None or not reuse.rows or made:  # (a row made again: another signature)
         return None
     known, digests = reuse.rows, reuse.digests
     h = hashlib.blake2b(cache_mod.stable_bytes(meta), digest_size=16)

@@ -84,6 +84,9 @@ class SiteInput:
     # id(row) -> (row, rowcache digest of its values) for the rows of directory_rows_cache,
     # when remember_directory_rows made them (the row cache then does not pickle them again).
     directory_row_digests: dict[int, tuple[dict[str, Any], bytes | None]] | None = None
+    # How many of those rows remember_directory_rows made rather than took over: with any,
+    # a page of every row (the directory, search-data.js) cannot sign as last time.
+    directory_rows_made: int = 0
     # The Jinja environment contact and org pages are rendered with, made once per build
     # and process (build.render_entity_pages).
     entity_env: Any = None
@@ -578,6 +581,7 @@ def remember_directory_rows(site: SiteInput, memo: DirectoryMemo,
     rows: list[dict[str, Any]] = []
     remembered: dict[str, MemoEntry] = {}
     known: dict[int, tuple[dict[str, Any], bytes | None]] = {}
+    made = 0
     for slug, c in site.crm.contacts.items():
         file_digest = digest_of(c.path)
         key = (c.path, file_digest, sign_of(slug), org_of(c))
@@ -595,12 +599,13 @@ def remember_directory_rows(site: SiteInput, memo: DirectoryMemo,
         else:
             row = make.row(c)
             entry = (key, row, values_digest(row_values(row)))
+            made += 1
         row = entry[1]
         rows.append(row)
         remembered[slug] = entry
         known[id(row)] = (row, entry[2])
     rows.sort(key=_row_order)
-    site.directory_rows_cache, site.directory_row_digests = rows, known
+    site.directory_rows_cache, site.directory_row_digests, site.directory_rows_made = rows, known, made
     return DirectoryMemo(site.today, remembered)
 
 
