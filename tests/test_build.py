@@ -472,3 +472,30 @@ def test_a_small_change_moves_only_the_changed_files_into_the_site(make_crm, tmp
     build_site(root, clean, TODAY, cache=False)
     assert {rel: (out / rel).read_bytes() for rel in result.files} == {
         rel: (clean / rel).read_bytes() for rel in result.files}
+
+
+def _gone(path: Path, seconds: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not path.exists()
+
+
+def test_a_large_replaced_site_is_deleted_without_waiting_for_it(make_crm, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    from site_builder import build as build_mod
+
+    monkeypatch.setattr(build_mod, "BACKGROUND_REMOVE_MIN_FILES", 0)
+    root = make_crm(SMALL_CRM)
+    build_site(root, None, TODAY)
+    leftover = root / ".output.old-interrupted"  # a deletion that did not finish, earlier
+    (leftover / "contacts").mkdir(parents=True)
+    (leftover / "contacts" / "ada.html").write_text("old")
+    result = build_site(root, None, date(2026, 1, 1))  # another day: every page again, a new folder swapped in
+    assert (root / "output" / MARKER_FILE).is_file() and result.changed
+    olds = [p for p in root.iterdir() if ".old-" in p.name]
+    assert all(_gone(p) for p in olds) and _gone(leftover)
+    assert [p.name for p in root.iterdir() if ".tmp-" in p.name or ".old-" in p.name] == []

@@ -316,3 +316,28 @@ def test_signatures_depend_on_values_not_on_how_objects_were_loaded(corpus: Path
     fresh = signatures(load(corpus, cache=False))
     load(corpus)  # fills the cache
     assert signatures(load(corpus)) == fresh
+
+
+def test_another_day_trusts_the_recorded_output_and_still_finds_a_page_changed_by_hand(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last build's record of the output holds on another day (another fingerprint):
+    the files are not all read and hashed again, and one changed by hand is rewritten."""
+    from site_builder import incremental
+
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    states: list[bool] = []
+    real = incremental.trusted_output
+
+    def trusted_output(state, target, on_disk=None):  # type: ignore[no-untyped-def]
+        states.append(state is not None)
+        return real(state, target, on_disk)
+
+    monkeypatch.setattr(incremental, "trusted_output", trusted_output)
+    page = next((out / "contacts").glob("*.html"))
+    page.write_text("changed by hand", encoding="utf-8")
+    later = date(2026, 11, 25)
+    build_site(corpus, out, later, workers=1)
+    assert states == [True]
+    assert page.read_text(encoding="utf-8") != "changed by hand"
+    assert_same_as_clean(corpus, out, tmp_path, later)
