@@ -706,21 +706,16 @@ def _is_index(value: Any) -> bool:
 
 
 def decode_sections(shard: dict[str, tuple[str, Encoded]]) -> None:
-    """Make every entry's sections and front matter into objects now; an entry whose
-    sections or front matter do not decode is dropped (its file is then parsed again,
-    like any miss)."""
+    """Make every entry's sections into objects now; an entry whose sections do not
+    decode is dropped (its file is then parsed again, like any miss). The front matter
+    stays packed even so (PackedFrontMatter): a full build reads it in its forked
+    checks and render workers, each for its own files, and `crm stats` not at all
+    (decoding it here made `crm stats --json` at 10,000 peak 90 MB higher)."""
     for rel, (_, encoded) in list(shard.items()):
         entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
-        if not isinstance(entity, Entity):
-            continue
-        sections, (front, _) = entity.sections, raw_front_matter(entity)
+        sections = getattr(entity, "sections", None)
         if isinstance(sections, LazySections) and not sections.try_decode():
             del shard[rel]
-        elif isinstance(front, PackedFrontMatter):
-            if front.try_decode():
-                entity.meta  # the two dicts into their slots, the packed bytes let go
-            else:
-                del shard[rel]
 
 
 def _is_shard(value: Any) -> bool:
