@@ -378,6 +378,47 @@ def encode_loaded(loaded: LoadedFile, lazy: bool = True) -> Encoded:
     return (loaded.path, problems, loaded.ok, entity)
 
 
+_UNDECODED = object()  # what _decode_kept gives for bytes that do not decode
+
+
+def _decode_kept(data: bytes | None) -> Any:
+    """A kept pickle's value by the restricted unpickler, or _UNDECODED."""
+    try:
+        with gc_paused():
+            return _SafeUnpickler(io.BytesIO(data or b"")).load()
+    except Exception:
+        return _UNDECODED
+
+
+def _parse_source_again(source: tuple[Path, str, str] | None) -> Entity | None:
+    """The file's entity parsed again, when its bytes are still the ones cached (root,
+    file, digest); else the error that says what to do."""
+    try:
+        data = (source[0] / source[1]).read_bytes() if source is not None else None
+    except OSError:
+        data = None
+    if source is None or data is None or digest_bytes(data) != source[2]:
+        where = f" for {source[1]}" if source is not None else ""
+        raise RuntimeError(f"{CACHE_DIR}/ holds a damaged entry{where}; delete {CACHE_DIR}/ and run again")
+    from .parse import parse_file
+
+    return load_parsed(parse_file(source[1], data)).entity
+
+
+def _kept_state(data: bytes | None, value: Any) -> tuple[None, dict[str, Any]]:
+    """__getstate__ of a value kept as its pickle's bytes: the bytes, made if needed."""
+    return None, {"_data": data if data is not None else pickle.dumps(value, protocol=5)}
+
+
+def _kept_bytes(state: Any, what: str) -> bytes:
+    """What a cache file may give such a value (__setstate__): bytes and nothing else."""
+    data = state[1].get("_data") if isinstance(state, tuple) and len(state) == 2 and isinstance(
+        state[1], dict) else None
+    if not isinstance(data, bytes):
+        raise pickle.UnpicklingError(f"not a file's {what}")
+    return data
+
+
 class LazySections:
     """A file's sections (a list of parse.Section, newest first), kept as the bytes of
     their pickle until first read, then as the list (the bytes are let go). Reads like the
@@ -411,43 +452,22 @@ class LazySections:
         """Decode the bytes now, if not done yet; False when they do not decode."""
         if self._list is not None:
             return True
-        try:
-            with gc_paused():
-                found = _SafeUnpickler(io.BytesIO(self._data or b"")).load()
-        except Exception:
-            return False
+        found = _decode_kept(self._data)
         if not isinstance(found, list):
             return False
         self._list, self._data = found, None
         return True
 
     def _parse_again(self) -> list[Any]:
-        source = self._source
-        try:
-            data = (source[0] / source[1]).read_bytes() if source is not None else None
-        except OSError:
-            data = None
-        if source is None or data is None or digest_bytes(data) != source[2]:
-            where = f" for {source[1]}" if source is not None else ""
-            raise RuntimeError(f"{CACHE_DIR}/ holds a damaged entry{where}; delete {CACHE_DIR}/ and run again")
-        from .parse import parse_file
-
-        entity = load_parsed(parse_file(source[1], data)).entity
+        entity = _parse_source_again(self._source)
         return list(entity.sections) if entity is not None else []
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        data = self._data
-        if data is None:
-            data = pickle.dumps(self._list, protocol=5)
-        return None, {"_data": data}
+        return _kept_state(self._data, self._list)
 
     def __setstate__(self, state: Any) -> None:
         # What a cache file gives: only bytes are taken (decoded when read, as above).
-        data = state[1].get("_data") if isinstance(state, tuple) and len(state) == 2 and isinstance(
-            state[1], dict) else None
-        if not isinstance(data, bytes):
-            raise pickle.UnpicklingError("not a file's sections")
-        self._data, self._list, self._source = data, None, None
+        self._data, self._list, self._source = _kept_bytes(state, "sections"), None, None
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.items())
@@ -508,45 +528,22 @@ class PackedFrontMatter:
         """Decode the bytes now, if not done yet; False when they do not decode."""
         if self._value is not None:
             return True
-        try:
-            with gc_paused():
-                found = _SafeUnpickler(io.BytesIO(self._data or b"")).load()
-        except Exception:
-            return False
+        found = _decode_kept(self._data)
         if not (isinstance(found, tuple) and len(found) == 2 and type(found[0]) is dict and type(found[1]) is dict):
             return False
         self._value, self._data = found, None
         return True
 
     def _parse_again(self) -> tuple[dict[str, Any], dict[Any, int]]:
-        source = self._source
-        try:
-            data = (source[0] / source[1]).read_bytes() if source is not None else None
-        except OSError:
-            data = None
-        if source is None or data is None or digest_bytes(data) != source[2]:
-            where = f" for {source[1]}" if source is not None else ""
-            raise RuntimeError(f"{CACHE_DIR}/ holds a damaged entry{where}; delete {CACHE_DIR}/ and run again")
-        from .parse import parse_file
-
-        entity = load_parsed(parse_file(source[1], data)).entity
-        if entity is None:
-            return {}, {}
-        return raw_front_matter(entity)
+        entity = _parse_source_again(self._source)
+        return raw_front_matter(entity) if entity is not None else ({}, {})
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        data = self._data
-        if data is None:
-            data = pickle.dumps(self._value, protocol=5)
-        return None, {"_data": data}
+        return _kept_state(self._data, self._value)
 
     def __setstate__(self, state: Any) -> None:
         # What a cache file gives: only bytes are taken (decoded when read, as above).
-        data = state[1].get("_data") if isinstance(state, tuple) and len(state) == 2 and isinstance(
-            state[1], dict) else None
-        if not isinstance(data, bytes):
-            raise pickle.UnpicklingError("not a file's front matter")
-        self._data, self._value, self._source = data, None, None
+        self._data, self._value, self._source = _kept_bytes(state, "front matter"), None, None
 
 
 @lru_cache(maxsize=None)

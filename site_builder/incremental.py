@@ -775,20 +775,8 @@ class Forked:
     @classmethod
     def start(cls, job: Callable[[], Any]) -> "Forked | None":
         """None, with nothing started, where processes cannot be forked."""
-        try:
-            context = multiprocessing.get_context("fork")
-        except ValueError:
-            return None
-        _FORKED["job"] = job
-        try:
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-            # With fork, the first submit starts the process: it has its copy of _FORKED.
-            future = pool.submit(_run_forked)
-        except OSError:
-            return None
-        finally:
-            _FORKED.clear()
-        return cls(pool, future)
+        started = _fork_jobs([job])
+        return cls(started[0], started[1][0]) if started is not None else None
 
     def result(self) -> Any:
         try:
@@ -815,20 +803,8 @@ class ForkedJobs:
     @classmethod
     def start(cls, jobs: list[Callable[[], Any]]) -> "ForkedJobs | None":
         """None, with nothing started, where processes cannot be forked."""
-        try:
-            context = multiprocessing.get_context("fork")
-        except ValueError:
-            return None
-        _FORKED["jobs"] = jobs
-        try:
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-            # With fork, the first submit starts the process: it has its copy of _FORKED.
-            futures = [pool.submit(_run_forked_job, i) for i in range(len(jobs))]
-        except OSError:
-            return None
-        finally:
-            _FORKED.clear()
-        return cls(pool, futures)
+        started = _fork_jobs(jobs)
+        return cls(*started) if started is not None else None
 
     def job(self, index: int) -> "ForkedJob":
         return ForkedJob(self, index)
@@ -848,6 +824,25 @@ class ForkedJob:
 
     def cancel(self) -> None:
         self._jobs.cancel()
+
+
+def _fork_jobs(jobs: list[Callable[[], Any]]) -> tuple[ProcessPoolExecutor, list[Any]] | None:
+    """One forked process running jobs one after another: (its pool, a future per job),
+    or None where processes cannot be forked. The jobs are not pickled: with fork, the
+    first submit starts the process, which has its copy of _FORKED."""
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:
+        return None
+    _FORKED["jobs"] = jobs
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        futures = [pool.submit(_run_forked_job, i) for i in range(len(jobs))]
+    except OSError:
+        return None
+    finally:
+        _FORKED.clear()
+    return pool, futures
 
 
 def _run_forked_job(index: int) -> Any:
@@ -870,10 +865,6 @@ class Later:
 
     def cancel(self) -> None:
         self._job = None
-
-
-def _run_forked() -> Any:
-    return _FORKED["job"]()
 
 
 def render_forked(job: Callable[[StagingWriter], None], writer: StagingWriter) -> Forked | None:
