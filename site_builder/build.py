@@ -332,7 +332,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         if memory is not None and cache:
             # Made here rather than in the forked process that shows them, so that this
             # process keeps them for the next save, which makes again only the changed ones.
-            if memory.directory is None and cache:
+            if memory.directory is None:
                 memory.directory = read_directory_memo(RowStore(cache_mod.cache_dir(crm.root), fingerprint), today)
             memory.directory = remember_directory_rows(site, memory.directory or DirectoryMemo(), loaded.digests)
         writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers,
