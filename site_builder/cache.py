@@ -31,8 +31,6 @@ code.
 from __future__ import annotations
 
 import contextlib
-import copyreg
-import dataclasses
 import gc
 import hashlib
 import io
@@ -49,7 +47,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__, fs
-from .model import CRM, Contact, Entity, Org, build_contact, build_org, raw_front_matter
+from .model import CRM, Contact, Entity, Org, build_contact, build_org, raw_front_matter, set_raw_front_matter
 from .parse import MENTION, ParsedFile
 from .problems import Problem
 
@@ -218,14 +216,13 @@ class _ChecksumWriter:
         return self.handle.write(data)
 
 
-def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any,
-               pickler: type[pickle.Pickler] = pickle.Pickler) -> None:
+def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any) -> None:
     """The payload pickled straight into handle behind a reserved header line, filled
     in last (padded with spaces): no pickle of it, and no copy with its header, is held
     in memory (at 10,000 contacts that was up to 30 MB at the peak of a build)."""
     handle.write(MAGIC + b" " * _HEADER_WIDTH + b"\n")
     sink = _ChecksumWriter(handle)
-    pickler(sink, protocol=5).dump(payload)
+    pickle.Pickler(sink, protocol=5).dump(payload)
     header = json.dumps({"kind": kind, "program": fingerprint, "length": sink.length, "crc32": sink.crc},
                         sort_keys=True).encode()
     if len(header) > _HEADER_WIDTH:
@@ -234,8 +231,7 @@ def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any,
     handle.write(header)
 
 
-def write_blob(path: Path, kind: str, fingerprint: str, payload: Any,
-               pickler: type[pickle.Pickler] = pickle.Pickler) -> bool:
+def write_blob(path: Path, kind: str, fingerprint: str, payload: Any) -> bool:
     """Write atomically (a temporary file, then a rename), without fsync: a cache file
     lost in a crash is rebuilt, and its checksum catches one half-written, while 65
     fsyncs would add seconds to a cold build. False (and no exception) when the cache
@@ -245,7 +241,7 @@ def write_blob(path: Path, kind: str, fingerprint: str, payload: Any,
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                _dump_blob(handle, kind, fingerprint, payload, pickler)
+                _dump_blob(handle, kind, fingerprint, payload)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -546,25 +542,18 @@ class PackedFrontMatter:
         self._data, self._value, self._source = _kept_bytes(state, "front matter"), None, None
 
 
-@lru_cache(maxsize=None)
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-class _EntityPacker(pickle.Pickler):
-    """Pickles the parse cache: each contact and org as usual (what pickle makes of an
-    object with slots: its class, then (None, {slot: value})), but with its front matter
-    and lines packed (PackedFrontMatter; one that is still packed is written as it is)."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        cls = obj.__class__
-        if cls is not Contact and cls is not Org:
-            return NotImplemented
-        meta, lines = raw_front_matter(obj)
-        packed = meta if meta.__class__ is PackedFrontMatter else PackedFrontMatter.of(meta, lines)
-        slots = {name: packed if name == "meta" or name == "lines" else getattr(obj, name)
-                 for name in _field_names(cls)}
-        return copyreg.__newobj__, (cls,), (None, slots)
+def pack_front_matter(shard: dict[str, tuple[str, Encoded]]) -> None:
+    """Give every entry's contact or org its front matter and lines as one packed object
+    (PackedFrontMatter), so that the shard is pickled with them packed: the objects stay
+    in it, still read as before (model._FrontMatterField), and one still packed is
+    written as it is (Entity.__getstate__ gives the fields as held)."""
+    for _, encoded in shard.values():
+        entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
+        if isinstance(entity, Entity):
+            meta, lines = raw_front_matter(entity)
+            if meta.__class__ is dict:
+                packed = PackedFrontMatter.of(meta, lines)
+                set_raw_front_matter(entity, packed)
 
 
 def decode_loaded(encoded: Encoded) -> LoadedFile:
@@ -676,7 +665,8 @@ class ParseCache:
     def save(self) -> None:
         """Write what changed; a read-only or full disk only costs speed next time."""
         for number in sorted(self._dirty_shards):
-            write_blob(self._shard_path(number), "parsed", self.fingerprint, self._shards[number], _EntityPacker)
+            pack_front_matter(self._shards[number])
+            write_blob(self._shard_path(number), "parsed", self.fingerprint, self._shards[number])
         self._dirty_shards.clear()
         if self._index_dirty:
             write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index)

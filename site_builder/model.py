@@ -7,8 +7,9 @@ it and report it at its line. Stats and rendering only ever see typed values.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from operator import attrgetter
@@ -115,6 +116,11 @@ class Entity:
     def line_of(self, *key: str | int) -> int | None:
         return self.lines.get(tuple(key))
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The fields as held: pickling an entity never decodes its packed front matter
+        # (pickle's own way reads each slot through _FrontMatterField).
+        return None, _held_fields(self)
+
     @property
     def kind(self) -> str:
         return "contact" if self.path.startswith("contacts/") else "org"
@@ -191,9 +197,26 @@ Entity.meta = _FrontMatterField(_META_SLOT, 0)  # type: ignore[assignment]
 Entity.lines = _FrontMatterField(_LINES_SLOT, 1)  # type: ignore[assignment]
 
 
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _held_fields(entity: Entity) -> dict[str, Any]:
+    held = {name: getattr(entity, name) for name in _field_names(type(entity)) if name not in ("meta", "lines")}
+    held["meta"], held["lines"] = raw_front_matter(entity)
+    return held
+
+
 def raw_front_matter(entity: Entity) -> tuple[Any, Any]:
     """(meta, lines) as the entity holds them: the two dicts, or the packed object twice."""
     return _META_SLOT.__get__(entity), _LINES_SLOT.__get__(entity)
+
+
+def set_raw_front_matter(entity: Entity, packed: Any) -> None:
+    """Hold meta and lines as one packed object (see _FrontMatterField)."""
+    _META_SLOT.__set__(entity, packed)
+    _LINES_SLOT.__set__(entity, packed)
 
 
 @dataclass(slots=True)

@@ -41,10 +41,9 @@ def plant(root: Path, rel: str, front: cache.PackedFrontMatter) -> None:
     store = cache.ParseCache.open(root, lazy=True)
     number = cache._shard_of(rel)
     shard = store._shard(number)
-    entity = shard[rel][1][3]
-    model._META_SLOT.__set__(entity, front)
-    model._LINES_SLOT.__set__(entity, front)
-    assert cache.write_blob(store._shard_path(number), "parsed", store.fingerprint, shard, cache._EntityPacker)
+    model.set_raw_front_matter(shard[rel][1][3], front)
+    cache.pack_front_matter(shard)
+    assert cache.write_blob(store._shard_path(number), "parsed", store.fingerprint, shard)
 
 
 def test_front_matter_is_decoded_only_when_read(corpus: Path) -> None:
