@@ -341,3 +341,32 @@ def test_another_day_trusts_the_recorded_output_and_still_finds_a_page_changed_b
     assert states == [True]
     assert page.read_text(encoding="utf-8") != "changed by hand"
     assert_same_as_clean(corpus, out, tmp_path, later)
+
+
+def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On another day every page is rendered: the dependency parts (the map of every
+    file's references) are made in a forked process beside the render workers, not in
+    the main one, and the site is the clean build's."""
+    from site_builder import incremental
+
+    monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)  # this small CRM counted as large
+    forks: list[bool] = []
+    real = incremental.forked_dependency_parts
+
+    def forked_dependency_parts(*args, **kwargs):  # type: ignore[no-untyped-def]
+        job = real(*args, **kwargs)
+        forks.append(job is not None)
+        return job
+
+    monkeypatch.setattr(incremental, "forked_dependency_parts", forked_dependency_parts)
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    assert forks == [True]  # the first build renders every page
+    later = date(2026, 11, 25)
+    build_site(corpus, out, later, workers=2)
+    assert forks == [True, True]
+    assert_same_as_clean(corpus, out, tmp_path, later)
+    op_add_note(corpus, 3)  # an edit after: the parts kept in deps.bin by the forked process serve it
+    build_site(corpus, out, later, workers=2)
+    assert_same_as_clean(corpus, out, tmp_path, later)
