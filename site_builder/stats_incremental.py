@@ -56,8 +56,8 @@ Footprint = tuple[str | None, str | None, tuple[str, ...]]
 V = TypeVar("V")
 
 STATS_KIND = "stats"
-STATS_FILE = "stats.bin"  # the head: which generation of each part, today's key, the summary, the total
-STATS_NAME = "stats"  # the parts: stats-XX.bin
+STATS_NAME = "stats"  # the parts: stats-XX.bin (cache.write_sharded)
+STATS_FILE = f"{STATS_NAME}.bin"  # the head: each part's generation, today's key, the summary, the total
 # The per-file and per-slug figures in this many parts, so that after an edit only the
 # parts holding what changed are written again (one file of 15 MB at 10,000 contacts
 # took 0.2 s to write, in a forked process beside the build).

@@ -7,6 +7,7 @@ import shutil
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -289,20 +290,27 @@ def _parts(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in cache.cache_dir(root).glob(f"{stats_incremental.STATS_NAME}-*.bin")}
 
 
-def test_after_an_edit_only_the_parts_holding_what_changed_are_written(tmp_path: Path) -> None:
-    root = corpus(tmp_path / "crm")
+def _stored_then_edited(root: Path, operation: object, pick: int) -> tuple[dict[str, bytes], Any, stats.Stats]:
+    """A full computation stored, then operation applied and the memory read back,
+    computed again and stored: (the parts as first stored, the load, the new stats)."""
     loaded = load(root)
     memory = stats_incremental.StatsMemory()
     stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
     stats_incremental.write_memory(root, memory)
     before = _parts(root)
-    assert len(before) == stats_incremental.STATS_PARTS
-    op_add_note(root, 3)
+    operation(root, pick)  # type: ignore[operator]
     memory = stats_incremental.read_memory(root)
     loaded = load(root)
     got = stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
     assert memory.last == "incremental"
     stats_incremental.write_memory(root, memory)
+    return before, loaded, got
+
+
+def test_after_an_edit_only_the_parts_holding_what_changed_are_written(tmp_path: Path) -> None:
+    root = corpus(tmp_path / "crm")
+    before, loaded, got = _stored_then_edited(root, op_add_note, 3)
+    assert len(before) == stats_incremental.STATS_PARTS
     after = _parts(root)
     assert after.keys() == before.keys()
     assert 0 < sum(after[name] != data for name, data in before.items()) < stats_incremental.STATS_PARTS // 4
@@ -315,16 +323,7 @@ def test_a_part_of_another_generation_makes_the_memory_untrusted(tmp_path: Path)
     """A write cut short (some parts new, the head old) or a part put back from another
     time: the memory is not whole, so none of it is used."""
     root = corpus(tmp_path / "crm")
-    loaded = load(root)
-    memory = stats_incremental.StatsMemory()
-    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
-    stats_incremental.write_memory(root, memory)
-    old_parts = _parts(root)
-    op_plan_and_touch(root, 2)
-    memory = stats_incremental.read_memory(root)
-    loaded = load(root)
-    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
-    stats_incremental.write_memory(root, memory)
+    old_parts, loaded, _ = _stored_then_edited(root, op_plan_and_touch, 2)
     assert stats_incremental.read_memory(root).stats is not None
     changed = [name for name, data in _parts(root).items() if data != old_parts[name]]
     assert changed

@@ -30,7 +30,9 @@ def build_command(root: Path, out: Path | None, today: date) -> None:
     Every page is rendered before anything in the output folder changes, so a failed
     build leaves the previous site intact. Then the new site is swapped in as a whole
     (a first build, or one that changes many files), or the few changed files are
-    renamed into place one by one. The output folder must not be the CRM folder,
+    renamed into place one by one. A replaced site of many files is deleted in the
+    background, after the command returns (.OUT.old-* beside the output folder for a
+    moment). The output folder must not be the CRM folder,
     contacts/, orgs/ or templates/, and an existing folder is only replaced if an
     earlier `crm build` made it.
 
