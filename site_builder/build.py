@@ -26,7 +26,7 @@ from markupsafe import Markup
 from .api import resolve_today
 from . import cache as cache_mod
 from . import fs, incremental, notes_cache
-from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, load
+from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, hold_until_exit, load
 from .model import CRM
 from .pages import (DirectoryMemo, Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
                     problem_totals, remember_directory_rows, search_meta, search_row, search_row_sources, search_rows, tag_files)
@@ -357,6 +357,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     )
     if cache:
         save_build_state(site, loaded, target, writer, fingerprint, head, result)
+    hold_until_exit(site, state, writer, checked, due, charts)
     return result
 
 

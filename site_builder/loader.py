@@ -112,13 +112,22 @@ class _KeptUntilExit:
 
     on: bool = False
     loaded: Loaded | None = None
+    others: tuple[object, ...] = ()
 
 
 _kept = _KeptUntilExit()
 
 
 def keep_until_exit(keep: bool) -> None:
-    _kept.on, _kept.loaded = keep, None
+    _kept.on, _kept.loaded, _kept.others = keep, None, ()
+
+
+def hold_until_exit(*objects: object) -> None:
+    """Once keep_until_exit is on, hold these (what a command made from the last CRM it
+    loaded: its stats, its pages' records) until the process ends, in place of what the
+    last call held, so that returning from the command frees none of it object by object."""
+    if _kept.on:
+        _kept.others = objects
 
 
 def _load(root: Path, cache: bool, workers: int | None, memory: LoadMemory | None = None,

@@ -42,3 +42,34 @@ def test_a_build_is_complete_when_the_process_ends(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (out / "index.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]  # no staging folder left
+
+
+def test_what_a_command_made_is_held_until_exit_only_when_asked() -> None:
+    import gc
+    import weakref
+
+    from site_builder import loader
+
+    class Made:  # a weakref-able stand-in for a build's stats or records
+        pass
+
+    try:
+        first, second = Made(), Made()
+        refs = weakref.ref(first), weakref.ref(second)
+        loader.keep_until_exit(True)
+        loader.hold_until_exit(first)
+        loader.hold_until_exit(second)  # replaces what the last call held
+        del first, second
+        gc.collect()
+        assert refs[0]() is None and refs[1]() is not None
+        loader.keep_until_exit(False)
+        gc.collect()
+        assert refs[1]() is None
+        third = Made()
+        ref = weakref.ref(third)
+        loader.hold_until_exit(third)  # off: not held
+        del third
+        gc.collect()
+        assert ref() is None
+    finally:
+        loader.keep_until_exit(False)

@@ -12,6 +12,7 @@ import click
 
 from .. import api
 from ..fs import NotACrmError
+from ..loader import hold_until_exit
 from ..stats import DueReport, Stats, compute, due_items
 from ..stats_words import contact_phrases, money_text, org_phrases
 from .common import fail_usage, format_option, not_a_crm, root_option, today_option
@@ -31,7 +32,9 @@ def load_stats(root: Path, today: date, remembered: bool = False) -> tuple[api.C
     if result.errors:
         click.echo(f"crm: note: `crm check` reports {len(result.errors)} errors; "
                    "figures are computed on what could be read", err=True)
-    return result, (api.compute_stats(result, today) if remembered else compute(result.crm, today))
+    stats = api.compute_stats(result, today) if remembered else compute(result.crm, today)
+    hold_until_exit(result, stats)
+    return result, stats
 
 
 def _json(data: Any) -> str:
@@ -59,7 +62,12 @@ def stats_command(root: Path, today: date, as_json: bool, slug: str | None) -> N
             return
         click.echo(_json(figures) if as_json else render_one(figures, slug in stats.contacts))
         return
-    click.echo(_json(stats.to_json()) if as_json else render_summary(stats, result.crm.config.title))
+    if as_json:
+        figures = stats.to_json()
+        hold_until_exit(result, stats, figures)  # about 100 MB of objects at 10,000 contacts
+        click.echo(_json(figures))
+    else:
+        click.echo(render_summary(stats, result.crm.config.title))
 
 
 @click.command("due")
