@@ -345,28 +345,32 @@ def test_another_day_trusts_the_recorded_output_and_still_finds_a_page_changed_b
 
 def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
         corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On another day every page is rendered: the dependency parts (the map of every
-    file's references) are made in a forked process beside the render workers, not in
-    the main one, and the site is the clean build's."""
+    """When every page is rendered (a large CRM's first build, another day), the checks,
+    the dependency parts (the map of every file's references) and calendar.ics are made
+    in one process forked after loading, not in the main one; after an edit, the checks
+    and the parts. The site is the clean build's either way."""
     from site_builder import incremental
 
     monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)  # this small CRM counted as large
-    forks: list[bool] = []
-    real = incremental.forked_dependency_parts
+    forks: list[int] = []
+    real = incremental.ForkedJobs.start
 
-    def forked_dependency_parts(*args, **kwargs):  # type: ignore[no-untyped-def]
-        job = real(*args, **kwargs)
-        forks.append(job is not None)
-        return job
+    def start(jobs):  # type: ignore[no-untyped-def]
+        started = real(jobs)
+        forks.append(len(jobs) if started is not None else 0)
+        return started
 
-    monkeypatch.setattr(incremental, "forked_dependency_parts", forked_dependency_parts)
+    monkeypatch.setattr(incremental.ForkedJobs, "start", start)
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)
-    assert forks == [True]  # the first build renders every page
+    assert forks == [3]  # the first build renders every page
+    assert (out / "calendar.ics").read_text(encoding="utf-8").startswith("BEGIN:VCALENDAR")
     later = date(2026, 11, 25)
     build_site(corpus, out, later, workers=2)
-    assert forks == [True, True]
+    assert forks == [3, 3]
     assert_same_as_clean(corpus, out, tmp_path, later)
-    op_add_note(corpus, 3)  # an edit after: the parts kept in deps.bin by the forked process serve it
+    op_add_note(corpus, 3)  # an edit: checks and parts forked, the calendar made here
     build_site(corpus, out, later, workers=2)
+    assert forks == [3, 3, 2]
     assert_same_as_clean(corpus, out, tmp_path, later)
+
