@@ -33,7 +33,7 @@ from .pages import (DirectoryMemo, Page, SiteInput, common_context, directory_ro
 from .problems import HasProblems, Problem, sorted_problems
 from .render import (builtin_theme_dir, compile_theme, make_environment, take_compiled, theme_compiled, theme_file,
                      user_theme_dir)
-from .rowcache import RowCache, row_values
+from .rowcache import RowCache, RowMemory, row_values
 from .site_data import SEARCH_DATA_FILE, search_data_js, search_data_text, search_row_json
 from .site_status import SITE_STATUS_FILE, site_status_js
 from .validate import validate
@@ -300,6 +300,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     made_calendar: incremental.ForkedJob | None = None
     if memory is not None and memory.calendar is None:
         memory.calendar = KeptPieces()
+    if memory is not None and memory.rows is None:
+        memory.rows = RowMemory()
     if memory is not None and cache:
         def remembered() -> tuple[dict[str, bytes], dict[str, set[str]]]:
             # The first build starts from what the last `crm build` kept; the process's
@@ -347,7 +349,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers,
                             fingerprint=fingerprint, cache=cache, parts=parts,
                             kept_calendar=memory.calendar if memory is not None else None,
-                            made_calendar=made_calendar, scanned=scanned)
+                            made_calendar=made_calendar, kept_rows=memory.rows if memory is not None else None,
+                            scanned=scanned)
     finally:
         if early is not None:
             early.cancel()
@@ -413,7 +416,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                fingerprint: str, cache: bool = True,
                parts: incremental.Forked | incremental.Later | None = None,
                kept_calendar: KeptPieces | None = None, made_calendar: Any = None,
-               scanned: tuple[dict[str, tuple[int, int]], dict[str, str]] | None = None) -> incremental.StagingWriter:
+               kept_rows: RowMemory | None = None, scanned: tuple[dict[str, tuple[int, int]], dict[str, str]] | None = None) -> incremental.StagingWriter:
     """Render what must be rendered into a staging folder; only then change the site:
     rename the few changed files into place, or (a first build, many changes) hard-link
     the unchanged files beside them and swap the whole folder in (commit_in_place). A
@@ -422,7 +425,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     stats-free part of the page signatures (forked, or from a long-running process's
     memory); without it, that part is worked out here. kept_calendar: the calendar
     events a long-running process keeps (write_calendar); made_calendar: a job whose result
-    is calendar.ics's text, made in a forked process (build_site). scanned: (on_disk, trusted) of
+    is calendar.ics's text, made in a forked process (build_site). kept_rows: the site-wide
+    pages' rows as a long-running process last read them. scanned: (on_disk, trusted) of
     the output, when build_site had them worked out while it loaded the CRM (trusted
     from the state given here, whatever its fingerprint)."""
     if scanned is not None:
@@ -446,7 +450,9 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         # (and search-data.js, from the same directory rows) in a second process while this
         # one works out and renders the changed pages. Their rows are kept in .crm-cache
         # for the next build, under the site's fingerprint (see rowcache.py).
-        rows = RowStore(cache_mod.cache_dir(site.crm.root), fingerprint) if cache else None
+        rows = RowStore(cache_mod.cache_dir(site.crm.root), fingerprint, kept_rows) if cache else None
+        if rows is not None and kept_rows is not None:
+            kept_rows.read(rows.folder, rows.key)  # here, so that this process keeps what it read
         if workers > 1:
             background = incremental.render_forked(lambda w: render_site_wide(site, w, reuse, rows), writer)
         if background is None:
@@ -612,10 +618,12 @@ ROW_TEMPLATES = ("index.html", "due.html", "tag.html")
 @dataclass(frozen=True, slots=True)
 class RowStore:
     """Where the site-wide pages' rows are kept (.crm-cache) and the key they are kept
-    under (the site fingerprint: program, theme, crm.yaml, today, output folder)."""
+    under (the site fingerprint: program, theme, crm.yaml, today, output folder); memory:
+    the rows as a long-running process last read them (LoadMemory.rows)."""
 
     folder: Path
     key: str
+    memory: RowMemory | None = None
 
 
 def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
@@ -642,7 +650,7 @@ def _render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
         # file, stats and org give the same row (`crm serve` keeps them in its memory).
         kept = read_directory_memo(rows, site.today)
         write_directory_memo(rows, kept, remember_directory_rows(site, kept, reuse.digests))
-    row_cache = RowCache.load(rows.folder, rows.key) if rows is not None else None
+    row_cache = RowCache.load(rows.folder, rows.key, rows.memory) if rows is not None else None
     env = make_environment(site.crm.root, site.today, row_cache)
     writer.write(MARKER_FILE, MARKER_TEXT)
     pages = plan_pages(site, [])

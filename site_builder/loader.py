@@ -87,6 +87,8 @@ class LoadMemory:
     calendar: Any = None
     # The directory's rows of the last build (a pages.DirectoryMemo).
     directory: Any = None
+    # The site-wide pages' rows as last read from .crm-cache (a rowcache.RowMemory).
+    rows: Any = None
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,

@@ -136,8 +136,13 @@ class RowCache:
         self.keep_unused = False
 
     @classmethod
-    def load(cls, folder: Path, key: str) -> RowCache:
-        return cls(folder, key, [_read_shard(folder, n, key) for n in range(SHARDS)])
+    def load(cls, folder: Path, key: str, memory: RowMemory | None = None) -> RowCache:
+        """The last build's rows; memory: a long-running process's, from which only the
+        shards written since it last read them are read (each one copied, as a build
+        takes rows out of what it loaded)."""
+        if memory is None:
+            return cls(folder, key, [_read_shard(folder, n, key) for n in range(SHARDS)])
+        return cls(folder, key, [dict(shard) for shard in memory.read(folder, key)])
 
     def row_digest(self, row: Any) -> bytes | None:
         """The digest of what a macro is given of row (row_values: its values without its
@@ -208,6 +213,39 @@ class RowCache:
         self._digests.clear()
         self.used = [{} for _ in range(SHARDS)]
         self.old = [{} for _ in range(SHARDS)]
+
+
+class RowMemory:
+    """The row shards as a long-running process (`crm serve`) last read them, with the
+    stamps their files had then: its site-wide pages are made in a forked process, which
+    writes the few shards a save changes, so the next save reads those again (the stamp
+    of a file replaced differs) and takes the others from here (about 40 ms at 10,000
+    contacts, 37,000 rows, to read them all)."""
+
+    def __init__(self) -> None:
+        self._kept: list[tuple[str, tuple[int, int, int], dict[bytes, str]] | None] = [None] * SHARDS
+
+    def read(self, folder: Path, key: str) -> list[dict[bytes, str]]:
+        shards = []
+        for n in range(SHARDS):
+            path = _shard_path(folder, n)
+            stamp = _stamp(path)  # before reading: a file replaced meanwhile is read again next time
+            kept = self._kept[n]
+            if kept is not None and stamp is not None and kept[0] == f"{path}\n{key}" and kept[1] == stamp:
+                shards.append(kept[2])
+                continue
+            shard = _read_shard(folder, n, key)
+            self._kept[n] = (f"{path}\n{key}", stamp, shard) if stamp is not None else None
+            shards.append(shard)
+        return shards
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _shard_path(folder: Path, n: int) -> Path:

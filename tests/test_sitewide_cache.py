@@ -563,3 +563,50 @@ def test_a_user_index_that_shows_the_contact_is_signed_by_its_file(corpus: Path,
     edit(corpus)
     build_site(corpus, out, TODAY, workers=1)
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_row_memory_reads_again_only_the_shards_written_since(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`crm serve` keeps the row shards it read (rowcache.RowMemory): the next save reads
+    only those a build wrote since (their stamps differ), and none under another key."""
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for n in range(rowcache.SHARDS):
+        cache_mod.write_blob(rowcache._shard_path(folder, n), rowcache.KIND, "key-1", {bytes([n]) * 24: f"row {n}"})
+    reads: list[int] = []
+    real = rowcache._read_shard
+    monkeypatch.setattr(rowcache, "_read_shard", lambda f, n, key: (reads.append(n), real(f, n, key))[1])
+    memory = rowcache.RowMemory()
+    first = memory.read(folder, "key-1")
+    assert reads == list(range(rowcache.SHARDS)) and first[3] == {bytes([3]) * 24: "row 3"}
+    reads.clear()
+    cache_mod.write_blob(rowcache._shard_path(folder, 3), rowcache.KIND, "key-1", {bytes([3]) * 24: "row 3, changed"})
+    again = memory.read(folder, "key-1")
+    assert reads == [3] and again[3] == {bytes([3]) * 24: "row 3, changed"} and again[4] is first[4]
+    reads.clear()
+    assert memory.read(folder, "key-2") == [{}] * rowcache.SHARDS  # another day or theme: nothing kept is used
+    assert reads == list(range(rowcache.SHARDS))
+    # A build takes rows out of what it loaded: never out of what the memory keeps.
+    cache = rowcache.RowCache.load(folder, "key-1", memory)
+    cache.text("directory_row", bytes([5]) * 16, lambda: "rendered")
+    assert memory.read(folder, "key-1")[5] == {bytes([5]) * 24: "row 5"}
+
+
+def test_serve_reads_the_rows_once_then_only_what_a_save_changed(corpus: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from site_builder.loader import LoadMemory
+
+    reads: list[int] = []
+    real = rowcache._read_shard
+    monkeypatch.setattr(rowcache, "_read_shard", lambda f, n, key: (reads.append(n), real(f, n, key))[1])
+    memory = LoadMemory()
+    out = tmp_path / "site"
+    edited = contacts_of(corpus)[4]
+    for n in range(3):
+        reads.clear()
+        build_site(corpus, out, TODAY, memory=memory, workers=2)
+        edited.write_text(edited.read_text(encoding="utf-8") + f"\n## 2026-11-2{n} call\n\nA call.\n", encoding="utf-8")
+    # The first build read every shard, the second those the first wrote (all: there
+    # were none before), the third only those the second wrote.
+    assert 0 < len(reads) < rowcache.SHARDS // 2
+    build_site(corpus, out, TODAY, memory=memory, workers=2)
+    assert_same_as_clean(corpus, out, tmp_path)
