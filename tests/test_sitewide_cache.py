@@ -363,9 +363,9 @@ def test_row_store_key_is_the_site_fingerprint(corpus: Path, tmp_path: Path, mon
     keys: list[str] = []
     real = rowcache.RowCache.load
 
-    def load(folder: Path, key: str) -> rowcache.RowCache:
+    def load(folder: Path, key: str, memory: rowcache.RowMemory | None = None) -> rowcache.RowCache:
         keys.append(key)
-        return real(folder, key)
+        return real(folder, key, memory)
 
     monkeypatch.setattr(rowcache.RowCache, "load", staticmethod(load))
     build_site(corpus, tmp_path / "a", TODAY, workers=1)
