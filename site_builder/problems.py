@@ -6,7 +6,6 @@ of the CRM from loading (the beancount way).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Iterable, Literal
 
@@ -70,4 +69,6 @@ def problems_as_text(problems: Iterable[Problem]) -> str:
 
 
 def problems_as_json(problems: Iterable[Problem]) -> str:
-    return json.dumps([p.to_dict() for p in sorted_problems(problems)], ensure_ascii=False, indent=2)
+    from .jsontext import indented_json
+
+    return indented_json([p.to_dict() for p in sorted_problems(problems)])

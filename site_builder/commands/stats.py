@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 
 from .. import api
 from ..fs import NotACrmError
+from ..jsontext import indented_json
 from ..loader import hold_until_exit
 from ..stats import DueReport, Stats, compute, due_items
 from ..stats_words import contact_phrases, money_text, org_phrases
@@ -38,7 +38,7 @@ def load_stats(root: Path, today: date, remembered: bool = False) -> tuple[api.C
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2)
+    return indented_json(data)
 
 
 @click.command("stats")

@@ -9,11 +9,11 @@ new keys may be added without a bump.
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from ..jsontext import indented_json
 from ..model import CRM, Birthday, Contact, Deal, Entity, Invoice, Org
 from ..parse import Section
 from .privacy import public_view
@@ -25,8 +25,7 @@ Json = dict[str, Any]
 
 
 def export_json(crm: CRM, today: date, include_private: bool = False, *, with_stats: bool = True) -> str:
-    return json.dumps(model_json(crm, today, include_private, with_stats=with_stats), ensure_ascii=False,
-                      indent=2, default=_plain) + "\n"
+    return indented_json(model_json(crm, today, include_private, with_stats=with_stats), default=_plain) + "\n"
 
 
 def model_json(crm: CRM, today: date, include_private: bool = False, *, with_stats: bool = True) -> Json:
@@ -108,7 +107,7 @@ def section_json(s: Section) -> Json:
 
 
 def _plain(value: Any) -> Any:
-    """json.dumps' fallback for values that are not JSON types (also inside stats)."""
+    """The JSON encoder's fallback for values that are not JSON types (also inside stats)."""
     if isinstance(value, Decimal):
         return _decimal(value)
     if isinstance(value, date):
