@@ -82,7 +82,15 @@ def _safe(html: Any) -> str:
 
 
 def backlinks_html(backlinks: Sequence[Any], name: str) -> Markup:
-    """The "Mentioned elsewhere" section: what macros.html's backlinks_section wrote."""
+    """The "Mentioned elsewhere" section: what macros.html's backlinks_section wrote. A
+    page's own backlinks (pages.PageBacklinks) may have it kept from the last build."""
+    kept_html = getattr(backlinks, "kept_html", None)
+    if kept_html is not None:
+        return kept_html(name, _backlinks_html)  # type: ignore[no-any-return]
+    return _backlinks_html(backlinks, name)
+
+
+def _backlinks_html(backlinks: Sequence[Any], name: str) -> Markup:
     parts = ['<section id="backlinks" aria-labelledby="backlinks-h">\n'
              '  <h2 id="backlinks-h">Mentioned elsewhere</h2>\n']
     add = parts.append

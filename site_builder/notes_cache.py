@@ -46,7 +46,7 @@ KIND = "notes"
 SHARDS = 256
 # The modules whose code decides a file's sections and their HTML.
 NOTES_MODULES = ("notes_cache.py", "pages.py", "render.py", "cmark_free.py", "parse.py", "yamlsafe.py",
-                 "model.py", "cache.py")
+                 "model.py", "cache.py", "fragments.py")
 _LEVEL = 1  # zlib: the HTML shrinks to about a quarter; higher levels cost more than they save
 # Between the parts of an entry's text: [asked mentions, summary, note 1, note 2, ...].
 # cmark copies control characters through, so a file whose HTML holds one is not kept.
@@ -54,6 +54,9 @@ _PART = "\x1e"
 _FIELD = "\x1f"  # between a mention's slug and its href, and between mentions
 
 Entry = tuple[str, bytes]  # content digest, zlib of the parts joined by _PART
+# A page's backlinks ("Mentioned elsewhere") are kept in its file's shard, under this
+# prefix and the file's path (no path has a NUL), as (backlinks_key, zlib of the HTML).
+_BACKLINKS = "\x00backlinks\x00"
 
 
 def fingerprint(base: str) -> str:
@@ -217,6 +220,46 @@ class NotesCache:
                     return None
         return Markup(parts[1]), [Markup(part) for part in parts[2:]]
 
+    # --- pages' backlinks --------------------------------------------------------------------
+
+    def backlinks_key(self, entries: Iterable[tuple[Entity, Any, str]], name: str, base: str) -> str | None:
+        """What a page's backlinks (fragments.backlinks_html) are made of: the files that
+        mention it, in order, each by its path and content digest (which decide which of
+        its notes mention the page, and everything shown of them); the page's name (shown
+        when there are none) and base. A file's mentions are one run of entries
+        (pages.backlink_index goes file by file). None when a file's digest is not known."""
+        digests = self.digests
+        parts = [base, name]
+        add = parts.append
+        last = None
+        for entity, _, _ in entries:
+            if entity is not last:
+                last = entity
+                path = entity.path
+                digest = digests.get(path)
+                if digest is None:
+                    return None
+                add(path)
+                add(digest)
+        text = _FIELD.join(parts)
+        if text.count(_FIELD) != len(parts) - 1:  # a separator inside a name or path
+            return None
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+    def backlinks(self, entity: Entity, key: str) -> Markup | None:
+        """The page's backlinks HTML kept under key (backlinks_key), if its shard is loaded."""
+        shard = self.shards.get(shard_of(entity.path))
+        entry = shard.get(_BACKLINKS + entity.path) if shard is not None else None
+        if entry is None or entry[0] != key:
+            return None
+        try:
+            return Markup(zlib.decompress(entry[1]).decode("utf-8"))
+        except (zlib.error, UnicodeDecodeError):
+            return None
+
+    def keep_backlinks(self, entity: Entity, key: str, html: str) -> None:
+        self.fresh[_BACKLINKS + entity.path] = (key, zlib.compress(str(html).encode("utf-8"), _LEVEL))
+
     def take_fresh(self) -> dict[str, Entry]:
         """What this process rendered since the last call, for save()."""
         fresh, self.fresh = self.fresh, {}
@@ -230,18 +273,23 @@ class NotesCache:
         go afterwards: a build's memory peaks after its pages are rendered, and at
         10,000 contacts they are 21 MB."""
         changed: set[int] = set()
-        for rel, entry in fresh.items():
-            number = shard_of(rel)
+        for key, entry in fresh.items():
+            number = shard_of(_source(key))
             shard = self._shard(number)
-            if shard.get(rel) != entry:
-                shard[rel] = entry
+            if shard.get(key) != entry:
+                shard[key] = entry
                 changed.add(number)
         for number in sorted(changed):
             shard = self.shards[number]
-            for rel in [r for r in shard if r not in self.digests]:
-                del shard[rel]
+            for key in [k for k in shard if _source(k) not in self.digests]:
+                del shard[key]
             cache_mod.write_blob(self._path(number), KIND, self.fingerprint, shard)
         self.shards.clear()
+
+
+def _source(key: str) -> str:
+    """The source file an entry is about: its key, or the key of its page's backlinks."""
+    return key[len(_BACKLINKS):] if key.startswith(_BACKLINKS) else key
 
 
 def _encode(asked: dict[str, str], summary: str, notes: list[Markup]) -> bytes | None:

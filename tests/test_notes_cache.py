@@ -121,6 +121,68 @@ def test_another_day_takes_every_file_from_the_cache(tmp_path: Path, renders: Re
     assert_same_as_uncached(root, out, NEXT_DAY, tmp_path)
 
 
+@pytest.fixture
+def made_backlinks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the pages whose backlinks HTML was made (not taken from the cache)."""
+    from site_builder import fragments
+
+    made: list[str] = []
+    original = fragments._backlinks_html
+
+    def counting(backlinks, name):  # type: ignore[no-untyped-def]
+        made.append(name)
+        return original(backlinks, name)
+
+    monkeypatch.setattr(fragments, "_backlinks_html", counting)
+    return made
+
+
+def test_another_day_takes_every_pages_backlinks_from_the_cache(tmp_path: Path, made_backlinks: list[str]) -> None:
+    root = small_crm(tmp_path / "crm")
+    write(root, "contacts/quiet.md", "---\nname: Quiet Person\n---\n")  # mentioned by nobody
+    build(root, DAY)
+    assert sorted(made_backlinks) == ["Acme", "Ada Lovelace", "Bob Stone", "Quiet Person"]
+    made_backlinks.clear()
+    out = build(root, NEXT_DAY)
+    assert made_backlinks == []
+    assert "No other file mentions Quiet Person" in (out / "contacts" / "quiet.html").read_text(encoding="utf-8")
+    assert_same_as_uncached(root, out, NEXT_DAY, tmp_path)
+
+
+@pytest.mark.parametrize("change", ["mentioning-note-retitled", "mention-added", "mention-removed",
+                                    "mentioning-file-renamed", "own-name", "mentioning-file-deleted"])
+def test_a_page_whose_mentions_changed_makes_its_backlinks_again(tmp_path: Path, made_backlinks: list[str],
+                                                                 change: str) -> None:
+    """Each page's backlinks are kept for the files that mention it, as they were: any
+    change to one of them, or to who mentions it, or to the page's own name, makes them
+    again, and the site is the uncached one."""
+    root = small_crm(tmp_path / "crm")
+    write(root, "contacts/quiet.md", "---\nname: Quiet Person\n---\n")
+    build(root, DAY)
+    made_backlinks.clear()
+    if change == "mentioning-note-retitled":  # bob mentions ada in "Hello"
+        write(root, "contacts/bob.md", BOB.replace("note: Hello", "note: Goodbye"))
+        expected = {"Ada Lovelace"}
+    elif change == "mention-added":
+        write(root, "contacts/bob.md", BOB + "\n## 2026-09-02 note: Later\n\nAlso @quiet.\n")
+        expected = {"Quiet Person"}
+    elif change == "mention-removed":
+        write(root, "orgs/acme.md", ACME.replace("With @ada.", "With nobody."))
+        expected = {"Ada Lovelace"}
+    elif change == "mentioning-file-renamed":  # bob.md's page moves: ada's link to it too
+        (root / "contacts" / "bob.md").rename(root / "contacts" / "robert.md")
+        expected = {"Ada Lovelace", "Bob Stone"}
+    elif change == "own-name":
+        write(root, "contacts/quiet.md", "---\nname: Quieter Person\n---\n")
+        expected = {"Quieter Person"}
+    else:
+        (root / "orgs" / "acme.md").unlink()
+        expected = {"Ada Lovelace"}
+    out = build(root, NEXT_DAY)
+    assert expected <= set(made_backlinks) and len(made_backlinks) < 4  # the others are kept
+    assert_same_as_uncached(root, out, NEXT_DAY, tmp_path)
+
+
 def test_deleted_output_folder_is_rebuilt_from_the_cache(tmp_path: Path, renders: Renders) -> None:
     root = small_crm(tmp_path / "crm")
     out = build(root, DAY)
@@ -216,7 +278,7 @@ def test_forked_workers_send_their_entries_back(tmp_path: Path, monkeypatch: pyt
     cache = notes_cache.NotesCache(load_crm(root), {})
     cache.load(sources)
     kept = {rel for shard in cache.shards.values() for rel in shard}
-    assert kept == sources
+    assert kept == sources | {notes_cache._BACKLINKS + rel for rel in sources}  # and each page's backlinks
     renders.paths.clear()
     build_site(root, out, NEXT_DAY, workers=1)
     assert renders.paths == []
@@ -330,7 +392,8 @@ def test_deleted_files_leave_the_shards_they_were_in(tmp_path: Path) -> None:
     assert "contacts/gone.md" in _entries(root)
     (root / "contacts" / "gone.md").unlink()
     # an edit in the same shard rewrites it; the deleted file's entry goes with that
-    same = [rel for rel, (path, _) in _entries(root).items() if path == _entries(root)["contacts/gone.md"][0]]
+    same = [rel for rel, (path, _) in _entries(root).items()
+            if path == _entries(root)["contacts/gone.md"][0] and not rel.startswith(notes_cache._BACKLINKS)]
     for rel in same:
         if rel != "contacts/gone.md":
             text = (root / rel).read_text(encoding="utf-8")
@@ -338,6 +401,7 @@ def test_deleted_files_leave_the_shards_they_were_in(tmp_path: Path) -> None:
     build(root, NEXT_DAY)
     if len(same) > 1:
         assert "contacts/gone.md" not in _entries(root)
+        assert notes_cache._BACKLINKS + "contacts/gone.md" not in _entries(root)  # its page's backlinks too
 
 
 def test_no_cache_build_writes_no_notes_cache(tmp_path: Path) -> None:
