@@ -16,6 +16,12 @@ What the HTML of a file depends on, and so what an entry is checked against on u
   turned into an org gives another href, and the entry is rendered again.
 #topics' links depend only on the topic's text and the base.
 
+Each page's backlinks ("Mentioned elsewhere", fragments.backlinks_html) are kept here too,
+in the shard of the page's own file: their HTML is made from the files that mention the
+page (their names, notes' dates, kinds and titles, and where their pages are), so an
+entry holds a digest of those files' paths and content digests, in order, with the
+page's name and base, and is used only while that digest is the same (backlinks_key).
+
 Layout: .crm-cache/notes-XX.bin, SHARDS shards by source path (as cache.py shards the
 parse cache), each {rel path: (digest, zlib level 1 of the file's HTML)}: about a
 quarter of the HTML's size (22 MB at 10,000 contacts x 20 notes). A build that renders
