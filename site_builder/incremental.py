@@ -583,6 +583,7 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
     contact_signs = getattr(stats, "contact_signs", None) or {}
     org_signs = getattr(stats, "org_signs", None) or {}
     files = getattr(history, "files", None) if history is not None else None
+    commit_signs: dict[int, tuple[Any, bytes]] = {}
     shared_bytes = shared.encode()
 
     signatures: dict[str, str] = {}
@@ -598,9 +599,27 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
         own = by_path.get(entity.path)
         h.update(cache_mod.stable_bytes([(p.line, p.severity, p.code, p.message) for p in own]) if own else b"-")
         if history is not None:  # the page shows its file's git history
-            h.update(cache_mod.stable_bytes(files.get(entity.path) if isinstance(files, dict) else None))
+            h.update(file_history_sign(files.get(entity.path) if isinstance(files, dict) else None, commit_signs))
         signatures[page] = h.hexdigest()
     return signatures
+
+
+def file_history_sign(file_history: Any, commit_signs: dict[int, tuple[Any, bytes]]) -> bytes:
+    """A file's git history (history.FileHistory) for its page's signature: its dates and
+    a digest of each of its commits, each commit hashed once per build (commit_signs:
+    id -> (commit, digest)). A commit is shared by the histories of every file it
+    touched, with all their paths: the first commit of a CRM of 10,000 files names them
+    all, and pickling it again for each page made signing 10,500 pages take 6 s."""
+    if file_history is None:
+        return b"-"
+    parts = [cache_mod.stable_bytes((file_history.created, file_history.last_changed))]
+    for commit in file_history.commits:
+        known = commit_signs.get(id(commit))
+        if known is None or known[0] is not commit:
+            known = commit_signs[id(commit)] = (
+                commit, hashlib.blake2b(cache_mod.stable_bytes(commit), digest_size=16).digest())
+        parts.append(known[1])
+    return b"".join(parts)
 
 
 def shared_digest(common: dict[str, Any], tags: dict[str, str]) -> str:

@@ -374,3 +374,39 @@ def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
     assert forks == [3, 3, 2]
     assert_same_as_clean(corpus, out, tmp_path, later)
 
+
+
+def test_a_file_history_signs_by_its_dates_and_each_commit() -> None:
+    """file_history_sign stands for everything of a FileHistory a page can show: equal
+    histories (other objects, equal values) sign alike; any change of a date or of a
+    commit's sha, date, author, subject or paths signs otherwise."""
+    import dataclasses
+
+    from site_builder.history import Commit, FileHistory
+    from site_builder.incremental import file_history_sign
+
+    assert [f.name for f in dataclasses.fields(FileHistory)] == ["created", "last_changed", "commits"], \
+        "a new field of FileHistory must be signed too"
+    assert [f.name for f in dataclasses.fields(Commit)] == ["sha", "date", "author", "subject", "paths"]
+
+    def make(**changes: object) -> FileHistory:
+        commit = {"sha": "a" * 40, "date": date(2026, 1, 2), "author": "Sam", "subject": "Add",
+                  "paths": ("contacts/ada.md", "contacts/bob.md")}
+        dates = {"created": date(2026, 1, 2), "last_changed": date(2026, 3, 4)}
+        for key, value in changes.items():
+            (dates if key in dates else commit)[key] = value
+        return FileHistory(dates["created"], dates["last_changed"], [Commit(**commit)])  # type: ignore[arg-type]
+
+    def sign(history: FileHistory | None) -> bytes:
+        return file_history_sign(history, {})
+
+    assert sign(make()) == sign(make())
+    assert sign(None) != sign(make())
+    for change in ({"created": date(2026, 1, 1)}, {"last_changed": date(2026, 3, 5)}, {"sha": "b" * 40},
+                   {"date": date(2026, 1, 3)}, {"author": "Ann"}, {"subject": "Added"},
+                   {"paths": ("contacts/ada.md",)}):
+        assert sign(make(**change)) != sign(make()), change
+    shared: dict[int, tuple[object, bytes]] = {}
+    one = make()
+    assert file_history_sign(one, shared) == file_history_sign(FileHistory(one.created, one.last_changed,
+                                                                            list(one.commits)), shared)
