@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from . import cache as cache_mod
+
 WATCHED = ("contacts", "orgs")
 _RECORD = "\x1e"
 _FIELD = "\x1f"
@@ -216,24 +218,98 @@ _MEMO: OrderedDict[tuple[str, str, int], History] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 
 
-def read_history(root: Path, limit: int = 200) -> History | None:
-    """The CRM's history from git; None when git is missing or root is not in a work tree."""
+def read_history(root: Path, limit: int = 200, *, cache: bool = True) -> History | None:
+    """The CRM's history from git; None when git is missing or root is not in a work tree.
+    With cache, the history of one HEAD commit is kept in .crm-cache/history.bin: reading
+    it from git (every commit's changed files, every version of every contact file) took
+    0.7 s for 10,000 contacts and a few commits, and grows with the history, on every
+    build; the history changes only with HEAD (a commit, a checkout, a fetch that deepens
+    a shallow clone), which is in the key."""
     if not in_work_tree(root):
         return None
-    head = (_text(_git(root, "rev-parse", "--verify", "-q", "HEAD")) or "").strip()
-    if not head:  # a repository without commits yet
+    answer = (_text(_git(root, "rev-parse", "--is-shallow-repository", "--verify", "-q", "HEAD")) or "").split()
+    if len(answer) != 2:  # a repository without commits yet
         return History()
+    shallow, head = answer
     key = (str(Path(root).resolve()), head, limit)
     with _MEMO_LOCK:
         if key in _MEMO:
             _MEMO.move_to_end(key)
             return _MEMO[key]
-    history = _read(root, limit)
+    stored_key = f"{cache_mod.program_fingerprint(HISTORY_MODULES)}/{key[0]}/{head}/{shallow}/{limit}"
+    history = _read_kept(root, stored_key) if cache else None
+    if history is None:
+        history = _read(root, limit)
+        if cache:
+            _keep(root, stored_key, history)
     with _MEMO_LOCK:
         _MEMO[key] = history
         while len(_MEMO) > 4:
             _MEMO.popitem(last=False)
     return history
+
+
+# --- the history kept in .crm-cache/history.bin -----------------------------------------------
+
+HISTORY_KIND = "history"
+HISTORY_FILE = "history.bin"
+HISTORY_MODULES = ("history.py", "cache.py")
+
+# Kept as plain values (the cache's unpickler makes no History objects): the commits as
+# (sha, date, author, subject, paths), the newest `limit` as indexes into them, each file
+# as (created, last changed, its commits' indexes), and the customer dates.
+_Plain = tuple[list[tuple[str, date, str, str, tuple[str, ...]]], list[int],
+               dict[str, tuple[date, date, list[int]]], dict[str, date]]
+
+
+def history_to_plain(history: History) -> _Plain:
+    rows: list[tuple[str, date, str, str, tuple[str, ...]]] = []
+    index: dict[int, int] = {}
+
+    def ref(commit: Commit) -> int:
+        at = index.get(id(commit))
+        if at is None:
+            at = index[id(commit)] = len(rows)
+            rows.append((commit.sha, commit.date, commit.author, commit.subject, commit.paths))
+        return at
+
+    recent = [ref(c) for c in history.commits]
+    files = {path: (f.created, f.last_changed, [ref(c) for c in f.commits]) for path, f in history.files.items()}
+    return rows, recent, files, dict(history.customer_since)
+
+
+def history_from_plain(plain: object) -> History | None:
+    """The History, or None when plain is not what history_to_plain makes."""
+    try:
+        rows, recent, files, customer_since = plain  # type: ignore[misc]
+        commits = []
+        for sha, when, author, subject, paths in rows:
+            if not (isinstance(sha, str) and type(when) is date and isinstance(author, str)
+                    and isinstance(subject, str) and isinstance(paths, tuple)
+                    and all(isinstance(p, str) for p in paths)):
+                return None
+            commits.append(Commit(sha, when, author, subject, paths))
+        history = History(commits=[commits[i] for i in recent])
+        for path, (created, last_changed, refs) in files.items():
+            if not (isinstance(path, str) and type(created) is date and type(last_changed) is date):
+                return None
+            history.files[path] = FileHistory(created, last_changed, [commits[i] for i in refs])
+        for slug, when in customer_since.items():
+            if not (isinstance(slug, str) and type(when) is date):
+                return None
+            history.customer_since[slug] = when
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+    return history
+
+
+def _read_kept(root: Path, key: str) -> History | None:
+    stored = cache_mod.read_blob(cache_mod.cache_dir(root) / HISTORY_FILE, HISTORY_KIND, key)
+    return history_from_plain(stored) if stored is not None else None
+
+
+def _keep(root: Path, key: str, history: History) -> None:
+    cache_mod.write_blob(cache_mod.cache_dir(root) / HISTORY_FILE, HISTORY_KIND, key, history_to_plain(history))
 
 
 def _read(root: Path, limit: int) -> History:

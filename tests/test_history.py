@@ -145,3 +145,83 @@ def test_untracked_and_uncommitted_changes_are_not_history(repo: Repo) -> None:
     repo.write("contacts/new.md", "---\nname: New\n---\n")
     history = read_history(repo.root)
     assert history is not None and "contacts/new.md" not in history.files
+
+
+# --- the history kept in .crm-cache/history.bin ---------------------------------------------------
+
+
+@pytest.fixture
+def git_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Each time the history is read from git rather than from the kept file or memory."""
+    from site_builder import history as history_mod
+
+    reads: list[Path] = []
+    real = history_mod._read
+
+    def counting(root: Path, limit: int):  # type: ignore[no-untyped-def]
+        reads.append(root)
+        return real(root, limit)
+
+    monkeypatch.setattr(history_mod, "_read", counting)
+    history_mod._MEMO.clear()
+    return reads
+
+
+def _forget_memory() -> None:
+    from site_builder import history as history_mod
+
+    history_mod._MEMO.clear()  # as a new `crm` process starts
+
+
+def test_the_history_of_one_head_is_kept_on_disk(repo: Repo, git_reads: list[Path]) -> None:
+    first = read_history(repo.root)
+    assert len(git_reads) == 1 and (repo.root / ".crm-cache" / "history.bin").is_file()
+    _forget_memory()
+    again = read_history(repo.root)
+    assert len(git_reads) == 1  # from the kept file
+    assert again == first
+    repo.write("contacts/ada.md", _zoe("lead"))  # uncommitted: the same HEAD, the same history
+    _forget_memory()
+    assert read_history(repo.root) == first and len(git_reads) == 1
+    repo.commit("Ada", "2026-06-01T10:00:00+00:00")  # a new HEAD: read from git again
+    _forget_memory()
+    after = read_history(repo.root)
+    assert len(git_reads) == 2 and after is not None and "contacts/ada.md" in after.files
+    limited = read_history(repo.root, limit=1)  # another limit is another history
+    assert len(git_reads) == 3 and limited is not None and len(limited.commits) == 1
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign", "wrong-shape"])
+def test_a_damaged_or_foreign_kept_history_is_read_from_git_again(repo: Repo, git_reads: list[Path],
+                                                                  damage: str) -> None:
+    from site_builder import cache as cache_mod
+    from site_builder import history as history_mod
+
+    first = read_history(repo.root)
+    kept = repo.root / ".crm-cache" / "history.bin"
+    data = kept.read_bytes()
+    if damage == "garbage":
+        kept.write_bytes(b"not a cache file")
+    elif damage == "truncated":
+        kept.write_bytes(data[: len(data) // 2])
+    elif damage == "foreign":
+        cache_mod.write_blob(kept, history_mod.HISTORY_KIND, "another program/HEAD", history_mod.history_to_plain(first))
+    else:  # a valid file of the right key whose payload is not a history
+        header_key = data.split(b'"program": "', 1)[1].split(b'"', 1)[0].decode()
+        cache_mod.write_blob(kept, history_mod.HISTORY_KIND, header_key, ([("sha", "not a date", "a", "s", ())], [0], {}, {}))
+    _forget_memory()
+    assert read_history(repo.root) == first
+    assert len(git_reads) == 2
+
+
+def test_kept_history_reads_back_the_same_objects_shared_alike(repo: Repo) -> None:
+    from site_builder.history import history_from_plain, history_to_plain
+
+    history = read_history(repo.root, cache=False)
+    assert history is not None and not (repo.root / ".crm-cache").exists()  # cache=False writes nothing
+    back = history_from_plain(history_to_plain(history))
+    assert back == history
+    newest = back.commits[0]
+    assert any(c is newest for f in back.files.values() for c in f.commits)  # one Commit, as in git's
+    assert history_from_plain(([], [0], {}, {})) is None
+    assert history_from_plain("not a history") is None
