@@ -108,21 +108,53 @@ def compile_bytecode(code: Path) -> None:
         raise SystemExit(f"could not compile {code / 'site_builder'}")
 
 
-def ensure_corpus(folder: Path, contacts: int, sections: int) -> Path:
+def ensure_corpus(folder: Path, contacts: int, sections: int, git: bool = True) -> Path:
     stamp = folder / ".generated"
-    wanted = f"{contacts} {sections} seed=7 {_generator_digest()}\n"
+    wanted = f"{contacts} {sections} seed=7 {_generator_digest()} git={git and GIT_COMMITS}\n"
     if stamp.is_file() and stamp.read_text() == wanted:
         return folder
     if folder.exists():
         shutil.rmtree(folder)
     print(f"generating {contacts} x {sections} into {folder} ...", file=sys.stderr)
     generate.generate(folder, contacts, sections, seed=7)
+    if git:
+        make_git_history(folder)
     stamp.write_text(wanted)
     # Stamps older than the cache's "racy" window, as for files edited a while ago.
     old = time.time_ns() - 3600 * 10**9
     for path in [*folder.glob("contacts/*.md"), *folder.glob("orgs/*.md")]:
         os.utime(path, ns=(old, old))
     return folder
+
+
+# The corpus's git history: one commit of every file, then this many less one, each adding
+# a note to one contact in a hundred.
+GIT_COMMITS = 10
+
+
+def make_git_history(folder: Path) -> None:
+    """Make the corpus a git repository with a history, as a user's CRM is (the site shows
+    each file's history, read from git): one commit importing every file, then nine days
+    each adding a note to one contact in a hundred, with fixed authors and dates, so the
+    history is the same on every machine. The working tree is then clean."""
+    def git(*args: str, when: str = "2026-10-01T09:00:00+00:00") -> None:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "Benchmark", "GIT_AUTHOR_EMAIL": "bench@example.com",
+               "GIT_COMMITTER_NAME": "Benchmark", "GIT_COMMITTER_EMAIL": "bench@example.com",
+               "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when, "GIT_CONFIG_GLOBAL": "/dev/null",
+               "GIT_CONFIG_NOSYSTEM": "1"}
+        subprocess.run(["git", "-C", str(folder), *args], env=env, check=True, capture_output=True)
+
+    (folder / ".gitignore").write_text("output/\n.crm-cache/\n.generated\n", encoding="utf-8")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "Import")
+    contacts = sorted(folder.glob("contacts/*.md"))
+    for day in range(1, GIT_COMMITS):
+        when = f"2026-10-{day + 1:02d}"
+        for path in contacts[day::100]:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(f"\n## {when} call: Check-in {day}\n\nA short call.\n")
+        git("commit", "-q", "-a", "-m", f"Notes of {when}", when=f"{when}T18:00:00+00:00")
 
 
 def _generator_digest() -> str:
@@ -247,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where corpora are kept (outside any git repository, or every commit "
                              "anyone makes to it changes the history the site shows)")
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for <date>.md")
+    parser.add_argument("--no-git", action="store_true",
+                        help="corpora that are not git repositories (by default each is one, with a history "
+                             "of ten commits, as a user's CRM is; without git on the PATH, this is the default)")
     parser.add_argument("--live", action="store_true",
                         help="run the working tree's code instead of a frozen copy of it")
     args = parser.parse_args(argv)
@@ -258,14 +293,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.big and 50000 not in counts:
         counts.append(50000)
     columns = []
+    git = not args.no_git and shutil.which("git") is not None
     for count in counts:
-        root = ensure_corpus(args.corpus_dir / f"{count}x{args.sections}", count, args.sections)
+        root = ensure_corpus(args.corpus_dir / f"{count}x{args.sections}{'' if git else '-nogit'}", count,
+                             args.sections, git)
         print(f"benchmarking {count} contacts ...", file=sys.stderr)
         results = {"Markdown (MB)": markdown_size(root) / 1e6, **bench_size(root, args.repeat)}
         columns.append((f"{count:,} x {args.sections}", results))
     report = (f"# Benchmark {date.today().isoformat()}\n\n{machine()}\n\n"
               f"Wall time (CPU time: user + system, summed over worker processes) and peak memory "
               f"(RSS of the process or its largest worker) per command; `--today {TODAY}`; "
+              f"{'each corpus a git repository of ' + str(GIT_COMMITS) + ' commits' if git else 'corpora outside git'}; "
               f"load average before the run: {os.getloadavg()[0]:.1f}.\n\n{table(columns)}\n")
     args.results.mkdir(parents=True, exist_ok=True)
     target = args.results / f"{date.today().isoformat()}.md"
