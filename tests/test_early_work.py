@@ -116,3 +116,39 @@ def test_only_compiled_code_is_taken() -> None:
     cache = render.MemoryBytecodeCache()
     cache.take({"key": b"code", 3: b"x", "other": "not bytes"})  # type: ignore[dict-item]
     assert cache.compiled() == {"key": b"code"}
+
+
+def test_the_history_of_a_new_head_is_read_in_the_forked_process(corpus: Path, tmp_path: Path,
+                                                                  fresh_process: list[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a commit the git history is read from git by the early process (into
+    .crm-cache/history.bin), not by the build's own: that one reads the kept file."""
+    import os
+    import shutil
+    import subprocess
+
+    from site_builder import history as history_mod
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_DATE": "2026-11-01T10:00:00+00:00", "GIT_COMMITTER_DATE": "2026-11-01T10:00:00+00:00"}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(corpus), *args], env=env, check=True, capture_output=True)
+
+    (corpus / ".gitignore").write_text("output/\n.crm-cache/\n", encoding="utf-8")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "Import")
+    here: list[Path] = []
+    real = history_mod._read
+    monkeypatch.setattr(history_mod, "_read", lambda root, limit: (here.append(root), real(root, limit))[1])
+    history_mod._MEMO.clear()
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    assert here == []  # read by the forked process, kept, and taken from there
+    page = sorted((out / "contacts").glob("*.html"))[0].read_text(encoding="utf-8")
+    assert "Import" in page or "2026-11-01" in page  # the file's history is on its page
+    assert_same_as_clean(corpus, out, tmp_path)
