@@ -144,7 +144,7 @@ def test_the_history_of_a_new_head_is_read_in_the_forked_process(corpus: Path, t
     git("commit", "-q", "-m", "Import")
     here: list[Path] = []
     real = history_mod._read
-    monkeypatch.setattr(history_mod, "_read", lambda root, limit: (here.append(root), real(root, limit))[1])
+    monkeypatch.setattr(history_mod, "_read", lambda root, limit, **kw: (here.append(root), real(root, limit, **kw))[1])
     history_mod._MEMO.clear()
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)

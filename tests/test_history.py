@@ -158,9 +158,9 @@ def git_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     reads: list[Path] = []
     real = history_mod._read
 
-    def counting(root: Path, limit: int):  # type: ignore[no-untyped-def]
+    def counting(root: Path, limit: int, **kwargs):  # type: ignore[no-untyped-def]
         reads.append(root)
-        return real(root, limit)
+        return real(root, limit, **kwargs)
 
     monkeypatch.setattr(history_mod, "_read", counting)
     history_mod._MEMO.clear()
@@ -225,3 +225,36 @@ def test_kept_history_reads_back_the_same_objects_shared_alike(repo: Repo) -> No
     assert any(c is newest for f in back.files.values() for c in f.commits)  # one Commit, as in git's
     assert history_from_plain(([], [0], {}, {})) is None
     assert history_from_plain("not a history") is None
+
+
+def test_each_versions_status_is_read_from_git_once(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contact version's status (for customer_since) is kept by its blob id: after a
+    commit, git's cat-file reads only the versions that commit made. The result is the
+    one a read without anything kept gives."""
+    from site_builder import history as history_mod
+
+    asked: list[int] = []
+    real = history_mod._git
+
+    def git(root: Path, *args: str, stdin: bytes | None = None):  # type: ignore[no-untyped-def]
+        if "cat-file" in args:
+            asked.append(len((stdin or b"").split()))
+        return real(root, *args, stdin=stdin)
+
+    monkeypatch.setattr(history_mod, "_git", git)
+    _forget_memory()
+    first = read_history(repo.root)
+    assert asked == [4]  # every contact version: three of zoe (the rename kept the third), one of ben
+    repo.write("contacts/ada.md", _zoe("customer").replace("Zoë Müller", "Ada"))  # not Zoë's bytes: those are one blob, known
+    repo.commit("Ada signed", "2026-06-01T10:00:00+00:00")
+    _forget_memory()
+    after = read_history(repo.root)
+    assert asked == [4, 1]  # only the new version of Ada
+    assert after is not None and first is not None
+    assert after.customer_since == {**first.customer_since, "ada": date(2026, 6, 1)}
+    _forget_memory()
+    assert read_history(repo.root, cache=False) == after
+    (repo.root / ".crm-cache" / "statuses.bin").write_bytes(b"damaged")
+    (repo.root / ".crm-cache" / "history.bin").unlink()
+    _forget_memory()
+    assert read_history(repo.root) == after and asked[-1] == 5  # all read again
