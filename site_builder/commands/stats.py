@@ -22,8 +22,9 @@ def load_stats(root: Path, today: date, remembered: bool = False) -> tuple[api.C
     """Load and check the CRM, then compute; a one-line note on stderr if it has errors.
     remembered: from (and into) the stats' memory in .crm-cache/stats.bin, as builds do
     (`crm due`, run every day: its full computation primes the day's first build). `crm
-    stats` computes in full: with --json at 10,000 contacts it is close to the 600 MB
-    memory target already, and the memory would add about 15 MB."""
+    stats` computes in full: with --json at 10,000 contacts it peaks at about 460 MB, but
+    at about 600 MB (the memory target) when nothing is cached yet, and the memory would
+    add about 15 MB."""
     try:
         result = api.check(root)
     except NotACrmError as exc:
