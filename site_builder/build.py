@@ -28,8 +28,9 @@ from . import cache as cache_mod
 from . import fs, incremental, notes_cache
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, hold_until_exit, load
 from .model import CRM
-from .pages import (DirectoryMemo, Page, SiteInput, common_context, directory_rows, plan_pages, prepare_entity_pages,
-                    problem_totals, remember_directory_rows, search_meta, search_row, search_row_sources, search_rows, tag_files)
+from .pages import (BacklinkPositions, DirectoryMemo, Page, SiteInput, backlink_positions, common_context,
+                    directory_rows, plan_pages, prepare_entity_pages, problem_totals, remember_directory_rows,
+                    search_meta, search_row, search_row_sources, search_rows, tag_files)
 from .problems import HasProblems, Problem, sorted_problems
 from .render import (builtin_theme_dir, compile_theme, make_environment, take_compiled, theme_compiled, theme_file,
                      user_theme_dir)
@@ -298,6 +299,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     parts: incremental.Forked | incremental.ForkedJob | incremental.Later | None = None
     forked_checks: incremental.ForkedJob | None = None
     made_calendar: incremental.ForkedJob | None = None
+    made_backlinks: incremental.ForkedJob | None = None
     if memory is not None and memory.calendar is None:
         memory.calendar = KeptPieces()
     if memory is not None and memory.rows is None:
@@ -319,13 +321,19 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         # the other CPU was idle, rather than beside the render workers; the stats take
         # about 0.25 s longer (this process's pages are copied as it writes to them), the
         # build about 0.4 s less at 10,000 contacts.
-        jobs = [lambda: entity_checks(crm, loaded, cache), incremental.dependency_job(crm, loaded.digests)]
+        # It also finds every page's backlinks (pages.backlink_positions), which the render
+        # workers need before the rest.
+        jobs: dict[str, Callable[[], Any]] = {"checks": lambda: entity_checks(crm, loaded, cache)}
         if not incremental_build:
-            jobs.append(lambda: calendar_text(crm, today, export_functions(crm)[1], loaded.digests))
-        started = incremental.ForkedJobs.start(jobs)
+            jobs["backlinks"] = lambda: backlink_positions(crm)
+        jobs["parts"] = incremental.dependency_job(crm, loaded.digests)
+        if not incremental_build:
+            jobs["calendar"] = lambda: calendar_text(crm, today, export_functions(crm)[1], loaded.digests)
+        started = incremental.ForkedJobs.start(list(jobs.values()))
         if started is not None:
-            forked_checks, parts = started.job(0), started.job(1)
-            made_calendar = started.job(2) if not incremental_build else None
+            job = {name: started.job(n) for n, name in enumerate(jobs)}
+            forked_checks, parts = job["checks"], job["parts"]
+            made_backlinks, made_calendar = job.get("backlinks"), job.get("calendar")
     background: list[incremental.Forked] = []  # e.g. writing the stats' memory
     try:
         checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
@@ -349,7 +357,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         writer = write_site(site, loaded, target, vcard, calendar, state=state, workers=workers,
                             fingerprint=fingerprint, cache=cache, parts=parts,
                             kept_calendar=memory.calendar if memory is not None else None,
-                            made_calendar=made_calendar, kept_rows=memory.rows if memory is not None else None,
+                            made_calendar=made_calendar, made_backlinks=made_backlinks,
+                            kept_rows=memory.rows if memory is not None else None,
                             scanned=scanned)
     finally:
         if early is not None:
@@ -384,9 +393,10 @@ def _early_work_forked(root: Path, target: Path, state: incremental.BuildState |
     """Work that needs no loaded CRM, done in a forked process while this one loads it
     (the other CPU is idle then): the theme compiled, the output folder scanned and its
     trusted files found (incremental.scan_output, trusted_output; 20,000 stat calls at
-    10,000 contacts), and the git history of a new HEAD read into .crm-cache. result(): (compiled templates, on_disk, trusted). None where it
-    is not worth it: a small CRM, one CPU, a process that has compiled the theme before
-    (a long-running one, which loads little)."""
+    10,000 contacts), and the git history of a new HEAD read into .crm-cache. result():
+    (compiled templates, on_disk, trusted). None where it is not worth it: a small CRM,
+    one CPU, a process that has compiled the theme before (a long-running one, which
+    loads little)."""
     if (workers or os.cpu_count() or 1) < 2 or len(discovered[0]) < PARALLEL_MIN_FILES or theme_compiled():
         return None
 
@@ -422,7 +432,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                fingerprint: str, cache: bool = True,
                parts: incremental.Forked | incremental.Later | None = None,
                kept_calendar: KeptPieces | None = None, made_calendar: Any = None,
-               kept_rows: RowMemory | None = None, scanned: tuple[dict[str, tuple[int, int]], dict[str, str]] | None = None) -> incremental.StagingWriter:
+               made_backlinks: Any = None, kept_rows: RowMemory | None = None,
+               scanned: tuple[dict[str, tuple[int, int]], dict[str, str]] | None = None) -> incremental.StagingWriter:
     """Render what must be rendered into a staging folder; only then change the site:
     rename the few changed files into place, or (a first build, many changes) hard-link
     the unchanged files beside them and swap the whole folder in (commit_in_place). A
@@ -431,7 +442,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     stats-free part of the page signatures (forked, or from a long-running process's
     memory); without it, that part is worked out here. kept_calendar: the calendar
     events a long-running process keeps (write_calendar); made_calendar: a job whose result
-    is calendar.ics's text, made in a forked process (build_site). kept_rows: the site-wide
+    is calendar.ics's text, made in a forked process (build_site); made_backlinks: one whose
+    result is every page's backlinks (pages.backlink_positions). kept_rows: the site-wide
     pages' rows as a long-running process last read them. scanned: (on_disk, trusted) of
     the output, when build_site had them worked out while it loaded the CRM (trusted
     from the state given here, whatever its fingerprint)."""
@@ -502,6 +514,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                 calendar_ics()
 
             dirty = entity_pages
+            if made_backlinks is not None:
+                site.backlinks_cache = BacklinkPositions(site.crm, made_backlinks.result())
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=meanwhile,
                              digests=loaded.digests if cache else None)
         if background is not None:

@@ -228,25 +228,22 @@ class NotesCache:
 
     # --- pages' backlinks --------------------------------------------------------------------
 
-    def backlinks_key(self, entries: Iterable[tuple[Entity, Any, str]], name: str, base: str) -> str | None:
+    def backlinks_key(self, namers: Iterable[Entity], name: str, base: str) -> str | None:
         """What a page's backlinks (fragments.backlinks_html) are made of: the files that
-        mention it, in order, each by its path and content digest (which decide which of
-        its notes mention the page, and everything shown of them); the page's name (shown
-        when there are none) and base. A file's mentions are one run of entries
-        (pages.backlink_index goes file by file). None when a file's digest is not known."""
+        mention it, in order (pages.mentioning_files), each by its path and content digest
+        (which decide which of its notes mention the page, and everything shown of them);
+        the page's name (shown when there are none) and base. None when a file's digest
+        is not known."""
         digests = self.digests
         parts = [base, name]
         add = parts.append
-        last = None
-        for entity, _, _ in entries:
-            if entity is not last:
-                last = entity
-                path = entity.path
-                digest = digests.get(path)
-                if digest is None:
-                    return None
-                add(path)
-                add(digest)
+        for entity in namers:
+            path = entity.path
+            digest = digests.get(path)
+            if digest is None:
+                return None
+            add(path)
+            add(digest)
         text = _FIELD.join(parts)
         if text.count(_FIELD) != len(parts) - 1:  # a separator inside a name or path
             return None

@@ -346,9 +346,9 @@ def test_another_day_trusts_the_recorded_output_and_still_finds_a_page_changed_b
 def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
         corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When every page is rendered (a large CRM's first build, another day), the checks,
-    the dependency parts (the map of every file's references) and calendar.ics are made
-    in one process forked after loading, not in the main one; after an edit, the checks
-    and the parts. The site is the clean build's either way."""
+    every page's backlinks, the dependency parts (the map of every file's references)
+    and calendar.ics are made in one process forked after loading, not in the main one;
+    after an edit, the checks and the parts. The site is the clean build's either way."""
     from site_builder import incremental
 
     monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)  # this small CRM counted as large
@@ -363,15 +363,15 @@ def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
     monkeypatch.setattr(incremental.ForkedJobs, "start", start)
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)
-    assert forks == [3]  # the first build renders every page
+    assert forks == [4]  # the first build renders every page
     assert (out / "calendar.ics").read_text(encoding="utf-8").startswith("BEGIN:VCALENDAR")
     later = date(2026, 11, 25)
     build_site(corpus, out, later, workers=2)
-    assert forks == [3, 3]
+    assert forks == [4, 4]
     assert_same_as_clean(corpus, out, tmp_path, later)
     op_add_note(corpus, 3)  # an edit: checks and parts forked, the calendar made here
     build_site(corpus, out, later, workers=2)
-    assert forks == [3, 3, 2]
+    assert forks == [4, 4, 2]
     assert_same_as_clean(corpus, out, tmp_path, later)
 
 

@@ -3,14 +3,23 @@ org members) gives the same pages whether done once up front or per group of pag
 
 from __future__ import annotations
 
+import pickle
+import sys
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLE_ROOT, TODAY
 from site_builder.loader import load
-from site_builder.pages import SiteInput, backlink_index, make_backlinks, plan_pages, prepare_entity_pages
+from site_builder.model import CRM
+from site_builder.pages import (BacklinkPositions, SiteInput, backlink_index, backlink_positions, make_backlinks,
+                                mention_count, mentioning_files, plan_pages, prepare_entity_pages)
 from site_builder.parse import MENTION
 from site_builder.render import MENTION_SCAN
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import generate  # noqa: E402
 
 
 def sample_site() -> SiteInput:
@@ -64,3 +73,26 @@ def test_mention_scan_finds_what_parse_finds() -> None:
 @given(text=st.text(alphabet="@a1-./_é#x \n", max_size=20))
 def test_mention_scan_is_parses_mention_on_any_text(text: str) -> None:
     assert MENTION_SCAN.findall(text) == MENTION.findall(text)
+
+
+def generated_crm(scratch: Path) -> CRM:
+    generate.generate(scratch / "crm", contacts=40, sections=6, seed=5)
+    return load(scratch / "crm", cache=False, workers=1).crm
+
+
+def test_backlink_positions_read_back_as_the_backlink_index(tmp_path: Path) -> None:
+    """backlink_positions (made in a forked process and sent back as bytes) read back by
+    BacklinkPositions give every slug's entries as backlink_index does, the same count
+    and the files that mention it once per run, in order."""
+    for crm in (sample_site().crm, generated_crm(tmp_path)):
+        full = backlink_index(crm)
+        read = BacklinkPositions(crm, pickle.loads(pickle.dumps(backlink_positions(crm))))
+        slugs = [*crm.contacts, *crm.orgs, "nobody-at-all"]
+        assert sum(mention_count(full, s) for s in slugs) > 10
+        for slug in slugs:
+            assert read.get(slug, []) == full.get(slug, [])
+            assert mention_count(read, slug) == mention_count(full, slug) == len(full.get(slug, []))
+            namers = mentioning_files(read, slug)
+            assert namers == mentioning_files(full, slug)
+            assert len(namers) == len({id(e) for e in namers})  # each file once: its mentions are one run
+            assert make_backlinks(slug, read, "../") == make_backlinks(slug, full, "../")
