@@ -32,3 +32,19 @@ def indented_json(data: Any, default: Callable[[Any], Any] | None = None) -> str
         except (TypeError, orjson.JSONEncodeError):
             pass  # something orjson does not write: json.dumps says whether it can
     return json.dumps(data, ensure_ascii=False, indent=2, default=default)
+
+
+def indented_json_bytes(data: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """indented_json's text in UTF-8, for writing out as it is (a large document is then
+    not also held as a str, and encoded again). A lone surrogate, which UTF-8 cannot
+    hold, is written as its \\u escape (json.dumps with ensure_ascii: all non-ASCII so)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(data, default=default, option=orjson.OPT_INDENT_2)  # type: ignore[no-any-return]
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=default)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=2, default=default).encode("ascii")

@@ -79,3 +79,13 @@ def test_not_a_number_is_json_null_or_json_dumps_text() -> None:
     # stats, which never divide by zero; this pins what happens if one ever is.
     text = indented_json({"x": math.nan})
     assert text in (reference({"x": math.nan}), '{\n  "x": null\n}')
+
+
+@pytest.mark.parametrize("data", [{"name": "Zoë", "n": [1, 2.5, None]}, {"big": 2**70}, {1: "int key"}])
+def test_the_bytes_are_the_text_in_utf8(data: Any) -> None:
+    assert jsontext.indented_json_bytes(data) == indented_json(data).encode("utf-8")
+
+
+def test_a_lone_surrogate_is_written_escaped_in_the_bytes() -> None:
+    written = jsontext.indented_json_bytes({"lone": "\ud800", "name": "Zoë"})
+    assert json.loads(written) == {"lone": "\ud800", "name": "Zoë"}
