@@ -224,12 +224,17 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints)
 
     old_stats = memory.stats
-    contacts = {slug: contact_stats(c, ctx) if slug in people else dict(old_stats.contacts[slug])
+    # With the ranks kept, nothing below changes the entries of others: they are shared
+    # with the old figures, which the memory then lets go (10,000 copies took 25 ms).
+    # Otherwise assign_rfm writes every entry: copies, compared with the old ones after.
+    old_contacts = old_stats.contacts
+    contacts = {slug: contact_stats(c, ctx) if slug in people else
+                (old_contacts[slug] if keep else dict(old_contacts[slug]))
                 for slug, c in crm.contacts.items()}
     changed_contacts = set(people)
     if keep:
         for slug in people:  # the ranks read only money, status and dates that did not change
-            contacts[slug]["rfm"] = old_stats.contacts[slug]["rfm"]
+            contacts[slug]["rfm"] = old_contacts[slug]["rfm"]
     else:
         assign_rfm(contacts, ctx)
         changed_contacts.update(slug for slug, entry in contacts.items()
