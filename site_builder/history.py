@@ -6,8 +6,10 @@ commit's changed files (renames followed) and the blob of each new version. The 
 matter of the changed contact files is then read in one `git cat-file --batch` run, to
 find when each contact's `status:` first became `customer`. When the CRM is a
 subfolder of a bigger repository, --relative makes every path relative to the CRM
-root. The result is remembered per HEAD commit, so `crm serve` rebuilding after every
-save does not read the history again. Without git, or outside a work tree,
+root. The result is remembered per HEAD commit, in the process (`crm serve` rebuilding
+after every save) and in .crm-cache/history.bin (every `crm build`), and each contact
+version's status by its blob id in .crm-cache/statuses.bin, so that after a commit only
+its new versions are read. Without git, or outside a work tree,
 read_history returns None and callers simply leave history out.
 """
 

@@ -378,14 +378,14 @@ class BacklinkPositions:
 
 def mention_count(index: Any, slug: str) -> int:
     """How many backlinks slug has in index (a BacklinkIndex or BacklinkPositions)."""
-    count = getattr(index, "count", None)
-    return count(slug) if callable(count) and not isinstance(index, dict) else len(index.get(slug, ()))
+    count = getattr(index, "count", None)  # BacklinkPositions: without making the entries
+    return count(slug) if count is not None else len(index.get(slug, ()))
 
 
 def mentioning_files(index: Any, slug: str) -> list[Entity]:
     """The files that mention slug, in the index's order, each once for its run of entries."""
-    namers = getattr(index, "namers", None)
-    if callable(namers) and not isinstance(index, dict):
+    namers = getattr(index, "namers", None)  # BacklinkPositions: without making the entries
+    if namers is not None:
         return namers(slug)  # type: ignore[no-any-return]
     return _runs([entity for entity, _, _ in index.get(slug, ())])
 
