@@ -126,3 +126,15 @@ def test_stats_for_an_org_in_words(cli, stats_root) -> None:  # type: ignore[no-
             "(95% of all EUR, 100% of all GBP, 100% of all USD)") in result.stdout
     labs = cli("stats", "acme-labs", "--root", stats_root, "--today", TODAY_ARG)
     assert "no influencer known" in labs.stdout
+
+
+def test_json_bytes_reach_a_standard_output_without_a_binary_layer(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import sys
+
+    from site_builder.commands.stats import write_bytes
+
+    text_only = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", text_only)
+    write_bytes('{"name": "Zoë"}\n'.encode("utf-8"))
+    assert text_only.getvalue() == '{"name": "Zoë"}\n'

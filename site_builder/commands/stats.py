@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -37,6 +38,17 @@ def load_stats(root: Path, today: date, remembered: bool = False) -> tuple[api.C
     return result, stats
 
 
+def write_bytes(data: bytes) -> None:
+    """data to standard output as it is (through the text layer where there is no other)."""
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    sys.stdout.flush()
+    stream.write(data)
+    stream.flush()
+
+
 def _json(data: Any) -> str:
     return indented_json(data)
 
@@ -67,9 +79,7 @@ def stats_command(root: Path, today: date, as_json: bool, slug: str | None) -> N
         hold_until_exit(result, stats, figures)  # about 100 MB of objects at 10,000 contacts
         # As UTF-8 bytes: 28 MB at 10,000 contacts, not held a second time as a str and
         # encoded again (that was the command's peak memory, about 600 MB with no cache yet).
-        out = click.get_binary_stream("stdout")
-        out.write(indented_json_bytes(figures) + b"\n")
-        out.flush()
+        write_bytes(indented_json_bytes(figures) + b"\n")
     else:
         click.echo(render_summary(stats, result.crm.config.title))
 
