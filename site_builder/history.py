@@ -225,8 +225,8 @@ def read_history(root: Path, limit: int = 200, *, cache: bool = True) -> History
     With cache, the history of one HEAD commit is kept in .crm-cache/history.bin: reading
     it from git (every commit's changed files, every version of every contact file) took
     0.7 s for 10,000 contacts and a few commits, and grows with the history, on every
-    build; the history changes only with HEAD (a commit, a checkout, a fetch that deepens
-    a shallow clone), which is in the key."""
+    build; the history changes only with HEAD (a commit, a checkout), which is in the key,
+    except in a shallow clone (a fetch deepens it), whose history is not kept."""
     if not in_work_tree(root):
         return None
     answer = (_text(_git(root, "rev-parse", "--is-shallow-repository", "--verify", "-q", "HEAD")) or "").split()
@@ -238,11 +238,13 @@ def read_history(root: Path, limit: int = 200, *, cache: bool = True) -> History
         if key in _MEMO:
             _MEMO.move_to_end(key)
             return _MEMO[key]
-    stored_key = f"{cache_mod.program_fingerprint(HISTORY_MODULES)}/{key[0]}/{head}/{shallow}/{limit}"
-    history = _read_kept(root, stored_key) if cache else None
+    # A shallow clone's history grows without a new HEAD (git fetch --deepen): never kept.
+    keep = cache and shallow == "false"
+    stored_key = f"{cache_mod.program_fingerprint(HISTORY_MODULES)}/{key[0]}/{head}/{limit}"
+    history = _read_kept(root, stored_key) if keep else None
     if history is None:
         history = _read(root, limit, cache=cache)
-        if cache:
+        if keep:
             _keep(root, stored_key, history)
     with _MEMO_LOCK:
         _MEMO[key] = history

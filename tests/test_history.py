@@ -258,3 +258,20 @@ def test_each_versions_status_is_read_from_git_once(repo: Repo, monkeypatch: pyt
     (repo.root / ".crm-cache" / "history.bin").unlink()
     _forget_memory()
     assert read_history(repo.root) == after and asked[-1] == 5  # all read again
+
+
+def test_a_shallow_clone_s_history_is_not_kept(repo: Repo, tmp_path: Path, git_reads: list[Path]) -> None:
+    """A shallow clone's history grows without a new HEAD (git fetch --deepen), so it is
+    read from git every time, never from .crm-cache/history.bin."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{repo.top}", str(clone)], check=True,
+                   capture_output=True, env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"})
+    shallow = read_history(clone / "crm")
+    assert shallow is not None and len(shallow.commits) <= 2
+    assert not (clone / "crm" / ".crm-cache" / "history.bin").exists()
+    _forget_memory()
+    subprocess.run(["git", "-C", str(clone), "fetch", "-q", "--unshallow"], check=True, capture_output=True,
+                   env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"})
+    deeper = read_history(clone / "crm")
+    assert deeper is not None and len(deeper.commits) == 5  # the whole history, at the same HEAD
+    assert len(git_reads) == 2
