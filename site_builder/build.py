@@ -206,12 +206,14 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, wor
                       ) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
     """The entity checks and the stats. When most files must be checked (a cold build),
     the checks run in a forked process while this one computes the stats. forked: the
-    checks, already running in a forked process (build_site)."""
-    def checks() -> list[Problem]:
-        return entity_checks(crm, loaded, cache)
+    checks, already running in a forked process (build_site). A long-running process
+    (memory) keeps the checks' results it makes itself; a forked process writes them to
+    checks.bin, where the next build reads them."""
+    def checks(here: bool) -> list[Problem]:
+        return entity_checks(crm, loaded, cache, memory if here else None)
 
     if forked is None and (workers or os.cpu_count() or 1) > 1 and len(loaded.reparsed) >= PARALLEL_MIN_FILES:
-        forked = incremental.Forked.start(checks)
+        forked = incremental.Forked.start(lambda: checks(False))
     try:
         stats, due, charts = compute_stats(crm, today, memory, loaded.digests if cache else None,
                                            background if (workers or os.cpu_count() or 1) > 1 else None)
@@ -219,12 +221,16 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, wor
         if forked is not None:
             forked.cancel()
         raise
-    checked = forked.result() if forked is not None else checks()
+    checked = forked.result() if forked is not None else checks(True)
     return checked, stats, due, charts
 
 
-def entity_checks(crm: CRM, loaded: Loaded, cache: bool) -> list[Problem]:
-    return cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
+def entity_checks(crm: CRM, loaded: Loaded, cache: bool, memory: LoadMemory | None = None) -> list[Problem]:
+    if not cache:
+        return validate(crm)
+    if memory is not None and memory.checks is None:
+        memory.checks = cache_mod.KeptChecks()
+    return cache_mod.validate_cached(crm, loaded.digests, memory.checks if memory is not None else None)
 
 
 def dashboard_charts(stats: Any) -> dict[str, Markup]:

@@ -89,6 +89,8 @@ class LoadMemory:
     directory: Any = None
     # The site-wide pages' rows as last read from .crm-cache (a rowcache.RowMemory).
     rows: Any = None
+    # The entity checks' results as last made (a cache.KeptChecks).
+    checks: Any = None
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,

@@ -295,6 +295,35 @@ def test_per_file_check_results_are_reused_only_while_valid(corpus: Path) -> Non
     assert cached == plain
 
 
+def test_check_results_kept_in_the_process_follow_edits_without_writing_checks_bin(corpus: Path) -> None:
+    """`crm serve` keeps the checks' results (cache.KeptChecks): each answer is a full
+    check's, and checks.bin is not written on every save."""
+    from site_builder.problems import sorted_problems
+    from site_builder.validate import validate
+
+    kept = cache.KeptChecks()
+
+    def both() -> tuple[list, list]:  # type: ignore[type-arg]
+        loaded = loader.load(corpus)
+        return (sorted_problems(cache.validate_cached(loaded.crm, loaded.digests, kept)),
+                sorted_problems(validate(loaded.crm)))
+
+    assert both()[0] == both()[1]
+    people = sorted((corpus / "contacts").glob("*.md"))
+    _rewrite(people[0], "tier: ", "tier: Z\nxx: ")
+    cached, plain = both()
+    assert cached == plain and any(p.code == "invalid-tier" for p in cached)
+    mentioned = people[1]
+    _rewrite(people[2], "\n## ", f"\n## 2026-01-01 call: About @{mentioned.stem}\n\nSee @{mentioned.stem}.\n\n## ")
+    mentioned.unlink()
+    cached, plain = both()
+    assert cached == plain and any(p.code == "unknown-mention" for p in cached)
+    (corpus / "crm.yaml").write_text("touch_kinds: [meting]\n", encoding="utf-8")
+    cached, plain = both()
+    assert cached == plain
+    assert not (corpus / ".crm-cache" / "checks.bin").exists()
+
+
 def test_check_results_follow_slugs_added_and_deleted(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Adding or deleting a contact re-checks only the files naming that slug or naming
     an unknown one (whose "did you mean" hint may change); the answer is always the one a
