@@ -68,16 +68,20 @@ class CheckResult(HasProblems):
         self._crm, self._digests = loaded.crm, loaded.digests
 
 
-def check(root: Path | str, *, cache: bool = True) -> CheckResult:
+def check(root: Path | str, *, cache: bool = True, lazy: bool = False) -> CheckResult:
     """Load the CRM at root and run every check; problems come sorted by path and line.
 
     With cache, an unchanged tree (same program, crm.yaml and file contents) is answered
-    from <root>/.crm-cache/ without parsing anything (see cache.py)."""
+    from <root>/.crm-cache/ without parsing anything (see cache.py). lazy (`crm check`,
+    which reads the notes of few files): each cached file's notes stay undecoded until
+    read (loader.load's lazy), as a build after an edit loads them; the caller that goes
+    on to read every file's (`crm stats`) leaves it off."""
+    discovered = None
     if cache:
-        cached = _cached_check(Path(root))
+        cached, discovered = _cached_check(Path(root))
         if cached is not None:
             return cached
-    loaded = load(Path(root), cache=cache)
+    loaded = load(Path(root), cache=cache, lazy=lazy, discovered=discovered)
     crm = loaded.crm
     checked = cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
     result = CheckResult(crm, sorted_problems([*crm.problems, *checked]), digests=loaded.digests if cache else None)
@@ -88,17 +92,20 @@ def check(root: Path | str, *, cache: bool = True) -> CheckResult:
     return result
 
 
-def _cached_check(root: Path) -> CheckResult | None:
+def _cached_check(root: Path) -> tuple[CheckResult | None, fs.Discovered]:
+    """(the answer kept for this exact tree or None, the files found: a load reuses them)."""
     root = fs.find_root(root)
-    files, discovery = fs.discover(root)
+    discovered = fs.discover(root)
+    files, discovery = discovered
     digests = cache_mod.stamped_digests(root, files)
     if digests is None:
-        return None
+        return None, discovered
     key = cache_mod.tree_key(digests, fs.read_optional(root / CONFIG_FILE, root), discovery)
     hit = cache_mod.load_check(root, key)
     if hit is None:
-        return None
-    return CheckResult(None, hit.problems, root=root, contact_count=hit.contact_count, org_count=hit.org_count)
+        return None, discovered
+    return (CheckResult(None, hit.problems, root=root, contact_count=hit.contact_count, org_count=hit.org_count),
+            discovered)
 
 
 def compute_stats(result: CheckResult, today: date) -> "Stats":

@@ -128,3 +128,21 @@ def test_a_shard_whose_sections_are_not_bytes_is_discarded(corpus: Path, monkeyp
     reloaded = loader.load(corpus)
     assert rel in reloaded.reparsed
     assert reloaded.crm.contacts == loader.load(corpus, cache=False).crm.contacts
+
+
+def test_crm_check_after_an_edit_decodes_only_what_it_checks(corpus: Path) -> None:
+    """`crm check` (api.check with lazy) leaves the notes of the files it does not check
+    again undecoded, and answers as a full check does."""
+    from site_builder import api
+    from site_builder.problems import sorted_problems
+    from site_builder.validate import validate
+
+    api.check(corpus)  # the cache, as a first `crm check` leaves it
+    edited = corpus / first_contact(corpus)
+    edited.write_text(edited.read_text(encoding="utf-8").replace("tier: ", "tier: Z\nold_tier: ", 1),
+                      encoding="utf-8")
+    result = api.check(corpus, lazy=True)
+    sections = [c.sections for c in result.crm.contacts.values()]
+    assert sum(isinstance(s, cache.LazySections) and s._list is None for s in sections) >= len(sections) - 1
+    assert result.problems == sorted_problems(validate(loader.load(corpus, cache=False).crm))
+    assert any(p.code == "invalid-tier" for p in result.problems)

@@ -25,7 +25,7 @@ def check_command(root: Path, fmt: str, strict: bool) -> None:
     --strict), 1 with errors, 2 on usage errors.
     """
     try:
-        result = api.check(root)
+        result = api.check(root, lazy=True)
     except NotACrmError as exc:
         not_a_crm(exc)
         return
