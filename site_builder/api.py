@@ -37,14 +37,15 @@ class CheckResult(HasProblems):
     """Problems found by check(); crm is loaded on first use when the answer came from
     the check cache (an unchanged tree), so `crm check` need not load anything."""
 
-    __slots__ = ("_crm", "_root", "_digests", "problems", "contact_count", "org_count")
+    __slots__ = ("_crm", "_root", "_digests", "_lazy", "problems", "contact_count", "org_count")
 
     def __init__(self, crm: CRM | None, problems: list[Problem], *, root: Path | None = None,
                  contact_count: int | None = None, org_count: int | None = None,
-                 digests: dict[str, str] | None = None) -> None:
+                 digests: dict[str, str] | None = None, lazy: bool = False) -> None:
         self._crm = crm
         self._root = root
         self._digests = digests
+        self._lazy = lazy  # load the CRM on first use with its notes undecoded (loader.load's lazy)
         self.problems = problems
         self.contact_count = len(crm.contacts) if crm is not None else contact_count or 0
         self.org_count = len(crm.orgs) if crm is not None else org_count or 0
@@ -64,7 +65,7 @@ class CheckResult(HasProblems):
 
     def _load(self) -> None:
         assert self._root is not None
-        loaded = load(self._root)
+        loaded = load(self._root, lazy=self._lazy)
         self._crm, self._digests = loaded.crm, loaded.digests
 
 
@@ -73,12 +74,12 @@ def check(root: Path | str, *, cache: bool = True, lazy: bool = False) -> CheckR
 
     With cache, an unchanged tree (same program, crm.yaml and file contents) is answered
     from <root>/.crm-cache/ without parsing anything (see cache.py). lazy (`crm check`,
-    which reads the notes of few files): each cached file's notes stay undecoded until
-    read (loader.load's lazy), as a build after an edit loads them; the caller that goes
-    on to read every file's (`crm stats`) leaves it off."""
+    `crm due`: they read the notes of few files): each cached file's notes stay undecoded
+    until read (loader.load's lazy), as a build after an edit loads them; a caller that
+    goes on to read every file's (`crm stats`) leaves it off."""
     discovered = None
     if cache:
-        cached, discovered = _cached_check(Path(root))
+        cached, discovered = _cached_check(Path(root), lazy)
         if cached is not None:
             return cached
     loaded = load(Path(root), cache=cache, lazy=lazy, discovered=discovered)
@@ -92,7 +93,7 @@ def check(root: Path | str, *, cache: bool = True, lazy: bool = False) -> CheckR
     return result
 
 
-def _cached_check(root: Path) -> tuple[CheckResult | None, fs.Discovered]:
+def _cached_check(root: Path, lazy: bool = False) -> tuple[CheckResult | None, fs.Discovered]:
     """(the answer kept for this exact tree or None, the files found: a load reuses them)."""
     root = fs.find_root(root)
     discovered = fs.discover(root)
@@ -104,8 +105,8 @@ def _cached_check(root: Path) -> tuple[CheckResult | None, fs.Discovered]:
     hit = cache_mod.load_check(root, key)
     if hit is None:
         return None, discovered
-    return (CheckResult(None, hit.problems, root=root, contact_count=hit.contact_count, org_count=hit.org_count),
-            discovered)
+    return (CheckResult(None, hit.problems, root=root, contact_count=hit.contact_count, org_count=hit.org_count,
+                        lazy=lazy), discovered)
 
 
 def compute_stats(result: CheckResult, today: date) -> "Stats":

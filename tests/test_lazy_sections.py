@@ -146,3 +146,22 @@ def test_crm_check_after_an_edit_decodes_only_what_it_checks(corpus: Path) -> No
     assert sum(isinstance(s, cache.LazySections) and s._list is None for s in sections) >= len(sections) - 1
     assert result.problems == sorted_problems(validate(loader.load(corpus, cache=False).crm))
     assert any(p.code == "invalid-tier" for p in result.problems)
+
+
+def test_a_cached_check_loads_the_crm_lazily_when_asked(corpus: Path) -> None:
+    """`crm due` on an unchanged tree: the answer comes from the check cache, and the CRM
+    its stats need is loaded with every file's notes undecoded."""
+    from site_builder import api
+
+    old = 1_600_000_000_000_000_000  # stamps older than the cache's "racy" window
+    for path in corpus.glob("*/*.md"):
+        os.utime(path, ns=(old, old))
+    api.check(corpus)
+    answered = api.check(corpus, lazy=True)
+    assert answered._crm is None  # from the check cache: nothing loaded yet
+    lazy = answered.crm
+    assert all(isinstance(c.sections, cache.LazySections) and c.sections._list is None
+               for c in lazy.contacts.values())
+    eager = api.check(corpus).crm
+    assert not any(isinstance(c.sections, cache.LazySections) and c.sections._list is None
+                   for c in eager.contacts.values())
