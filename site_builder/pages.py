@@ -1144,7 +1144,7 @@ def tag_contexts(site: SiteInput, tags: dict[str, str], crm: CRM | None = None) 
         for tag in dict.fromkeys(c.tags):
             if tag in contacts:
                 if row is None:
-                    last_touch = (stats.get(c.slug) or {}).get("last_touch")
+                    last_touch = _last_touch(stats, c.slug)
                     row = (_tag_row(listed, last_touch) if listed is not None else
                            {"name": c.name, "href": entity_href(c, "../"), "title": c.title or "",
                             "org": crm.orgs[c.org].name if c.org in crm.orgs else (c.org or ""),
@@ -1160,6 +1160,15 @@ def tag_contexts(site: SiteInput, tags: dict[str, str], crm: CRM | None = None) 
                     row = {"name": o.name, "href": entity_href(o, "../"), "industry": o.industry or ""}
                 orgs[tag].append(row)
     return {tag: {"nav": "tags", "tag": tag, "contacts": contacts[tag], "orgs": orgs[tag]} for tag in tags}
+
+
+def _last_touch(stats: Any, slug: str) -> Any:
+    """A contact's last touch from the stats' figures, without unpacking a packed entry
+    (stats_incremental.PackedFigures keeps it beside the entry)."""
+    if slug not in stats:
+        return None
+    read = getattr(stats, "due_fields", None)
+    return (read(slug) if read is not None else stats[slug] or {}).get("last_touch")
 
 
 def _know_tag_row_digest(known: dict[int, tuple[dict[str, Any], bytes | None]], row: dict[str, Any],

@@ -12,6 +12,7 @@ import bisect
 import gc
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from datetime import date, timedelta
@@ -44,7 +45,9 @@ UNSET = "unset"  # the bucket for contacts without a status, tier, source or tim
 
 @dataclass(slots=True)
 class Stats:
-    contacts: dict[str, Json]  # by slug
+    # by slug: a dict, or (from the stats' memory) a stats_incremental.PackedFigures,
+    # which reads the same and unpacks an entry when it is first read
+    contacts: Mapping[str, Json]
     orgs: dict[str, Json]
     summary: Json
     # slug -> cache.stats_sign of its entry, when the computation that made these stats

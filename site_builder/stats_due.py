@@ -100,10 +100,14 @@ def due_items(crm: CRM, stats: Stats, today: date, within: int = 7) -> DueReport
     """Everything due on or before today + `within` days, most urgent first: by reason in
     the order follow-up, overdue, never-contacted, birthday; then by date, then slug.
     Snoozed contacts (snooze_until after today) are left out of the attention list."""
+    from .stats_incremental import due_fields
+
     horizon = today + timedelta(days=max(0, within))
     attention: list[DueItem] = []
     over: list[DueItem] = []
-    for slug, s in stats.contacts.items():
+    figures = stats.contacts
+    for slug in figures:
+        s = due_fields(figures, slug)  # what is read here, without unpacking every entry
         if s["over_contacted"]:
             over.append(DueItem(slug, s["name"], "over-contacted", s["last_touch"],
                                 f"{s['touches_7d']} touches in the last 7 days "
@@ -119,5 +123,5 @@ def due_items(crm: CRM, stats: Stats, today: date, within: int = 7) -> DueReport
         )
         attention.extend(item for item in items if item is not None)
     attention.sort(key=lambda i: (_RANK[i.reason], i.date, i.slug))
-    over.sort(key=lambda i: (-stats.contacts[i.slug]["touches_7d"], i.slug))
+    over.sort(key=lambda i: (-due_fields(figures, i.slug)["touches_7d"], i.slug))
     return DueReport(today.isoformat(), within, attention, over)

@@ -80,7 +80,7 @@ OPERATIONS = [*CONTACT_OPERATIONS, op_org_parent, op_edit_org, op_config]
 
 def as_json(figures: stats.Stats) -> str:
     """Every figure, in the order the result holds it (key order matters to the output)."""
-    return json.dumps([figures.contacts, figures.orgs, figures.summary], default=str)
+    return json.dumps([dict(figures.contacts), figures.orgs, figures.summary], default=str)
 
 
 def corpus(root: Path) -> Path:
@@ -192,7 +192,9 @@ def test_a_foreign_or_malformed_stats_cache_is_not_trusted(tmp_path: Path) -> No
     stats_incremental.write_memory(root, memory)
     broken = stats_incremental.read_memory(root)
     assert broken.stats is not None
-    broken.stats.contacts.pop(next(iter(broken.stats.contacts)))
+    figures = broken.stats.contacts
+    assert isinstance(figures, stats_incremental.PackedFigures)  # read back packed
+    broken.stats.contacts = stats_incremental.PackedFigures({slug: figures.packed(slug) for slug in list(figures)[1:]})
     op_tier(root, 1)
     loaded = load(root)
     got = stats_incremental.compute(loaded.crm, TODAY, broken, loaded.digests)
@@ -337,3 +339,33 @@ def test_a_part_of_another_generation_makes_the_memory_untrusted(tmp_path: Path)
     fresh = stats_incremental.read_memory(root)
     got = stats_incremental.compute(loaded.crm, TODAY, fresh, loaded.digests, signed=True)
     assert fresh.last == "full" and as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
+
+
+def test_figures_read_back_packed_and_are_unpacked_only_when_read(tmp_path: Path) -> None:
+    """stats.bin's contacts' figures come back as PackedFigures: the same entries in the
+    same order; after an edit that keeps the ranks only the changed contacts' entries are
+    made, the others stay packed; the due list reads none; a packed entry written back is
+    the one read."""
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    full = stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
+    stats_incremental.write_memory(root, memory)
+    read = stats_incremental.read_memory(root)
+    figures = read.stats.contacts
+    assert isinstance(figures, stats_incremental.PackedFigures)
+    assert list(figures) == list(full.contacts) and len(figures) == len(full.contacts)
+    for slug in figures:
+        assert figures.due_fields(slug) == {name: full.contacts[slug].get(name) for name in stats_incremental.DUE_FIELDS}
+    assert figures._opened == {}  # the due fields need no entry unpacked
+    report = stats.due_items(loaded.crm, read.stats, TODAY)
+    assert report == stats.due_items(loaded.crm, full, TODAY) and figures._opened == {}
+    op_add_note(root, 2)  # a note: the ranks are kept, a few entries made again
+    loaded = load(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests)
+    assert read.last == "incremental" and read.kept_summary
+    assert isinstance(got.contacts, stats_incremental.PackedFigures)
+    assert 0 < len(got.contacts._opened) < len(got.contacts) // 4  # the rest stay packed
+    assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
+    slug = next(iter(figures))
+    assert stats_incremental.PackedFigures({slug: figures.packed(slug)})[slug] == full.contacts[slug]
