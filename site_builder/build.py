@@ -915,15 +915,7 @@ def _shard_file(folder: Path, shard: int) -> Path:
 
 
 def _shard_stamps(folder: Path) -> list[tuple[int, int, int] | None]:
-    stamps: list[tuple[int, int, int] | None] = []
-    for shard in range(CALENDAR_SHARDS):
-        try:
-            st = _shard_file(folder, shard).stat()
-        except OSError:
-            stamps.append(None)
-        else:
-            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
-    return stamps
+    return [cache_mod.file_stamp(_shard_file(folder, shard)) for shard in range(CALENDAR_SHARDS)]
 
 
 

@@ -107,6 +107,16 @@ def digest_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime_ns) of a cache file, None when it is not there: a file
+    replaced by another writer (written to a temporary file, then renamed) has another."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def cache_dir(root: Path) -> Path:
     return root / CACHE_DIR
 

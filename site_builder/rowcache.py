@@ -229,7 +229,7 @@ class RowMemory:
         shards = []
         for n in range(SHARDS):
             path = _shard_path(folder, n)
-            stamp = _stamp(path)  # before reading: a file replaced meanwhile is read again next time
+            stamp = cache_mod.file_stamp(path)  # before reading: a file replaced meanwhile is read again next time
             kept = self._kept[n]
             if kept is not None and stamp is not None and kept[0] == f"{path}\n{key}" and kept[1] == stamp:
                 shards.append(kept[2])
@@ -238,14 +238,6 @@ class RowMemory:
             self._kept[n] = (f"{path}\n{key}", stamp, shard) if stamp is not None else None
             shards.append(shard)
         return shards
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _shard_path(folder: Path, n: int) -> Path:

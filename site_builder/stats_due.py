@@ -13,6 +13,17 @@ if TYPE_CHECKING:
     from .stats import Stats
 
 REASONS = ("follow-up", "overdue", "never-contacted", "birthday", "over-contacted")
+# What the due list (and the tag pages: the last touch) read of a contact's figures, in
+# this order: stats_incremental.PackedFigures keeps them beside each packed entry.
+DUE_FIELDS = ("name", "last_touch", "touches_7d", "over_contacted", "snoozed", "follow_up", "next_due",
+              "cadence_days", "never_touched", "next_birthday", "age_next")
+
+
+def due_fields(contacts: Any, slug: str) -> dict[str, Any]:
+    """What the due list reads of a contact's figures: the entry itself, or what a
+    PackedFigures keeps of it, without unpacking it."""
+    read = getattr(contacts, "due_fields", None)
+    return read(slug) if read is not None else contacts[slug]  # type: ignore[no-any-return]
 _RANK = {reason: i for i, reason in enumerate(REASONS)}
 
 
@@ -100,8 +111,6 @@ def due_items(crm: CRM, stats: Stats, today: date, within: int = 7) -> DueReport
     """Everything due on or before today + `within` days, most urgent first: by reason in
     the order follow-up, overdue, never-contacted, birthday; then by date, then slug.
     Snoozed contacts (snooze_until after today) are left out of the attention list."""
-    from .stats_incremental import due_fields
-
     horizon = today + timedelta(days=max(0, within))
     attention: list[DueItem] = []
     over: list[DueItem] = []

@@ -46,6 +46,7 @@ from .stats_money import Money
 from .stats import (Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue, assign_rfm,
                     attention_counts, compute_in_context, contact_stats, context_of, money_of, org_children, org_group, org_stats,
                     share_of_revenue, summary_stats)
+from .stats_due import DUE_FIELDS
 from .stats_touches import org_chain
 
 # Above this many changed files, a full computation is about as cheap and far simpler.
@@ -67,10 +68,6 @@ STATS_FILE = f"{STATS_NAME}.bin"  # the head: each part's generation, today's ke
 STATS_PARTS = 64
 
 
-# What the due list and the tag pages read of a contact's figures, kept beside its packed
-# entry (PackedFigures.due_fields), in this order.
-DUE_FIELDS = ("name", "last_touch", "touches_7d", "over_contacted", "snoozed", "follow_up", "next_due",
-              "cadence_days", "never_touched", "next_birthday", "age_next")
 Packed = tuple[bytes, tuple[object, ...]]  # an entry's pickle, and its DUE_FIELDS
 
 
@@ -156,13 +153,6 @@ def _unpack(data: bytes) -> Json:
         raise ValueError("a contact's figures in .crm-cache/stats-XX.bin do not read back: "
                          "delete the .crm-cache folder and build again")
     return found  # type: ignore[no-any-return]
-
-
-def due_fields(contacts: Mapping[str, Json], slug: str) -> Json:
-    """What the due list reads of a contact's figures: the entry itself, or from
-    PackedFigures what it keeps of it without unpacking it."""
-    read = getattr(contacts, "due_fields", None)
-    return read(slug) if read is not None else contacts[slug]  # type: ignore[no-any-return]
 
 
 @dataclass
