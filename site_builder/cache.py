@@ -15,6 +15,8 @@ Layout (all files written atomically through fs.write_atomic):
   and its parse problems: see encode_loaded)}. An
   entry is used only if its digest equals the file's current digest. Sharding keeps an
   incremental save small: one edited file rewrites one shard of ~1/64 of the data.
+- `sections-XX.bin`: the bytes of the sections of each file of `parsed-XX.bin`, which
+  names where each file's are (LazySections, SECTIONS_MAGIC): read only when used.
 - `check.bin`: the problems `crm check` found for one exact tree (a key over the program,
   crm.yaml and every file's digest), so an unchanged tree is answered from it.
 
@@ -31,6 +33,8 @@ code.
 from __future__ import annotations
 
 import contextlib
+import copyreg
+import functools
 import gc
 import hashlib
 import io
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import __version__, fs
 from .model import CRM, Contact, Entity, Org, build_contact, build_org, raw_front_matter, set_raw_front_matter
@@ -178,7 +182,8 @@ def decode_blob(data: bytes, kind: str, fingerprint: str) -> Any | None:
     return _decode_body(data[len(MAGIC):end], data[end + 1:], kind, fingerprint)
 
 
-def _decode_body(header_line: bytes, body: bytes, kind: str, fingerprint: str) -> Any | None:
+def _decode_body(header_line: bytes, body: bytes, kind: str, fingerprint: str,
+                 unpickler: Callable[[Any], pickle.Unpickler] | None = None) -> Any | None:
     try:
         header = json.loads(header_line)
     except ValueError:
@@ -188,7 +193,7 @@ def _decode_body(header_line: bytes, body: bytes, kind: str, fingerprint: str) -
         return None
     try:
         with gc_paused():
-            return _SafeUnpickler(io.BytesIO(body)).load()
+            return (unpickler or _SafeUnpickler)(io.BytesIO(body)).load()
     except Exception:  # anything at all: a cache is never worth a crash
         return None
 
@@ -197,7 +202,8 @@ def _decode_body(header_line: bytes, body: bytes, kind: str, fingerprint: str) -
 _HEADER_WIDTH = 512
 
 
-def read_blob(path: Path, kind: str, fingerprint: str) -> Any | None:
+def read_blob(path: Path, kind: str, fingerprint: str,
+              unpickler: Callable[[Any], pickle.Unpickler] | None = None) -> Any | None:
     """A cache file's payload, or None (see decode_blob). The header line and the
     payload are read apart, so the payload is one bytes object (not the file's bytes and
     then a slice of them: the stats' memory is 14 MB at 10,000 contacts)."""
@@ -211,7 +217,7 @@ def read_blob(path: Path, kind: str, fingerprint: str) -> Any | None:
             body = handle.read()
     except OSError:
         return None
-    return _decode_body(header_line[:-1], body, kind, fingerprint)
+    return _decode_body(header_line[:-1], body, kind, fingerprint, unpickler)
 
 
 class _ChecksumWriter:
@@ -226,13 +232,14 @@ class _ChecksumWriter:
         return self.handle.write(data)
 
 
-def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any) -> None:
+def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any,
+               pickler: Callable[[Any], pickle.Pickler] | None = None) -> None:
     """The payload pickled straight into handle behind a reserved header line, filled
     in last (padded with spaces): no pickle of it, and no copy with its header, is held
     in memory (at 10,000 contacts that was up to 30 MB at the peak of a build)."""
     handle.write(MAGIC + b" " * _HEADER_WIDTH + b"\n")
     sink = _ChecksumWriter(handle)
-    pickle.Pickler(sink, protocol=5).dump(payload)
+    (pickler(sink) if pickler is not None else pickle.Pickler(sink, protocol=5)).dump(payload)
     header = json.dumps({"kind": kind, "program": fingerprint, "length": sink.length, "crc32": sink.crc},
                         sort_keys=True).encode()
     if len(header) > _HEADER_WIDTH:
@@ -241,17 +248,24 @@ def _dump_blob(handle: Any, kind: str, fingerprint: str, payload: Any) -> None:
     handle.write(header)
 
 
-def write_blob(path: Path, kind: str, fingerprint: str, payload: Any) -> bool:
+def write_blob(path: Path, kind: str, fingerprint: str, payload: Any,
+               pickler: Callable[[Any], pickle.Pickler] | None = None) -> bool:
     """Write atomically (a temporary file, then a rename), without fsync: a cache file
     lost in a crash is rebuilt, and its checksum catches one half-written, while 65
     fsyncs would add seconds to a cold build. False (and no exception) when the cache
     folder is not writable."""
+    return _write_atomically(path, lambda handle: _dump_blob(handle, kind, fingerprint, payload, pickler))
+
+
+def _write_atomically(path: Path, write: Callable[[Any], None]) -> bool:
+    """write(handle) into a temporary file beside path, then renamed over it (see
+    write_blob); False when the cache folder is not writable."""
     try:
         _ensure_cache_dir(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                _dump_blob(handle, kind, fingerprint, payload)
+                write(handle)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -425,25 +439,43 @@ def _kept_bytes(state: Any, what: str) -> bytes:
     return data
 
 
+# Where a file's sections are in a parse shard's sections file (sections-XX.bin): that file
+# (SectionsFile, below), and the offset, length and CRC-32 of their bytes there.
+SectionsAt = tuple["SectionsFile", int, int, int]
+
+
 class LazySections:
     """A file's sections (a list of parse.Section, newest first), kept as the bytes of
     their pickle until first read, then as the list (the bytes are let go). Reads like the
-    list: iteration, len, indexing, comparison. Decoded by the same restricted unpickler
-    as every cache file; if that fails (a cache file planted with a valid checksum), the
-    sections come from parsing the file again, when its bytes are still the ones cached."""
+    list: iteration, len, indexing, comparison. A cached file's bytes stay in its shard's
+    sections file until read (_at; see ParseCache). Decoded by the same restricted
+    unpickler as every cache file; if that fails (a cache file planted with a valid
+    checksum, or a sections file replaced since), the sections come from parsing the file
+    again, when its bytes are still the ones cached."""
 
-    __slots__ = ("_data", "_list", "_source")
+    __slots__ = ("_data", "_list", "_source", "_at")
 
     def __init__(self) -> None:
         self._data: bytes | None = None
         self._list: list[Any] | None = None
         self._source: tuple[Path, str, str] | None = None  # root, file and its digest, to parse again
+        self._at: SectionsAt | None = None
 
     @classmethod
     def of(cls, sections: list[Any]) -> "LazySections":
         made = cls()
         made._list = sections
         return made
+
+    @classmethod
+    def at(cls, where: SectionsAt) -> "LazySections":
+        made = cls()
+        made._at = where
+        return made
+
+    @property
+    def decoded(self) -> bool:
+        return self._list is not None
 
     def items(self) -> list[Any]:
         found = self._list
@@ -458,22 +490,31 @@ class LazySections:
         """Decode the bytes now, if not done yet; False when they do not decode."""
         if self._list is not None:
             return True
-        found = _decode_kept(self._data)
+        data = self._data if self._data is not None else read_sections(self._at)
+        found = _decode_kept(data)
         if not isinstance(found, list):
             return False
-        self._list, self._data = found, None
+        # The place is let go too: its file is closed once no file's sections need it.
+        self._list, self._data, self._at = found, None, None
         return True
+
+    def packed(self) -> bytes:
+        """The bytes of the sections' pickle, as held, read or made."""
+        data = self._data if self._data is not None else read_sections(self._at)
+        if data is None:
+            data = pickle.dumps(self.items(), protocol=5)
+        return data
 
     def _parse_again(self) -> list[Any]:
         entity = _parse_source_again(self._source)
         return list(entity.sections) if entity is not None else []
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        return _kept_state(self._data, self._list)
+        return None, {"_data": self.packed()}
 
     def __setstate__(self, state: Any) -> None:
         # What a cache file gives: only bytes are taken (decoded when read, as above).
-        self._data, self._list, self._source = _kept_bytes(state, "sections"), None, None
+        self._data, self._list, self._source, self._at = _kept_bytes(state, "sections"), None, None, None
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.items())
@@ -502,6 +543,183 @@ class LazySections:
 
     def __repr__(self) -> str:
         return repr(self.items())
+
+
+# --- a parse shard's sections file -----------------------------------------------------------
+#
+# sections-XX.bin holds the bytes of the sections of every file of parsed-XX.bin, one
+# after another behind a header line naming a random token; the shard names the token
+# and each file's place. The sections are 80 of the 102 MB of parse shards at 10,000
+# contacts, and a rebuild after an edit reads few of them: kept apart, its load reads
+# 22 MB, not 102. A shard whose token is not its sections file's (a write cut short
+# between the two files) is not used; a file's bytes whose CRC-32 does not match are
+# not decoded (the file is parsed again, as for any undecodable sections).
+
+SECTIONS_MAGIC = b"CRM-SECTIONS 1 "
+_TOKEN_BYTES = 8
+_SECTIONS_HEAD_SIZE = len(SECTIONS_MAGIC) + 2 * _TOKEN_BYTES + 1
+
+
+def _sections_head(token: str) -> bytes:
+    return SECTIONS_MAGIC + token.encode("ascii") + b"\n"
+
+
+class SectionsFile:
+    """One sections file as this process found or wrote it: its path, its token and,
+    once opened, a descriptor, which the sections still to be read share. Reads stay on
+    that file even after a later save has replaced it at its path (a long-running
+    process keeps files loaded before that save); it is closed when none needs it."""
+
+    __slots__ = ("path", "token", "_fd")
+
+    def __init__(self, path: Path, token: str, fd: int | None = None) -> None:
+        self.path, self.token, self._fd = path, token, fd
+
+    def descriptor(self) -> int | None:
+        """The open file, or None when the file at path is not (or no longer) this one."""
+        if self._fd is None:
+            self._fd = self._open()
+        return self._fd if self._fd >= 0 else None
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return -1
+        try:
+            head = os.pread(fd, _SECTIONS_HEAD_SIZE, 0)
+        except OSError:
+            head = b""
+        if head != _sections_head(self.token):
+            os.close(fd)
+            return -1
+        return fd
+
+    def read(self, offset: int, length: int) -> bytes | None:
+        fd = self.descriptor()
+        if fd is None:
+            return None
+        try:
+            data = os.pread(fd, length, _SECTIONS_HEAD_SIZE + offset)
+        except OSError:
+            return None
+        return data if len(data) == length else None
+
+    def read_all(self) -> bytes | None:
+        """The bytes after the header (a load that decodes every file's reads them once)."""
+        fd = self.descriptor()
+        if fd is None:
+            return None
+        try:
+            size = os.fstat(fd).st_size - _SECTIONS_HEAD_SIZE
+        except OSError:
+            return None
+        return self.read(0, size)
+
+    def __del__(self) -> None:
+        if self._fd is not None and self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+
+
+def read_sections(at: SectionsAt | None) -> bytes | None:
+    """One file's sections' bytes from its shard's sections file, or None when that file
+    is gone or damaged there."""
+    if at is None:
+        return None
+    file, offset, length, crc = at
+    data = file.read(offset, length)
+    return data if data is not None and zlib.crc32(data) == crc else None
+
+
+def _sections_place(*args: Any) -> Any:
+    """Stands in a shard's pickle for a file's sections kept in its sections file: only
+    _ShardUnpickler makes them (with its sections file's path)."""
+    raise pickle.UnpicklingError("a file's sections outside a parse shard")
+
+
+class _ShardUnpickler(_SafeUnpickler):
+    """A parse shard's reader: a file's sections come as their place in the sections
+    file at sections_path (LazySections.at), each checked for its shape; files holds the
+    sections files named, by token."""
+
+    def __init__(self, file: Any, sections_path: Path) -> None:
+        super().__init__(file)
+        self.sections_path = sections_path
+        self.files: dict[str, SectionsFile] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("site_builder.cache", "_sections_place"):
+            # Not a bound method: the unpickler's memo keeps what find_class gives, and
+            # a cycle through it would keep the whole shard until a garbage collection.
+            return functools.partial(_sections_at, self.sections_path, self.files)
+        return super().find_class(module, name)
+
+
+def _sections_at(path: Path, files: dict[str, SectionsFile], token: Any, offset: Any, length: Any,
+                 crc: Any) -> LazySections:
+    if not (type(token) is str and len(token) == 2 * _TOKEN_BYTES
+            and all(type(n) is int and n >= 0 for n in (offset, length, crc))):
+        raise pickle.UnpicklingError("not a file's place in a sections file")
+    file = files.get(token)
+    if file is None:
+        file = files[token] = SectionsFile(path, token)
+    return LazySections.at((file, offset, length, crc))
+
+
+def _write_shard_sections(sections_path: Path,
+                          shard: dict[str, tuple[str, Encoded]]) -> dict[int, tuple[Any, ...]] | None:
+    """Write every entry's sections into a new sections file at sections_path and point
+    each undecoded LazySections there (the file written is kept open for them); the
+    arguments of each one's place (by id) for the shard's pickle, or None when the file
+    could not be written (then nothing is changed)."""
+    token = os.urandom(_TOKEN_BYTES).hex()
+    lazy: list[LazySections] = []
+    chunks: list[bytes] = []
+    for _, encoded in shard.values():
+        sections = getattr(encoded[3], "sections", None) if isinstance(encoded, tuple) and len(encoded) == 4 else None
+        if isinstance(sections, LazySections):
+            lazy.append(sections)
+            chunks.append(sections.packed())  # read before the file is replaced
+    opened: list[int] = []
+
+    def write(handle: Any) -> None:
+        handle.write(_sections_head(token))
+        for chunk in chunks:
+            handle.write(chunk)
+        handle.flush()
+        opened.append(os.open(handle.name, os.O_RDONLY))  # the file renamed next, whatever comes later
+
+    if not _write_atomically(sections_path, write):
+        for fd in opened:
+            os.close(fd)
+        return None
+    file = SectionsFile(sections_path, token, opened[0])
+    places: dict[int, tuple[Any, ...]] = {}
+    offset = 0
+    for sections, chunk in zip(lazy, chunks):
+        place = (token, offset, len(chunk), zlib.crc32(chunk))
+        places[id(sections)] = place
+        if sections._list is None:
+            sections._at, sections._data = (file, *place[1:]), None  # read from the file if ever needed
+        offset += len(chunk)
+    return places
+
+
+def _shard_pickler(places: dict[int, tuple[Any, ...]]) -> Callable[[Any], pickle.Pickler]:
+    """A pickler for a parse shard that writes each file's sections as their place in
+    the sections file (places, by id), through a dispatch table: called for LazySections
+    only, not for every object as persistent_id would be."""
+    def reduce_sections(sections: LazySections) -> Any:
+        place = places.get(id(sections))
+        return (_sections_place, place) if place is not None else sections.__reduce_ex__(5)
+
+    def make(sink: Any) -> pickle.Pickler:
+        pickler = pickle.Pickler(sink, protocol=5)
+        pickler.dispatch_table = {**copyreg.dispatch_table, LazySections: reduce_sections}  # type: ignore[misc]
+        return pickler
+
+    return make
 
 
 class PackedFrontMatter:
@@ -673,10 +891,14 @@ class ParseCache:
                 self._dirty_shards.add(number)
 
     def save(self) -> None:
-        """Write what changed; a read-only or full disk only costs speed next time."""
+        """Write what changed; a read-only or full disk only costs speed next time. A
+        shard's sections file first, then the shard that names it (see SECTIONS_MAGIC)."""
         for number in sorted(self._dirty_shards):
-            pack_front_matter(self._shards[number])
-            write_blob(self._shard_path(number), "parsed", self.fingerprint, self._shards[number])
+            shard = self._shards[number]
+            pack_front_matter(shard)
+            places = _write_shard_sections(self._sections_path(number), shard)
+            if places is not None:
+                write_blob(self._shard_path(number), "parsed", self.fingerprint, shard, _shard_pickler(places))
         self._dirty_shards.clear()
         if self._index_dirty:
             write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index)
@@ -685,21 +907,61 @@ class ParseCache:
     def _shard_path(self, number: int) -> Path:
         return self.folder / f"parsed-{number:02x}.bin"
 
+    def _sections_path(self, number: int) -> Path:
+        return self.folder / f"sections-{number:02x}.bin"
+
     def _shard(self, number: int) -> dict[str, tuple[str, Encoded]]:
         shard = self._shards.get(number)
         if shard is None:
-            loaded = read_blob(self._shard_path(number), "parsed", self.fingerprint)
-            shard = loaded if _is_shard(loaded) else {}
+            shard = self._read_shard(number)
             if self.eager:
                 decode_sections(shard)
             self._shards[number] = shard
         return shard
+
+    def _read_shard(self, number: int) -> dict[str, tuple[str, Encoded]]:
+        """The shard's entries, {} when it or its sections file is missing, damaged, or
+        of another write than the other; eager: with every file's sections' bytes read."""
+        readers: list[_ShardUnpickler] = []
+
+        def reader(file: Any) -> _ShardUnpickler:
+            readers.append(_ShardUnpickler(file, self._sections_path(number)))
+            return readers[-1]
+
+        loaded = read_blob(self._shard_path(number), "parsed", self.fingerprint, reader)
+        if not _is_shard(loaded):
+            return {}
+        files = list(readers[0].files.values()) if readers else []
+        if len(files) > 1:
+            return {}
+        if files:
+            if self.eager:
+                found = files[0].read_all()
+                if found is None:
+                    return {}
+                _fill_sections(loaded, found)
+            elif files[0].descriptor() is None:
+                return {}
+        return loaded  # type: ignore[no-any-return]
 
 
 def _is_index(value: Any) -> bool:
     return isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, tuple) and len(v) == 3 for k, v in value.items()
     )
+
+
+def _fill_sections(shard: dict[str, tuple[str, Encoded]], found: bytes) -> None:
+    """Give each entry's sections their bytes from its sections file (read whole),
+    so that decoding them all costs one read, not one per file; bytes whose CRC-32 does
+    not match are left to read_sections (which refuses them too)."""
+    for _, encoded in shard.values():
+        sections = getattr(encoded[3], "sections", None)
+        if isinstance(sections, LazySections) and sections._at is not None and sections._data is None:
+            _, offset, length, crc = sections._at
+            data = found[offset:offset + length]
+            if len(data) == length and zlib.crc32(data) == crc:
+                sections._data = data
 
 
 def decode_sections(shard: dict[str, tuple[str, Encoded]]) -> None:

@@ -46,7 +46,8 @@ def test_sections_are_decoded_only_when_read(corpus: Path) -> None:
     warm = loader.load(corpus, lazy=True).crm
     lazy = [c.sections for c in warm.contacts.values()]
     assert all(isinstance(s, cache.LazySections) for s in lazy)
-    assert all(s._list is None and isinstance(s._data, bytes) for s in lazy)
+    # Not even their bytes are read: they stay in the shard's notes file until then.
+    assert all(s._list is None and s._data is None and s._at is not None for s in lazy)
     contact = next(iter(warm.contacts.values()))
     assert len(contact.sections) == len(fresh.contacts[contact.slug].sections)
     assert contact.sections._list is not None and contact.sections._data is None  # the bytes are let go
@@ -165,3 +166,127 @@ def test_a_cached_check_loads_the_crm_lazily_when_asked(corpus: Path) -> None:
     eager = api.check(corpus).crm
     assert not any(isinstance(c.sections, cache.LazySections) and c.sections._list is None
                    for c in eager.contacts.values())
+
+
+# --- the sections kept apart from their shard (sections-XX.bin) ------------------------------
+
+
+def shard_mates(root: Path) -> tuple[str, str]:
+    """Two contact files whose entries share a parse shard (and so a sections file)."""
+    rels = ["contacts/" + p.name for p in sorted((root / "contacts").glob("*.md"))]
+    for first in rels:
+        for second in rels:
+            if first != second and cache._shard_of(first) == cache._shard_of(second):
+                return first, second
+    raise AssertionError("no two files share a shard")
+
+
+def sections_file(root: Path, rel: str) -> Path:
+    return root / cache.CACHE_DIR / f"sections-{cache._shard_of(rel):02x}.bin"
+
+
+def never_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(source: object) -> None:
+        raise AssertionError(f"parsed again: {source}")
+
+    monkeypatch.setattr(cache, "_parse_source_again", refuse)
+
+
+def test_a_files_sections_are_read_from_its_shards_sections_file_when_used(
+        corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    never_parsed_again(monkeypatch)
+    for lazy in (True, False):
+        crm = loader.load(corpus, lazy=lazy).crm
+        assert {slug: list(c.sections) for slug, c in crm.contacts.items()} == {
+            slug: c.sections for slug, c in fresh.contacts.items()}
+
+
+def test_sections_stay_readable_after_their_shard_is_written_again(
+        corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild writes the edited file's shard again while it loads; the other files of
+    that shard, loaded with their sections still in the old sections file, read them
+    from the new one afterwards, without parsing anything again."""
+    edited, other = shard_mates(corpus)
+    loader.load(corpus)
+    with (corpus / edited).open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-20 call: One more\n\nA call.\n")
+    before = sections_file(corpus, other).read_bytes()
+    crm = loader.load(corpus, lazy=True).crm
+    assert sections_file(corpus, other).read_bytes() != before  # written again, under another token
+    never_parsed_again(monkeypatch)
+    fresh = loader.load(corpus, cache=False).crm
+    cache.ParseCache.open(corpus, lazy=True)._shard(cache._shard_of(other))  # the new file opened here too
+    slug = Path(other).stem
+    assert list(crm.contacts[slug].sections) == fresh.contacts[slug].sections
+    assert list(crm.contacts[Path(edited).stem].sections) == fresh.contacts[Path(edited).stem].sections
+
+
+def test_a_long_running_process_keeps_reading_right_sections_across_shard_writes(
+        corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`crm serve` keeps what it loaded (LoadMemory); later saves write again a shard
+    whose sections file its files' sections are still in: those are read from that
+    file as it was (kept open), never from the wrong place nor by parsing again."""
+    edited, other = shard_mates(corpus)
+    loader.load(corpus)
+    memory = loader.LoadMemory()
+    kept = loader.load(corpus, memory=memory, lazy=True).crm.contacts[Path(other).stem]
+    for n in range(2):
+        with (corpus / edited).open("a", encoding="utf-8") as handle:
+            handle.write(f"\n## 2026-11-2{n} call: Save {n}\n\nA call.\n")
+        loader.load(corpus, memory=memory, lazy=True)
+    assert not kept.sections.decoded
+    want = loader.load(corpus, cache=False).crm.contacts[Path(other).stem].sections
+    never_parsed_again(monkeypatch)
+    assert list(kept.sections) == want
+
+
+def test_damaged_sections_are_parsed_again_from_the_file(corpus: Path) -> None:
+    """A letter changed in a note's text in a sections file (bytes that still decode):
+    that file's sections fail their CRC-32 and come from the file parsed again; the
+    others of its shard are still used."""
+    rel, other = shard_mates(corpus)
+    fresh = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    store = cache.ParseCache.open(corpus, lazy=True)
+    sections = store._shard(cache._shard_of(rel))[rel][1][3].sections
+    _, offset, length, _ = sections._at
+    path = sections_file(corpus, rel)
+    data = bytearray(path.read_bytes())
+    start = cache._SECTIONS_HEAD_SIZE + offset
+    word = fresh.contacts[Path(rel).stem].sections[0].body.split()[0].encode()
+    at = data.index(word, start, start + length)
+    data[at] ^= 0x20  # the same letter in the other case
+    path.write_bytes(bytes(data))
+    assert loader.load(corpus, lazy=True).crm.contacts == fresh.contacts
+    eager = loader.load(corpus)
+    assert rel in eager.reparsed and other not in eager.reparsed
+    assert eager.crm.contacts == fresh.contacts
+
+
+@pytest.mark.parametrize("damage", ["missing", "another write", "bad header"])
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_shard_without_its_own_sections_file_is_not_used(corpus: Path, damage: str, lazy: bool) -> None:
+    """The shard names its sections file's token: a sections file of another write (a
+    save cut short between the two files), a missing or a foreign one leaves the whole
+    shard unused, lazily or not: its files are parsed again."""
+    edited, other = shard_mates(corpus)
+    fresh = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    path = sections_file(corpus, other)
+    older = path.read_bytes()
+    if damage == "missing":
+        path.unlink()
+    elif damage == "bad header":
+        path.write_bytes(b"CRM-SECTIONS 2 " + older[15:])
+    else:
+        with (corpus / edited).open("a", encoding="utf-8") as handle:
+            handle.write("\n## 2026-11-20 call: One more\n\nA call.\n")
+        fresh = loader.load(corpus, cache=False).crm
+        loader.load(corpus)
+        path.write_bytes(older)
+    reloaded = loader.load(corpus, lazy=lazy)
+    assert {edited, other} <= reloaded.reparsed
+    assert reloaded.crm.contacts == fresh.contacts
+    assert loader.load(corpus, lazy=lazy).reparsed == set()  # written right again

@@ -502,9 +502,9 @@ def test_a_rebuild_after_one_edit_neither_reads_nor_writes_the_cache(tmp_path: P
     read: list[Path] = []
     original = cache_mod.read_blob
 
-    def reading(path: Path, kind: str, fingerprint: str):  # type: ignore[no-untyped-def]
+    def reading(path: Path, kind: str, fingerprint: str, *rest):  # type: ignore[no-untyped-def]
         read.append(path)
-        return original(path, kind, fingerprint)
+        return original(path, kind, fingerprint, *rest)
 
     monkeypatch.setattr(cache_mod, "read_blob", reading)
     edited = sorted((root / "contacts").glob("*.md"))[0]
