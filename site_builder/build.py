@@ -310,7 +310,15 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         memory.calendar = KeptPieces()
     if memory is not None and memory.rows is None:
         memory.rows = RowMemory()
-    if memory is not None and cache:
+    # A long-running process renders every page as a one-shot build does (the forked
+    # jobs below): working out the signatures' parts, the calendar and the backlinks in
+    # this process too took its first build after a program upgrade to 630 MB at 10,000
+    # contacts. What those jobs write (deps.bin, checks.bin, the calendar's shards) is
+    # what its next save starts from.
+    forked_in_full = memory is not None and cache and not incremental_build and _forks_jobs(workers) and _large(crm)
+    if forked_in_full:
+        memory.dependencies = memory.checks = None  # type: ignore[union-attr]
+    if memory is not None and cache and not forked_in_full:
         def remembered() -> tuple[dict[str, bytes], dict[str, set[str]]]:
             # The first build starts from what the last `crm build` kept; the process's
             # memory is not written back on every save (a later `crm build` works out
@@ -319,7 +327,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             return incremental.remembered_parts(crm, loaded.digests, memory.dependencies)
 
         parts = incremental.Later(remembered)
-    elif cache and (workers or os.cpu_count() or 1) > 1 and (incremental_build or _large(crm)):
+    elif cache and _forks_jobs(workers) and (incremental_build or _large(crm)):
         # One forked process checks the files, then works out the signatures' parts: the
         # checks are ready when the stats are, so the site-wide pages are forked sooner.
         # A build that renders every page (a large CRM's first build, another day) has it
@@ -387,6 +395,10 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         save_build_state(site, loaded, target, writer, fingerprint, head, result)
     hold_until_exit(site, state, writer, checked, due, charts)
     return result
+
+
+def _forks_jobs(workers: int | None) -> bool:
+    return (workers or os.cpu_count() or 1) > 1
 
 
 def _large(crm: CRM) -> bool:

@@ -376,6 +376,44 @@ def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
 
 
 
+def test_a_long_running_process_renders_every_page_as_a_one_shot_build_does(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`crm serve` (a LoadMemory kept between builds) works out the checks, the
+    dependency parts, the backlinks and calendar.ics of a build that renders every page
+    (its first, another day) in the forked process too, not in its own (its peak memory);
+    its next save starts from what that process wrote. Every site is the clean build's."""
+    from site_builder import incremental
+    from site_builder.loader import LoadMemory
+
+    monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)  # this small CRM counted as large
+    forks: list[int] = []
+    real = incremental.ForkedJobs.start
+
+    def start(jobs):  # type: ignore[no-untyped-def]
+        started = real(jobs)
+        forks.append(len(jobs) if started is not None else 0)
+        return started
+
+    monkeypatch.setattr(incremental.ForkedJobs, "start", start)
+    memory = LoadMemory()
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2, memory=memory)
+    assert forks == [4] and memory.dependencies is None and memory.checks is None
+    op_add_note(corpus, 3)  # a save: worked out here, from what the forked process wrote
+    build_site(corpus, out, TODAY, workers=2, memory=memory)
+    assert forks == [4] and memory.dependencies is not None and memory.checks is not None
+    assert_same_as_clean(corpus, out, tmp_path, TODAY)
+    later = date(2026, 11, 25)
+    op_edit_name(corpus, 5)
+    build_site(corpus, out, later, workers=2, memory=memory)
+    assert forks == [4, 4] and memory.dependencies is None  # what it kept is of the day before
+    assert_same_as_clean(corpus, out, tmp_path, later)
+    op_add_note(corpus, 7)
+    build_site(corpus, out, later, workers=2, memory=memory)
+    assert forks == [4, 4]
+    assert_same_as_clean(corpus, out, tmp_path, later)
+
+
 def test_a_file_history_signs_by_its_dates_and_each_commit() -> None:
     """file_history_sign stands for everything of a FileHistory a page can show: equal
     histories (other objects, equal values) sign alike; any change of a date or of a
