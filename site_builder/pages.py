@@ -1167,7 +1167,7 @@ def _last_touch(stats: Any, slug: str) -> Any:
     (stats_incremental.PackedFigures keeps it beside the entry)."""
     if slug not in stats:
         return None
-    read = getattr(stats, "due_fields", None)
+    read = getattr(stats, "kept_fields", None)
     return (read(slug) if read is not None else stats[slug] or {}).get("last_touch")
 
 

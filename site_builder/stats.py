@@ -128,8 +128,14 @@ def compute_in_context(ctx: "_Context") -> Stats:
 
 def assign_rfm(contacts: dict[str, Json], ctx: "_Context") -> None:
     """Each customer's RFM scores, into its figures (ranks among all customers)."""
-    for slug, scores in rfm(_customer_figures(ctx.crm, contacts, ctx), ctx.today).items():
+    for slug, scores in rfm_scores(contacts, ctx).items():
         contacts[slug]["rfm"] = scores
+
+
+def rfm_scores(contacts: Mapping[str, Json], ctx: "_Context") -> dict[str, dict[str, object]]:
+    """Each customer's RFM scores (ranks among all customers), from what SUMMARY_FIELDS
+    names of the contacts' figures."""
+    return rfm(_customer_figures(ctx.crm, contacts, ctx), ctx.today)
 
 
 def _money_of_all(crm: CRM, today: date) -> dict[str, _Money]:
@@ -341,7 +347,7 @@ def is_customer(contact: Contact, money: _Money) -> bool:
     return contact.status in CUSTOMER_STATUSES or bool(money.lifetime)
 
 
-def _customer_figures(crm: CRM, contacts: dict[str, Json], ctx: _Context) -> dict[str, CustomerFigures]:
+def _customer_figures(crm: CRM, contacts: Mapping[str, Json], ctx: _Context) -> dict[str, CustomerFigures]:
     figures = {}
     for slug, contact in crm.contacts.items():
         money = ctx.money[contact.path]
@@ -473,8 +479,9 @@ def _open_deals(crm: CRM, group: list[str], contacts: list[str]) -> list[Json]:
 # --- the whole CRM --------------------------------------------------------------------
 
 
-def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ctx: _Context,
+def summary_stats(crm: CRM, contacts: Mapping[str, Json], orgs: dict[str, Json], ctx: _Context,
                   total: Money) -> Json:
+    """The CRM-wide figures; of each contact's figures, what SUMMARY_FIELDS names."""
     today = ctx.today
     people = list(crm.contacts.values())
     statuses = [c.status for c in people]  # each read once, used twice
@@ -527,6 +534,10 @@ def summary_stats(crm: CRM, contacts: dict[str, Json], orgs: dict[str, Json], ct
 _ATTENTION = (("follow_ups_due", "follow_up_due"), ("overdue", "overdue_days"), ("never_touched", "never_touched"),
               ("over_contacted", "over_contacted"), ("upcoming_birthdays", "upcoming_birthday"),
               ("snoozed", "snoozed"))
+# What summary_stats and the RFM ranks (rfm_scores) read of each contact's figures: the
+# stats' memory keeps them beside each packed entry (stats_incremental.PackedFigures), so
+# an addition or a deletion ranks everyone again without unpacking every entry.
+SUMMARY_FIELDS = ("days_to_convert", "rfm", "days_since_last_purchase", *(figure for _, figure in _ATTENTION))
 
 
 def attention_counts(contacts: Iterable[Json]) -> dict[str, int]:

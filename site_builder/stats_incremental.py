@@ -43,9 +43,9 @@ from typing import Callable, TypeVar
 from .model import CRM, Config, Contact, Entity
 from .parse import Section
 from .stats_money import Money
-from .stats import (Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue, assign_rfm,
-                    attention_counts, compute_in_context, contact_stats, context_of, money_of, org_children, org_group, org_stats,
-                    share_of_revenue, summary_stats)
+from .stats import (SUMMARY_FIELDS, Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue,
+                    assign_rfm, attention_counts, compute_in_context, contact_stats, context_of, money_of, org_children,
+                    org_group, org_stats, rfm_scores, share_of_revenue, summary_stats)
 from .stats_due import DUE_FIELDS
 from .stats_touches import org_chain
 
@@ -68,17 +68,20 @@ STATS_FILE = f"{STATS_NAME}.bin"  # the head: each part's generation, today's ke
 STATS_PARTS = 64
 
 
-Packed = tuple[bytes, tuple[object, ...]]  # an entry's pickle, and its DUE_FIELDS
+# What is kept of each packed entry beside it: what the due list and the tag pages read,
+# and what the summary and the RFM ranks read (an addition or a deletion ranks everyone).
+KEPT_FIELDS = tuple(dict.fromkeys((*DUE_FIELDS, *SUMMARY_FIELDS)))
+Packed = tuple[bytes, tuple[object, ...]]  # an entry's pickle, and its KEPT_FIELDS
 
 
-_due_row = itemgetter(*DUE_FIELDS)
+_kept_row = itemgetter(*KEPT_FIELDS)
 
 
 def pack_entry(entry: Json) -> Packed:
     try:
-        row = _due_row(entry)  # in C: every entry contact_stats makes has them all
+        row = _kept_row(entry)  # in C: every entry contact_stats makes has them all
     except KeyError:
-        row = tuple(entry.get(name) for name in DUE_FIELDS)
+        row = tuple(entry.get(name) for name in KEPT_FIELDS)
     return pickle.dumps(entry, protocol=5), row
 
 
@@ -86,8 +89,9 @@ class PackedFigures(Mapping[str, Json]):
     """The contacts' figures as stats.bin keeps them: each entry the bytes of its pickle,
     unpacked (by the cache's restricted unpickler) when first read. A build after an edit
     reads the figures of the few contacts whose pages it renders or whose rows changed;
-    unpickling all 10,000 entries (56 figures each) took about 170 ms. What the due list
-    and the tag pages read of everyone is kept beside each entry (due_fields)."""
+    unpickling all 10,000 entries (56 figures each) took about 170 ms. What the due list,
+    the tag pages, the summary and the RFM ranks read of everyone is kept beside each
+    entry (kept_fields)."""
 
     def __init__(self, packed: dict[str, Packed | None], opened: dict[str, Json] | None = None) -> None:
         self._packed = packed  # slug -> packed entry, in the CRM's order; None: only opened
@@ -112,15 +116,15 @@ class PackedFigures(Mapping[str, Json]):
     def __contains__(self, slug: object) -> bool:
         return slug in self._packed
 
-    def due_fields(self, slug: str) -> Json:
-        """The entry's DUE_FIELDS (all of it when it is open), without unpacking it."""
+    def kept_fields(self, slug: str) -> Json:
+        """The entry's KEPT_FIELDS (all of it when it is open), without unpacking it."""
         found = self._opened.get(slug)
         if found is not None:
             return found
         packed = self._packed[slug]
         if packed is None:
             raise KeyError(slug)
-        return dict(zip(DUE_FIELDS, packed[1]))
+        return dict(zip(KEPT_FIELDS, packed[1]))
 
     def packed(self, slug: str) -> Packed:
         """The entry as stats.bin keeps it: packed again when open (a computation may have
@@ -143,6 +147,40 @@ class PackedFigures(Mapping[str, Json]):
                 if slug in self._opened:
                     opened[slug] = self._opened[slug]
         return PackedFigures(packed, opened)
+
+
+class KeptFields(Mapping[str, Json]):
+    """PackedFigures read for their KEPT_FIELDS only (summary_stats, rfm_scores)."""
+
+    def __init__(self, figures: PackedFigures) -> None:
+        self._figures = figures
+
+    def __getitem__(self, slug: str) -> Json:
+        return self._figures.kept_fields(slug)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._figures)
+
+    def __len__(self) -> int:
+        return len(self._figures)
+
+
+def _ranked_again(ctx: _Context, figures: PackedFigures, fresh: dict[str, Json],
+                  changed: set[str]) -> PackedFigures:
+    """figures (fresh's entries among them) with every customer ranked again (what
+    assign_rfm does): an entry whose scores move is copied with the new ones (and its
+    slug added to changed); the others stay as they are, packed."""
+    scores = rfm_scores(KeptFields(figures), ctx)
+    for slug in figures:
+        new = scores.get(slug)
+        entry = fresh.get(slug)
+        if entry is not None:
+            if new is not None:
+                entry["rfm"] = new
+        elif new is not None and figures.kept_fields(slug)["rfm"] != new:
+            fresh[slug] = {**figures[slug], "rfm": new}
+            changed.add(slug)
+    return figures.with_entries(fresh, figures)
 
 
 def _unpack(data: bytes) -> Json:
@@ -321,21 +359,23 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     # Otherwise assign_rfm writes every entry: copies, compared with the old ones after.
     old_contacts = old_stats.contacts
     contacts: Mapping[str, Json]
-    if keep and isinstance(old_contacts, PackedFigures):  # the others' entries stay packed
+    changed_contacts = set(people)
+    if isinstance(old_contacts, PackedFigures):  # the others' entries stay packed
         fresh = {slug: contact_stats(c, ctx) for slug, c in crm.contacts.items() if slug in people}
         contacts = old_contacts.with_entries(fresh, crm.contacts)
+        if not keep:  # a file added, deleted, or its money moved: everyone ranked again
+            contacts = _ranked_again(ctx, contacts, fresh, changed_contacts)
     else:
         contacts = {slug: contact_stats(c, ctx) if slug in people else
                     (old_contacts[slug] if keep else dict(old_contacts[slug]))
                     for slug, c in crm.contacts.items()}
-    changed_contacts = set(people)
+        if not keep:
+            assign_rfm(contacts, ctx)
+            changed_contacts.update(slug for slug, entry in contacts.items()
+                                    if slug not in people and entry["rfm"] != old_stats.contacts[slug]["rfm"])
     if keep:
         for slug in people:  # the ranks read only money, status and dates that did not change
             contacts[slug]["rfm"] = old_contacts[slug]["rfm"]
-    else:
-        assign_rfm(contacts, ctx)
-        changed_contacts.update(slug for slug, entry in contacts.items()
-                                if slug not in people and entry["rfm"] != old_stats.contacts[slug]["rfm"])
     orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old_stats.orgs[slug])
             for slug, o in crm.orgs.items()}
     changed_orgs = set(groups)
@@ -353,7 +393,8 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
                                     [days.get(p, []) for p in changed])
     else:
         ctx.index = SectionIndex({}, {}, [d for path in now if path in days for d in days[path]])
-        summary = summary_stats(crm, contacts, orgs, ctx, total)
+        summary = summary_stats(crm, KeptFields(contacts) if isinstance(contacts, PackedFigures) else contacts,
+                                orgs, ctx, total)
     stats = Stats(contacts, orgs, summary)
 
     inputs = dict(memory.inputs)
@@ -619,7 +660,7 @@ def read_memory(root: Path) -> StatsMemory:
         return StatsMemory()
     if not all(isinstance(row, dict) for row in orgs.values()) or not all(
             type(entry) is tuple and len(entry) == 2 and type(entry[0]) is bytes and type(entry[1]) is tuple
-            and len(entry[1]) == len(DUE_FIELDS) for entry in packed.values()):
+            and len(entry[1]) == len(KEPT_FIELDS) for entry in packed.values()):
         return StatsMemory()
     contacts = PackedFigures(packed)  # type: ignore[arg-type]
     if not all(isinstance(f, tuple) and len(f) == 3 for f in footprints.values()):

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -356,7 +357,7 @@ def test_figures_read_back_packed_and_are_unpacked_only_when_read(tmp_path: Path
     assert isinstance(figures, stats_incremental.PackedFigures)
     assert list(figures) == list(full.contacts) and len(figures) == len(full.contacts)
     for slug in figures:
-        assert figures.due_fields(slug) == {name: full.contacts[slug].get(name) for name in stats_incremental.DUE_FIELDS}
+        assert figures.kept_fields(slug) == {name: full.contacts[slug].get(name) for name in stats_incremental.KEPT_FIELDS}
     assert figures._opened == {}  # the due fields need no entry unpacked
     report = stats.due_items(loaded.crm, read.stats, TODAY)
     assert report == stats.due_items(loaded.crm, full, TODAY) and figures._opened == {}
@@ -369,3 +370,27 @@ def test_figures_read_back_packed_and_are_unpacked_only_when_read(tmp_path: Path
     assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
     slug = next(iter(figures))
     assert stats_incremental.PackedFigures({slug: figures.packed(slug)})[slug] == full.contacts[slug]
+
+
+@pytest.mark.parametrize("operation", [op_add, op_delete])
+def test_an_addition_or_deletion_ranks_everyone_again_without_unpacking_everyone(
+        tmp_path: Path, operation: object) -> None:
+    """A contact added or deleted: every customer is ranked again from the fields kept
+    beside the packed entries; only the entries whose scores moved (and the changed
+    contacts') are made, and the figures equal a full computation's."""
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    read = stats_incremental.read_memory(root)
+    operation(root, 4)  # type: ignore[operator]
+    loaded = load(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests, signed=True)
+    assert read.last == "incremental" and not read.kept_summary
+    assert isinstance(got.contacts, stats_incremental.PackedFigures)
+    made = set(got.contacts._opened)  # before anything below reads the others
+    assert made and len(made) < len(got.contacts) // 2  # the others stay packed
+    assert made <= read.changed[0]  # every entry made again is counted as changed
+    assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
+    assert_signs_are_fresh(got)
