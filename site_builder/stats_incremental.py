@@ -237,6 +237,10 @@ class StoredMemory:
     digests: dict[str, str]
     inputs: dict[str, str]
     headings: dict[str, bytes]
+    # Whether the parts hold every entry's sign: a computation without signs (`crm due`,
+    # `crm stats`) writes the parts it changed without them, and signs read back
+    # incomplete are not used (every entry is unpacked and signed again).
+    signs: bool = False
 
 
 def memory_key(crm: CRM, today: date) -> str:
@@ -666,12 +670,13 @@ def read_memory(root: Path) -> StatsMemory:
     if not all(isinstance(f, tuple) and len(f) == 3 for f in footprints.values()):
         return StatsMemory()
     # Signs of other figures than these (or of another shape) are not kept: made again.
-    if contact_signs.keys() != contacts.keys() or org_signs.keys() != orgs.keys() or not all(
-            type(sign) is bytes and len(sign) == 16 for sign in (*contact_signs.values(), *org_signs.values())):
+    signs = contact_signs.keys() == contacts.keys() and org_signs.keys() == orgs.keys() and all(
+        type(sign) is bytes and len(sign) == 16 for sign in (*contact_signs.values(), *org_signs.values()))
+    if not signs:
         contact_signs, org_signs = {}, {}
     return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total,  # type: ignore[arg-type]
                        inputs, headings, contact_signs=contact_signs, org_signs=org_signs,  # type: ignore[arg-type]
-                       stored=StoredMemory(generations, digests, inputs, headings))  # type: ignore[arg-type]
+                       stored=StoredMemory(generations, digests, inputs, headings, signs))  # type: ignore[arg-type]
 
 
 # The per-file and per-slug maps of the stored memory, in this order in every part; the
@@ -720,7 +725,8 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     inputs, headings = _all_inputs(memory), _all_headings(memory)
     maps = (memory.digests, stats.contacts, stats.orgs, memory.days, memory.footprints, inputs, headings,
             memory.contact_signs, memory.org_signs)
-    dirty = _dirty_parts(memory, inputs, headings)
+    signs = _signs_whole(memory)
+    dirty = _dirty_parts(memory, inputs, headings, signs)
     payloads: dict[int, tuple[dict[str, object], ...]] = {}
     for number in (range(STATS_PARTS) if dirty is None else dirty):
         payloads[number] = tuple({} for _ in range(_MAPS))
@@ -746,17 +752,32 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     finally:
         if was_enabled:
             gc.enable()
-    memory.stored = (StoredMemory(generations, dict(memory.digests), inputs, headings)
-                     if generations is not None else None)
+    if generations is None:
+        memory.stored = None
+        return
+    # Every sign is in the parts when all were written with them, or when the others
+    # already held theirs and those written (if any) had them.
+    before = memory.stored.signs if memory.stored is not None else False
+    whole = signs if dirty is None else before and (signs or not dirty)
+    memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole)
 
 
-def _dirty_parts(memory: StatsMemory, inputs: dict[str, str], headings: dict[str, bytes]) -> set[int] | None:
+def _signs_whole(memory: StatsMemory) -> bool:
+    """Whether memory holds the sign of every entry of its figures."""
+    stats = memory.stats
+    return stats is not None and memory.contact_signs.keys() == stats.contacts.keys() \
+        and memory.org_signs.keys() == stats.orgs.keys()
+
+
+def _dirty_parts(memory: StatsMemory, inputs: dict[str, str], headings: dict[str, bytes],
+                 signs: bool) -> set[int] | None:
     """The parts holding an entry that differs from what is stored (None: all of them,
-    after a full computation or with nothing stored). The figures of the contacts and
-    orgs that the last computation did not change are the stored ones (memory.changed;
-    test_stats_incremental checks it); the per-file maps change with the file's digest."""
+    after a full computation, with nothing stored, or when every sign is now known and
+    the parts lack some). The figures of the contacts and orgs that the last
+    computation did not change are the stored ones (memory.changed; test_stats_incremental
+    checks it); the per-file maps change with the file's digest."""
     stored = memory.stored
-    if stored is None or memory.changed is None:
+    if stored is None or memory.changed is None or (signs and not stored.signs):
         return None
     contacts, orgs = memory.changed
     dirty = {_part(slug) for slug in (*contacts, *orgs)}

@@ -394,3 +394,50 @@ def test_an_addition_or_deletion_ranks_everyone_again_without_unpacking_everyone
     assert made <= read.changed[0]  # every entry made again is counted as changed
     assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
     assert_signs_are_fresh(got)
+
+
+def test_signs_lost_to_an_unsigned_computation_are_written_whole_again(tmp_path: Path) -> None:
+    """`crm due` and `crm stats` compute without signs and write the parts they change
+    without them; signs read back incomplete are not used. The next build signs every
+    entry again and writes every part, so the build after it keeps the signs and
+    unpacks only the changed entries (before, every build after such a run signed all
+    10,000 entries again, unpacking them)."""
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    assert len(stats_incremental.read_memory(root).contact_signs) == len(loaded.crm.contacts)
+    op_add_note(root, 1)
+    loaded = load(root)
+    unsigned = stats_incremental.read_memory(root)
+    stats_incremental.compute(loaded.crm, TODAY, unsigned, loaded.digests)  # as `crm due` does
+    stats_incremental.write_memory(root, unsigned)
+    build = stats_incremental.read_memory(root)
+    assert build.contact_signs == {}  # incomplete: not used
+    stats_incremental.compute(loaded.crm, TODAY, build, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, build)
+    after = stats_incremental.read_memory(root)
+    assert len(after.contact_signs) == len(loaded.crm.contacts)  # whole again
+    op_add_note(root, 2)
+    loaded = load(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, after, loaded.digests, signed=True)
+    assert isinstance(got.contacts, stats_incremental.PackedFigures)
+    assert 0 < len(got.contacts._opened) < len(got.contacts) // 4
+    assert_signs_are_fresh(got)
+    assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
+
+
+def test_one_process_that_computes_without_then_with_signs_writes_them_whole(tmp_path: Path) -> None:
+    """The same, within one process that keeps its memory between computations."""
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    for n, signed in ((1, False), (2, True)):
+        op_add_note(root, n)
+        loaded = load(root)
+        stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=signed)
+        stats_incremental.write_memory(root, memory)
+    assert len(stats_incremental.read_memory(root).contact_signs) == len(loaded.crm.contacts)
