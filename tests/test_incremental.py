@@ -343,15 +343,12 @@ def test_another_day_trusts_the_recorded_output_and_still_finds_a_page_changed_b
     assert_same_as_clean(corpus, out, tmp_path, later)
 
 
-def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
-        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """When every page is rendered (a large CRM's first build, another day), the checks,
-    every page's backlinks, the dependency parts (the map of every file's references)
-    and calendar.ics are made in one process forked after loading, not in the main one;
-    after an edit, the checks and the parts. The site is the clean build's either way."""
+def forked_jobs_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """With this small CRM counted as large: the number of jobs of each ForkedJobs started
+    (0 when it could not start), in order."""
     from site_builder import incremental
 
-    monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)  # this small CRM counted as large
+    monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)
     forks: list[int] = []
     real = incremental.ForkedJobs.start
 
@@ -361,6 +358,16 @@ def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
         return started
 
     monkeypatch.setattr(incremental.ForkedJobs, "start", start)
+    return forks
+
+
+def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When every page is rendered (a large CRM's first build, another day), the checks,
+    every page's backlinks, the dependency parts (the map of every file's references)
+    and calendar.ics are made in one process forked after loading, not in the main one;
+    after an edit, the checks and the parts. The site is the clean build's either way."""
+    forks = forked_jobs_counted(monkeypatch)
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)
     assert forks == [4]  # the first build renders every page
@@ -382,19 +389,9 @@ def test_a_long_running_process_renders_every_page_as_a_one_shot_build_does(
     dependency parts, the backlinks and calendar.ics of a build that renders every page
     (its first, another day) in the forked process too, not in its own (its peak memory);
     its next save starts from what that process wrote. Every site is the clean build's."""
-    from site_builder import incremental
     from site_builder.loader import LoadMemory
 
-    monkeypatch.setattr(incremental, "PARALLEL_MIN_PAGES", 1)  # this small CRM counted as large
-    forks: list[int] = []
-    real = incremental.ForkedJobs.start
-
-    def start(jobs):  # type: ignore[no-untyped-def]
-        started = real(jobs)
-        forks.append(len(jobs) if started is not None else 0)
-        return started
-
-    monkeypatch.setattr(incremental.ForkedJobs, "start", start)
+    forks = forked_jobs_counted(monkeypatch)
     memory = LoadMemory()
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2, memory=memory)
