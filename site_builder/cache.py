@@ -676,11 +676,16 @@ def _write_shard_sections(sections_path: Path,
     token = os.urandom(_TOKEN_BYTES).hex()
     lazy: list[LazySections] = []
     chunks: list[bytes] = []
-    for _, encoded in shard.values():
+    for rel, (_, encoded) in list(shard.items()):
         sections = getattr(encoded[3], "sections", None) if isinstance(encoded, tuple) and len(encoded) == 4 else None
         if isinstance(sections, LazySections):
+            try:
+                chunk = sections.packed()  # read before the file is replaced
+            except RuntimeError:  # unreadable here and its file changed since: a miss next time
+                del shard[rel]
+                continue
             lazy.append(sections)
-            chunks.append(sections.packed())  # read before the file is replaced
+            chunks.append(chunk)
     opened: list[int] = []
 
     def write(handle: Any) -> None:

@@ -290,3 +290,27 @@ def test_a_shard_without_its_own_sections_file_is_not_used(corpus: Path, damage:
     assert {edited, other} <= reloaded.reparsed
     assert reloaded.crm.contacts == fresh.contacts
     assert loader.load(corpus, lazy=lazy).reparsed == set()  # written right again
+
+
+def test_a_save_drops_an_entry_whose_sections_can_neither_be_read_nor_parsed_again(corpus: Path) -> None:
+    """Writing a shard again reads every entry's sections; one whose bytes are damaged
+    and whose file changed since (so it cannot be parsed again either) is left out, a
+    miss next time, rather than failing the build."""
+    edited, other = shard_mates(corpus)
+    fresh = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    store = cache.ParseCache.open(corpus, lazy=True)
+    number = cache._shard_of(other)
+    sections = store._shard(number)[other][1][3].sections
+    sections._source = (corpus, other, "0" * 40)  # a digest its file does not have
+    _, offset, length, _ = sections._at
+    path = sections_file(corpus, other)
+    data = bytearray(path.read_bytes())
+    data[cache._SECTIONS_HEAD_SIZE + offset + length // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    store._dirty_shards.add(number)
+    store.save()
+    shard = cache.ParseCache.open(corpus, lazy=True)._shard(number)
+    assert other not in shard and edited in shard
+    reloaded = loader.load(corpus)
+    assert other in reloaded.reparsed and reloaded.crm.contacts == fresh.contacts
