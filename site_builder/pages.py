@@ -1167,8 +1167,8 @@ def _last_touch(stats: Any, slug: str) -> Any:
     (stats_incremental.PackedFigures keeps it beside the entry)."""
     if slug not in stats:
         return None
-    read = getattr(stats, "kept_fields", None)
-    return (read(slug) if read is not None else stats[slug] or {}).get("last_touch")
+    read = getattr(stats, "last_touch", None)
+    return read(slug) if read is not None else (stats[slug] or {}).get("last_touch")
 
 
 def _know_tag_row_digest(known: dict[int, tuple[dict[str, Any], bytes | None]], row: dict[str, Any],

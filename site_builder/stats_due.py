@@ -22,7 +22,7 @@ DUE_FIELDS = ("name", "last_touch", "touches_7d", "over_contacted", "snoozed", "
 def due_fields(contacts: Any, slug: str) -> dict[str, Any]:
     """What the due list reads of a contact's figures: the entry itself, or what a
     PackedFigures keeps of it, without unpacking it."""
-    read = getattr(contacts, "kept_fields", None)
+    read = getattr(contacts, "due_fields", None)
     return read(slug) if read is not None else contacts[slug]  # type: ignore[no-any-return]
 _RANK = {reason: i for i, reason in enumerate(REASONS)}
 

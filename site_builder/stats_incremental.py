@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from .model import CRM, Config, Contact, Entity
 from .parse import Section
@@ -71,6 +71,8 @@ STATS_PARTS = 64
 # What is kept of each packed entry beside it: what the due list and the tag pages read,
 # and what the summary and the RFM ranks read (an addition or a deletion ranks everyone).
 KEPT_FIELDS = tuple(dict.fromkeys((*DUE_FIELDS, *SUMMARY_FIELDS)))
+assert KEPT_FIELDS[:len(DUE_FIELDS)] == DUE_FIELDS  # a packed entry's due fields are a prefix of its kept ones
+_LAST_TOUCH = KEPT_FIELDS.index("last_touch")
 Packed = tuple[bytes, tuple[object, ...]]  # an entry's pickle, and its KEPT_FIELDS
 
 
@@ -116,15 +118,29 @@ class PackedFigures(Mapping[str, Json]):
     def __contains__(self, slug: object) -> bool:
         return slug in self._packed
 
-    def kept_fields(self, slug: str) -> Json:
-        """The entry's KEPT_FIELDS (all of it when it is open), without unpacking it."""
+    def kept_fields(self, slug: str, names: tuple[str, ...] = KEPT_FIELDS) -> Json:
+        """The entry's KEPT_FIELDS, or the first of them (names: DUE_FIELDS), or all of
+        it when it is open, without unpacking it."""
         found = self._opened.get(slug)
         if found is not None:
             return found
         packed = self._packed[slug]
         if packed is None:
             raise KeyError(slug)
-        return dict(zip(KEPT_FIELDS, packed[1]))
+        return dict(zip(names, packed[1]))
+
+    def due_fields(self, slug: str) -> Json:
+        """What the due list reads (one dict per contact: the fewer keys, the cheaper)."""
+        return self.kept_fields(slug, DUE_FIELDS)
+
+    def last_touch(self, slug: str) -> Any:
+        found = self._opened.get(slug)
+        if found is not None:
+            return found.get("last_touch")
+        packed = self._packed[slug]
+        if packed is None:
+            raise KeyError(slug)
+        return packed[1][_LAST_TOUCH]
 
     def packed(self, slug: str) -> Packed:
         """The entry as stats.bin keeps it: packed again when open (a computation may have

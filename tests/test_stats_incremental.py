@@ -358,6 +358,8 @@ def test_figures_read_back_packed_and_are_unpacked_only_when_read(tmp_path: Path
     assert list(figures) == list(full.contacts) and len(figures) == len(full.contacts)
     for slug in figures:
         assert figures.kept_fields(slug) == {name: full.contacts[slug].get(name) for name in stats_incremental.KEPT_FIELDS}
+        assert figures.due_fields(slug) == {name: full.contacts[slug].get(name) for name in stats_incremental.DUE_FIELDS}
+        assert figures.last_touch(slug) == full.contacts[slug]["last_touch"]
     assert figures._opened == {}  # the due fields need no entry unpacked
     report = stats.due_items(loaded.crm, read.stats, TODAY)
     assert report == stats.due_items(loaded.crm, full, TODAY) and figures._opened == {}
