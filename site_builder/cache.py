@@ -564,6 +564,18 @@ def _sections_head(token: str) -> bytes:
     return SECTIONS_MAGIC + token.encode("ascii") + b"\n"
 
 
+def _read_at(fd: int, length: int, offset: int) -> bytes:
+    """length bytes at offset, without moving a shared position where the system has
+    pread (everywhere but Windows, where a seek and a read do, as builds never overlap)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, length, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, length)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
 class SectionsFile:
     """One sections file as this process found or wrote it: its path, its token and,
     once opened, a descriptor, which the sections still to be read share. Reads stay on
@@ -583,11 +595,11 @@ class SectionsFile:
 
     def _open(self) -> int:
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self.path, _READ_FLAGS)
         except OSError:
             return -1
         try:
-            head = os.pread(fd, _SECTIONS_HEAD_SIZE, 0)
+            head = _read_at(fd, _SECTIONS_HEAD_SIZE, 0)
         except OSError:
             head = b""
         if head != _sections_head(self.token):
@@ -600,7 +612,7 @@ class SectionsFile:
         if fd is None:
             return None
         try:
-            data = os.pread(fd, length, _SECTIONS_HEAD_SIZE + offset)
+            data = _read_at(fd, length, _SECTIONS_HEAD_SIZE + offset)
         except OSError:
             return None
         return data if len(data) == length else None
@@ -693,7 +705,7 @@ def _write_shard_sections(sections_path: Path,
         for chunk in chunks:
             handle.write(chunk)
         handle.flush()
-        opened.append(os.open(handle.name, os.O_RDONLY))  # the file renamed next, whatever comes later
+        opened.append(os.open(handle.name, _READ_FLAGS))  # the file renamed next, whatever comes later
 
     if not _write_atomically(sections_path, write):
         for fd in opened:
