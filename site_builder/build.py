@@ -155,7 +155,8 @@ def remove_leftovers(out: Path) -> None:
 
 
 def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None, digests: dict[str, str] | None = None,
-                  background: list[incremental.Forked] | None = None) -> tuple[Any, Any, dict[str, Markup]]:
+                  background: list[incremental.Forked | incremental.Later] | None = None
+                  ) -> tuple[Any, Any, dict[str, Markup]]:
     """(stats, due items, charts); (None, None, {}) while site_builder.stats is unavailable.
     With the files' digests (a cached build), only what the changed files can change is
     worked out again (stats_incremental), from what the last computation left: in memory
@@ -174,7 +175,7 @@ def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None, diges
 
 
 def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests: dict[str, str],
-                      background: list[incremental.Forked] | None) -> Any:
+                      background: list[incremental.Forked | incremental.Later] | None) -> Any:
     from . import stats_incremental
 
     stats, remembered, changed = stats_incremental.compute_remembered(
@@ -189,19 +190,25 @@ def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests:
             stats_incremental.write_memory(crm.root, remembered)
 
         # After a few files changed only the parts of stats.bin holding what changed are
-        # written (a few ms): here, where a forked process would cost more (its pages
-        # copied as this one goes on). A full computation writes every part: forked.
+        # written, in this process (a forked one would cost more: its pages copied as
+        # this one goes on), later: while the forked site-wide pages render (write_site
+        # runs such jobs before it waits for them), when this process is otherwise idle
+        # (about 80 ms at 10,000 no longer before that fork). A full computation writes
+        # every part: forked.
         few = remembered.changed is not None and remembered.stored is not None
         writer = incremental.Forked.start(write) if background is not None and not few else None
-        if writer is None:
-            write()
+        if writer is not None:
+            background.append(writer)  # type: ignore[union-attr]
+        elif background is not None and few:
+            background.append(incremental.Later(write))
         else:
-            background.append(writer)
+            write()
     return stats
 
 
 def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, workers: int | None,
-                      memory: LoadMemory | None = None, background: list[incremental.Forked] | None = None,
+                      memory: LoadMemory | None = None,
+                      background: list[incremental.Forked | incremental.Later] | None = None,
                       forked: incremental.Forked | incremental.ForkedJob | None = None,
                       ) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
     """The entity checks and the stats. When most files must be checked (a cold build),
@@ -348,7 +355,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             job = {name: started.job(n) for n, name in enumerate(jobs)}
             forked_checks, parts = job["checks"], job["parts"]
             made_backlinks, made_calendar = job.get("backlinks"), job.get("calendar")
-    background: list[incremental.Forked] = []  # e.g. writing the stats' memory
+    background: list[incremental.Forked | incremental.Later] = []  # e.g. writing the stats' memory
     try:
         checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
                                                         memory=memory, background=background, forked=forked_checks)
@@ -373,7 +380,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
                             kept_calendar=memory.calendar if memory is not None else None,
                             made_calendar=made_calendar, made_backlinks=made_backlinks,
                             kept_rows=memory.rows if memory is not None else None,
-                            scanned=scanned)
+                            scanned=scanned, idle=[job for job in background if isinstance(job, incremental.Later)])
     finally:
         if early is not None:
             early.cancel()
@@ -451,7 +458,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                parts: incremental.Forked | incremental.Later | None = None,
                kept_calendar: KeptPieces | None = None, made_calendar: Any = None,
                made_backlinks: Any = None, kept_rows: RowMemory | None = None,
-               scanned: tuple[dict[str, tuple[int, int]], dict[str, str]] | None = None) -> incremental.StagingWriter:
+               scanned: tuple[dict[str, tuple[int, int]], dict[str, str]] | None = None,
+               idle: list[incremental.Later] | None = None) -> incremental.StagingWriter:
     """Render what must be rendered into a staging folder; only then change the site:
     rename the few changed files into place, or (a first build, many changes) hard-link
     the unchanged files beside them and swap the whole folder in (commit_in_place). A
@@ -464,7 +472,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     result is every page's backlinks (pages.backlink_positions). kept_rows: the site-wide
     pages' rows as a long-running process last read them. scanned: (on_disk, trusted) of
     the output, when build_site had them worked out while it loaded the CRM (trusted
-    from the state given here, whatever its fingerprint)."""
+    from the state given here, whatever its fingerprint). idle: jobs run once this
+    process has rendered its pages, before it waits for the site-wide ones."""
     if scanned is not None:
         on_disk, trusted = scanned
     else:
@@ -536,6 +545,8 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                 site.backlinks_cache = BacklinkPositions(site.crm, made_backlinks.result())
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=meanwhile,
                              digests=loaded.digests if cache else None)
+        for job in idle or ():
+            job.result()
         if background is not None:
             writer.absorb(background.result())
             background = None

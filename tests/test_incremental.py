@@ -445,3 +445,42 @@ def test_a_file_history_signs_by_its_dates_and_each_commit() -> None:
     one = make()
     assert file_history_sign(one, shared) == file_history_sign(FileHistory(one.created, one.last_changed,
                                                                             list(one.commits)), shared)
+
+
+def test_a_rebuild_writes_the_stats_memory_while_the_site_wide_pages_render(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an edit the stats' memory is written once this process has rendered its
+    pages, before it waits for the forked site-wide pages (not before forking them), and
+    it holds the edit."""
+    from site_builder import stats_incremental
+    from site_builder.cache import digest_bytes
+
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    events: list[str] = []
+    real_write, real_fork = stats_incremental.write_memory, incremental.render_forked
+
+    def write_memory(root, memory):  # type: ignore[no-untyped-def]
+        events.append("stats written")
+        real_write(root, memory)
+
+    def render_forked(job, writer):  # type: ignore[no-untyped-def]
+        events.append("site-wide forked")
+        forked = real_fork(job, writer)
+        real_result = forked.result
+
+        def result():  # type: ignore[no-untyped-def]
+            events.append("site-wide awaited")
+            return real_result()
+
+        forked.result = result
+        return forked
+
+    monkeypatch.setattr(stats_incremental, "write_memory", write_memory)
+    monkeypatch.setattr(incremental, "render_forked", render_forked)
+    op_add_note(corpus, 3)
+    build_site(corpus, out, TODAY, workers=2)
+    assert events == ["site-wide forked", "stats written", "site-wide awaited"]
+    edited = contacts_of(corpus)[3]
+    assert stats_incremental.read_memory(corpus).digests[f"contacts/{edited.name}"] == digest_bytes(edited.read_bytes())
+    assert_same_as_clean(corpus, out, tmp_path)
