@@ -70,8 +70,8 @@ STATS_PARTS = 64
 
 # What is kept of each packed entry beside it: what the due list and the tag pages read,
 # and what the summary and the RFM ranks read (an addition or a deletion ranks everyone).
-KEPT_FIELDS = tuple(dict.fromkeys((*DUE_FIELDS, *SUMMARY_FIELDS)))
-assert KEPT_FIELDS[:len(DUE_FIELDS)] == DUE_FIELDS  # a packed entry's due fields are a prefix of its kept ones
+# The due fields come first: a packed entry's due fields are a prefix of its kept ones.
+KEPT_FIELDS = (*DUE_FIELDS, *(name for name in SUMMARY_FIELDS if name not in DUE_FIELDS))
 _LAST_TOUCH = KEPT_FIELDS.index("last_touch")
 Packed = tuple[bytes, tuple[object, ...]]  # an entry's pickle, and its KEPT_FIELDS
 
@@ -121,26 +121,26 @@ class PackedFigures(Mapping[str, Json]):
     def kept_fields(self, slug: str, names: tuple[str, ...] = KEPT_FIELDS) -> Json:
         """The entry's KEPT_FIELDS, or the first of them (names: DUE_FIELDS), or all of
         it when it is open, without unpacking it."""
-        found = self._opened.get(slug)
-        if found is not None:
-            return found
-        packed = self._packed[slug]
-        if packed is None:
-            raise KeyError(slug)
-        return dict(zip(names, packed[1]))
+        kept = self._kept(slug)
+        return kept if isinstance(kept, dict) else dict(zip(names, kept))
 
     def due_fields(self, slug: str) -> Json:
         """What the due list reads (one dict per contact: the fewer keys, the cheaper)."""
         return self.kept_fields(slug, DUE_FIELDS)
 
     def last_touch(self, slug: str) -> Any:
+        kept = self._kept(slug)
+        return kept.get("last_touch") if isinstance(kept, dict) else kept[_LAST_TOUCH]
+
+    def _kept(self, slug: str) -> Json | tuple[object, ...]:
+        """The open entry, or the values kept beside the packed one (KEPT_FIELDS)."""
         found = self._opened.get(slug)
         if found is not None:
-            return found.get("last_touch")
+            return found
         packed = self._packed[slug]
         if packed is None:
             raise KeyError(slug)
-        return packed[1][_LAST_TOUCH]
+        return packed[1]
 
     def packed(self, slug: str) -> Packed:
         """The entry as stats.bin keeps it: packed again when open (a computation may have
