@@ -96,3 +96,29 @@ def test_backlink_positions_read_back_as_the_backlink_index(tmp_path: Path) -> N
             assert namers == mentioning_files(full, slug)
             assert len(namers) == len({id(e) for e in namers})  # each file once: its mentions are one run
             assert make_backlinks(slug, read, "../") == make_backlinks(slug, full, "../")
+
+
+def test_backlink_positions_number_each_day_s_notes(make_crm) -> None:  # type: ignore[no-untyped-def]
+    """The note ids that backlink_positions sends along count the day's sections of the
+    mentioning file in file order, as the page that shows them numbers them."""
+    root = make_crm({
+        "contacts/ann.md": """
+            ---
+            name: Ann
+            ---
+            ## 2026-03-01 call
+            First call.
+            ## 2026-02-01 email
+            About @bob.
+            ## 2026-03-01 meeting @bob
+            Second that day.
+            ## 2026-03-01 note
+            Third that day, for @bob again.
+            """,
+        "contacts/bob.md": "---\nname: Bob\n---\n",
+    })
+    crm = load(root, cache=False, workers=1).crm
+    read = BacklinkPositions(crm, backlink_positions(crm))
+    assert sorted(note_id for _, _, note_id in read.get("bob", [])) == [
+        "note-2026-02-01-1", "note-2026-03-01-2", "note-2026-03-01-3"]
+    assert read.get("bob") == backlink_index(crm)["bob"]
