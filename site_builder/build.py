@@ -30,7 +30,7 @@ from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, hold_until_exit, loa
 from .model import CRM
 from .pages import (BacklinkPositions, DirectoryMemo, Page, SiteInput, backlink_positions, common_context,
                     directory_rows, plan_pages, prepare_entity_pages, problem_totals, remember_directory_rows,
-                    search_meta, search_row, search_row_sources, search_rows, tag_files)
+                    search_meta, search_row, search_row_sources, search_rows, tag_files, wanted_entities)
 from .problems import HasProblems, Problem, sorted_problems
 from .render import (builtin_theme_dir, compile_theme, make_environment, take_compiled, theme_compiled, theme_file,
                      user_theme_dir)
@@ -962,9 +962,8 @@ def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[st
     """The vCards of the contacts whose pages are in entity_paths (private ones have none)."""
     if vcard is None:
         return
-    wanted = set(entity_paths)
-    for contact in site.crm.contacts.values():
-        if not contact.private and f"contacts/{contact.slug}.html" in wanted:
+    for contact in wanted_entities(site.crm.contacts, "contacts", list(dict.fromkeys(entity_paths))):
+        if not contact.private:
             writer.write(f"contacts/{contact.slug}.vcf", vcard(contact))
 
 

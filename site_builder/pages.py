@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -877,7 +877,8 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     crm = site.crm
     tags = site.tag_files_cache if site.tag_files_cache is not None else tag_files(crm)
     common = common_context(site, tags)
-    wanted = None if entity_paths is None else set(entity_paths)
+    paths = None if entity_paths is None else list(dict.fromkeys(entity_paths))
+    wanted = None if paths is None else set(paths)
     only = None if wanted is None else {p.rsplit("/", 1)[-1][: -len(".html")] for p in wanted}
     if site.backlinks_cache is not None:
         backlinks = site.backlinks_cache
@@ -894,14 +895,11 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
         ]
         by_tag = tag_contexts(site, tags)
         pages += [Page(path, "tag.html", by_tag[tag]) for tag, path in tags.items()]
-    for contact in crm.contacts.values():
-        path = f"contacts/{contact.slug}.html"
-        if wanted is None or path in wanted:
-            pages.append(Page(path, "contact.html", contact_context(site, contact, backlinks, tags, "../")))
-    for org in crm.orgs.values():
-        path = f"orgs/{org.slug}.html"
-        if wanted is None or path in wanted:
-            pages.append(Page(path, "org.html", org_context(site, org, backlinks, tags, "../")))
+    for contact in wanted_entities(crm.contacts, "contacts", paths):
+        pages.append(Page(f"contacts/{contact.slug}.html", "contact.html",
+                          contact_context(site, contact, backlinks, tags, "../")))
+    for org in wanted_entities(crm.orgs, "orgs", paths):
+        pages.append(Page(f"orgs/{org.slug}.html", "org.html", org_context(site, org, backlinks, tags, "../")))
     if site_pages and site.history is not None:
         pages.append(Page("changes.html", "changes.html", changes_context(site)))
     if site_pages and site.problems:
@@ -920,6 +918,26 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
         page.context = {**common, **page.context, "base": page.base, "page_path": page.path,
                         "tag_hrefs": {t: page.base + p for t, p in tags.items()}}
     return pages
+
+
+EntityT = TypeVar("EntityT", bound=Entity)
+
+
+def wanted_entities(entities: dict[str, EntityT], folder: str, page_paths: list[str] | None) -> list[EntityT]:
+    """The entities of folder ("contacts" or "orgs") whose pages are in page_paths, in
+    that order; every one, in the CRM's order, when page_paths is None. It looks each
+    page up rather than going over every entity: render workers plan one chunk of pages
+    at a time, and a pass over the CRM per chunk grows with the square of its size."""
+    if page_paths is None:
+        return list(entities.values())
+    prefix = folder + "/"
+    found = []
+    for path in page_paths:
+        if path.startswith(prefix) and path.endswith(".html"):
+            entity = entities.get(path[len(prefix):-len(".html")])
+            if entity is not None:
+                found.append(entity)
+    return found
 
 
 def prepare_entity_pages(site: SiteInput) -> None:
