@@ -854,6 +854,33 @@ def _run_forked_job(index: int) -> Any:
     return _FORKED["jobs"][index]()
 
 
+class Claim:
+    """A piece of work that either this process or one forked from it after this was
+    made does: whichever calls take() first gets True, every other call False."""
+
+    def __init__(self) -> None:
+        try:
+            # Shared memory with a lock, which a forked process inherits.
+            self._taken: Any = multiprocessing.get_context("fork").Value("b", 0)
+        except (ValueError, OSError):  # no fork here (nothing is forked) or no shared memory
+            self._taken = None
+        self._here = False
+
+    def take(self) -> bool:
+        if self._taken is None:
+            taken, self._here = self._here, True
+            return not taken
+        with self._taken.get_lock():
+            if self._taken.value:
+                return False
+            self._taken.value = 1
+            return True
+
+    @property
+    def taken(self) -> bool:
+        return bool(self._taken.value) if self._taken is not None else self._here
+
+
 class Later:
     """job() run in this process when its result is first asked for (Forked's interface),
     where forking would cost more than the job: result() returns what job returned."""

@@ -89,6 +89,7 @@ class LoadMemory:
     directory: Any = None
     # The site-wide pages' rows as last read from .crm-cache (a rowcache.RowMemory).
     rows: Any = None
+    list_rows: Any = None  # the same for the list pages' rows (build.RowStore.lists)
     # The entity checks' results as last made (a cache.KeptChecks).
     checks: Any = None
 

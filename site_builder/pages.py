@@ -871,9 +871,12 @@ def site_counts(site: SiteInput, tags: dict[str, str]) -> dict[str, int]:
     return {"contacts": len(site.crm.contacts), "orgs": len(site.crm.orgs), "tags": len(tags)}
 
 
-def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_pages: bool = True) -> list[Page]:
+def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_pages: bool = True,
+               site_paths: Callable[[str], bool] | None = None) -> list[Page]:
     """Every page; or (for incremental and parallel builds) only the contact/org pages in
-    entity_paths (e.g. "contacts/ada.html"), plus the site-wide pages if site_pages."""
+    entity_paths (e.g. "contacts/ada.html"), plus the site-wide pages if site_pages.
+    site_paths: which site-wide pages (by path), when not all of them; the others'
+    contexts are not made."""
     crm = site.crm
     tags = site.tag_files_cache if site.tag_files_cache is not None else tag_files(crm)
     common = common_context(site, tags)
@@ -885,35 +888,40 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     else:
         backlinks = backlink_index(crm, only, site.namers) if wanted is None or wanted else {}
     pages: list[Page] = []
-    if site_pages:
+    want = site_paths if site_paths is not None else (lambda path: site_pages)
+    if want("index.html"):
         rows = directory_rows(site)
-        pages += [
-            Page("index.html", "index.html", {"rows": rows, "filters": filter_options(site, rows), "nav": "directory"}),
-            Page("due.html", "due.html", due_context(site)),
-            Page("dashboard.html", "dashboard.html", dashboard_context(site)),
-            Page("tags/index.html", "tags.html", tags_context(crm, tags)),
-        ]
-        by_tag = tag_contexts(site, tags)
-        pages += [Page(path, "tag.html", by_tag[tag]) for tag, path in tags.items()]
+        pages.append(Page("index.html", "index.html",
+                          {"rows": rows, "filters": filter_options(site, rows), "nav": "directory"}))
+    if want("due.html"):
+        pages.append(Page("due.html", "due.html", due_context(site)))
+    if want("dashboard.html"):
+        pages.append(Page("dashboard.html", "dashboard.html", dashboard_context(site)))
+    if want("tags/index.html"):
+        pages.append(Page("tags/index.html", "tags.html", tags_context(crm, tags)))
+    tag_pages = {tag: path for tag, path in tags.items() if want(path)}
+    if tag_pages:
+        by_tag = tag_contexts(site, tag_pages)
+        pages += [Page(path, "tag.html", by_tag[tag]) for tag, path in tag_pages.items()]
     for contact in wanted_entities(crm.contacts, "contacts", paths):
         pages.append(Page(f"contacts/{contact.slug}.html", "contact.html",
                           contact_context(site, contact, backlinks, tags, "../")))
     for org in wanted_entities(crm.orgs, "orgs", paths):
         pages.append(Page(f"orgs/{org.slug}.html", "org.html", org_context(site, org, backlinks, tags, "../")))
-    if site_pages and site.history is not None:
+    if site.history is not None and want("changes.html"):
         pages.append(Page("changes.html", "changes.html", changes_context(site)))
-    if site_pages and site.problems:
+    if site.problems and want("problems.html"):
         pages.append(Page("problems.html", "problems.html", problems_context(site)))
-    if site_pages:
+    site_wide = [page for page in pages if page.template not in ("contact.html", "org.html")]
+    if site_wide:
         # Site-wide pages are rendered on every build anyway, so they may show site-wide
         # facts: the problem totals (banner, footer link) and, on the directory and the
         # dashboard, the contact/org counts.
         totals, counts = problem_totals(site), site_counts(site, tags)
-        for page in pages:
-            if page.template not in ("contact.html", "org.html"):
-                page.context["problems"] = totals
-                if page.path in ("index.html", "dashboard.html"):
-                    page.context["counts"] = counts
+        for page in site_wide:
+            page.context["problems"] = totals
+            if page.path in ("index.html", "dashboard.html"):
+                page.context["counts"] = counts
     for page in pages:
         page.context = {**common, **page.context, "base": page.base, "page_path": page.path,
                         "tag_hrefs": {t: page.base + p for t, p in tags.items()}}

@@ -48,6 +48,7 @@ from . import cache as cache_mod
 
 KIND = "rows"
 SHARDS = 16
+NAME = "rows"  # the files' names: rows-XX.bin (build.RowStore.lists keeps some rows apart)
 
 
 def row_values(row: Any) -> Any:
@@ -114,9 +115,11 @@ def values_digest(values: Any) -> bytes | None:
 class RowCache:
     """The rows of the last build (read from .crm-cache/) and those used by this one."""
 
-    def __init__(self, folder: Path | None, key: str, stored: list[dict[bytes, str]] | None = None) -> None:
+    def __init__(self, folder: Path | None, key: str, stored: list[dict[bytes, str]] | None = None,
+                 name: str = NAME) -> None:
         self.folder = folder
         self.key = key
+        self.name = name  # of its files: <name>-XX.bin
         # The last build's rows not (yet) used by this one: a row found here moves to used,
         # and what is left was not shown.
         self.old: list[dict[bytes, str]] = stored if stored is not None else [{} for _ in range(SHARDS)]
@@ -136,13 +139,13 @@ class RowCache:
         self.keep_unused = False
 
     @classmethod
-    def load(cls, folder: Path, key: str, memory: RowMemory | None = None) -> RowCache:
-        """The last build's rows; memory: a long-running process's, from which only the
-        shards written since it last read them are read (each one copied, as a build
-        takes rows out of what it loaded)."""
+    def load(cls, folder: Path, key: str, memory: RowMemory | None = None, name: str = NAME) -> RowCache:
+        """The last build's rows (in folder/<name>-XX.bin); memory: a long-running
+        process's, from which only the shards written since it last read them are read
+        (each one copied, as a build takes rows out of what it loaded)."""
         if memory is None:
-            return cls(folder, key, [_read_shard(folder, n, key) for n in range(SHARDS)])
-        return cls(folder, key, [dict(shard) for shard in memory.read(folder, key)])
+            return cls(folder, key, [_read_shard(folder, n, key, name) for n in range(SHARDS)], name)
+        return cls(folder, key, [dict(shard) for shard in memory.read(folder, key, name)], name)
 
     def row_digest(self, row: Any) -> bytes | None:
         """The digest of what a macro is given of row (row_values: its values without its
@@ -198,10 +201,10 @@ class RowCache:
             if self.keep_unused:
                 if self.rendered[n]:
                     rows = {digest: str(html) for digest, html in (*self.old[n].items(), *self.used[n].items())}
-                    cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, rows)
+                    cache_mod.write_blob(_shard_path(self.folder, n, self.name), KIND, self.key, rows)
             elif self.rendered[n] or self.old[n]:
                 rows = {digest: str(html) for digest, html in self.used[n].items()}
-                cache_mod.write_blob(_shard_path(self.folder, n), KIND, self.key, rows)
+                cache_mod.write_blob(_shard_path(self.folder, n, self.name), KIND, self.key, rows)
 
 
     def release(self) -> None:
@@ -225,27 +228,27 @@ class RowMemory:
     def __init__(self) -> None:
         self._kept: list[tuple[str, tuple[int, int, int], dict[bytes, str]] | None] = [None] * SHARDS
 
-    def read(self, folder: Path, key: str) -> list[dict[bytes, str]]:
+    def read(self, folder: Path, key: str, name: str = NAME) -> list[dict[bytes, str]]:
         shards = []
         for n in range(SHARDS):
-            path = _shard_path(folder, n)
+            path = _shard_path(folder, n, name)
             stamp = cache_mod.file_stamp(path)  # before reading: a file replaced meanwhile is read again next time
             kept = self._kept[n]
             if kept is not None and stamp is not None and kept[0] == f"{path}\n{key}" and kept[1] == stamp:
                 shards.append(kept[2])
                 continue
-            shard = _read_shard(folder, n, key)
+            shard = _read_shard(folder, n, key, name)
             self._kept[n] = (f"{path}\n{key}", stamp, shard) if stamp is not None else None
             shards.append(shard)
         return shards
 
 
-def _shard_path(folder: Path, n: int) -> Path:
-    return folder / f"rows-{n:02x}.bin"
+def _shard_path(folder: Path, n: int, name: str = NAME) -> Path:
+    return folder / f"{name}-{n:02x}.bin"
 
 
-def _read_shard(folder: Path, n: int, key: str) -> dict[bytes, str]:
-    stored = cache_mod.read_blob(_shard_path(folder, n), KIND, key)
+def _read_shard(folder: Path, n: int, key: str, name: str = NAME) -> dict[bytes, str]:
+    stored = cache_mod.read_blob(_shard_path(folder, n, name), KIND, key)
     if not isinstance(stored, dict):
         return {}
     if not all(type(k) is bytes and type(v) is str for k, v in stored.items()):

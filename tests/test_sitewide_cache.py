@@ -16,7 +16,7 @@ import pytest
 from site_builder import build as build_mod
 from site_builder import cache as cache_mod
 from site_builder import rowcache
-from site_builder.build import build_site
+from site_builder.build import LIST_ROWS, build_site
 from site_builder.site_data import parse_search_data_js
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,12 +38,16 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many rows each build's RowCache rendered (the builds run in this process)."""
+    """How many rows each build's RowCaches rendered (the builds run in this process):
+    its rows' and then its list pages' (build.RowStore.lists), added up."""
     counts: list[int] = []
     real_save = rowcache.RowCache.save
 
     def save(self: rowcache.RowCache) -> None:
-        counts.append(self.misses)
+        if self.name == rowcache.NAME or not counts:
+            counts.append(self.misses)
+        else:
+            counts[-1] += self.misses
         real_save(self)
 
     monkeypatch.setattr(rowcache.RowCache, "save", save)
@@ -183,12 +187,13 @@ def test_unchanged_rows_are_not_rewritten(corpus: Path, tmp_path: Path, renders:
 
 
 def _poison(corpus: Path, make: Callable[[int, dict[bytes, str]], bytes]) -> None:
-    """Rewrite every row shard with make(shard number, its rows)."""
+    """Rewrite every row shard (the list pages' too) with make(shard number, its rows)."""
     key = _row_key(corpus)
-    for n in range(rowcache.SHARDS):
-        path = corpus / ".crm-cache" / f"rows-{n:02x}.bin"
-        stored = rowcache._read_shard(corpus / ".crm-cache", n, key) if path.exists() else {}
-        path.write_bytes(make(n, stored))
+    for name in (rowcache.NAME, LIST_ROWS):
+        for n in range(rowcache.SHARDS):
+            path = corpus / ".crm-cache" / f"{name}-{n:02x}.bin"
+            stored = rowcache._read_shard(corpus / ".crm-cache", n, key, name) if path.exists() else {}
+            path.write_bytes(make(n, stored))
 
 
 def _row_key(corpus: Path) -> str:
@@ -232,7 +237,7 @@ def test_corrupt_or_foreign_row_cache_is_ignored(corpus: Path, tmp_path: Path, h
 
 def test_cache_false_neither_reads_nor_writes_rows(corpus: Path, tmp_path: Path) -> None:
     build_site(corpus, tmp_path / "site", TODAY, cache=False)
-    assert not list((corpus / ".crm-cache").glob("rows-*.bin"))
+    assert not list((corpus / ".crm-cache").glob("*rows-*.bin"))
 
 
 # --- themes ------------------------------------------------------------------------------------
@@ -363,14 +368,15 @@ def test_row_store_key_is_the_site_fingerprint(corpus: Path, tmp_path: Path, mon
     keys: list[str] = []
     real = rowcache.RowCache.load
 
-    def load(folder: Path, key: str, memory: rowcache.RowMemory | None = None) -> rowcache.RowCache:
+    def load(folder: Path, key: str, memory: rowcache.RowMemory | None = None,
+             name: str = rowcache.NAME) -> rowcache.RowCache:
         keys.append(key)
-        return real(folder, key, memory)
+        return real(folder, key, memory, name)
 
     monkeypatch.setattr(rowcache.RowCache, "load", staticmethod(load))
     build_site(corpus, tmp_path / "a", TODAY, workers=1)
     build_site(corpus, tmp_path / "a", date(2026, 11, 23), workers=1)
-    assert len(keys) == 2 and keys[0] != keys[1]
+    assert len(keys) == 4 and keys[0] == keys[1] != keys[2] == keys[3]  # the rows' and the list pages' rows
     assert build_mod.RowStore  # the glue build.write_site uses
 
 
@@ -574,7 +580,7 @@ def test_row_memory_reads_again_only_the_shards_written_since(tmp_path: Path, mo
         cache_mod.write_blob(rowcache._shard_path(folder, n), rowcache.KIND, "key-1", {bytes([n]) * 24: f"row {n}"})
     reads: list[int] = []
     real = rowcache._read_shard
-    monkeypatch.setattr(rowcache, "_read_shard", lambda f, n, key: (reads.append(n), real(f, n, key))[1])
+    monkeypatch.setattr(rowcache, "_read_shard", lambda f, n, key, name: (reads.append(n), real(f, n, key, name))[1])
     memory = rowcache.RowMemory()
     first = memory.read(folder, "key-1")
     assert reads == list(range(rowcache.SHARDS)) and first[3] == {bytes([3]) * 24: "row 3"}
@@ -595,9 +601,9 @@ def test_serve_reads_the_rows_once_then_only_what_a_save_changed(corpus: Path, t
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from site_builder.loader import LoadMemory
 
-    reads: list[int] = []
+    reads: list[tuple[str, int]] = []
     real = rowcache._read_shard
-    monkeypatch.setattr(rowcache, "_read_shard", lambda f, n, key: (reads.append(n), real(f, n, key))[1])
+    monkeypatch.setattr(rowcache, "_read_shard", lambda f, n, key, name: (reads.append((name, n)), real(f, n, key, name))[1])
     memory = LoadMemory()
     out = tmp_path / "site"
     edited = contacts_of(corpus)[4]
@@ -606,7 +612,72 @@ def test_serve_reads_the_rows_once_then_only_what_a_save_changed(corpus: Path, t
         build_site(corpus, out, TODAY, memory=memory, workers=2)
         edited.write_text(edited.read_text(encoding="utf-8") + f"\n## 2026-11-2{n} call\n\nA call.\n", encoding="utf-8")
     # The first build read every shard, the second those the first wrote (all: there
-    # were none before), the third only those the second wrote.
-    assert 0 < len(reads) < rowcache.SHARDS // 2
+    # were none before), the third only those the second wrote (of the directory's rows
+    # and of the list pages' rows, which this process renders in a rebuild).
+    assert reads
+    for name in (rowcache.NAME, LIST_ROWS):
+        assert len([n for kind, n in reads if kind == name]) < rowcache.SHARDS // 2
     build_site(corpus, out, TODAY, memory=memory, workers=2)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+@pytest.mark.parametrize("first", ["here", "forked"])
+def test_a_rebuild_s_list_pages_are_rendered_by_the_process_free_first(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """The forked site-wide process was a rebuild's longest path: while it renders the
+    directory, the tag pages and the search data, the list pages (build.LIST_PAGES) are
+    rendered by whichever process is done with its own work first, this one or the
+    forked one, and only by that one. A build that renders every page leaves them all to
+    the forked process. Either way the site is a clean build's."""
+    import os
+    import time
+
+    from site_builder import incremental
+
+    here = os.getpid()
+    log = tmp_path / "parts.txt"  # a file: the forked process's memory is its own
+    claims: list[incremental.Claim] = []
+
+    class KnownClaim(incremental.Claim):
+        def __init__(self) -> None:
+            super().__init__()
+            claims.append(self)
+
+    def wait_for_the_other() -> None:
+        """Hold this process until the other one has taken the list pages."""
+        deadline = time.monotonic() + 60
+        while claims and not claims[-1].taken:
+            assert time.monotonic() < deadline, "the other process never took the list pages"
+            time.sleep(0.01)
+
+    def logged(real: Callable[..., None], part: str) -> Callable[..., None]:
+        def run(*args: object) -> None:
+            where = "here" if os.getpid() == here else "forked"
+            if part == "rows" and where != first:
+                wait_for_the_other()
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"{part} {where}\n")
+            real(*args)
+        return run
+
+    def calendar(*args: object, **kwargs: object) -> None:
+        if first == "forked":
+            wait_for_the_other()
+        real_calendar(*args, **kwargs)
+
+    real_calendar = build_mod.write_calendar
+    monkeypatch.setattr(incremental, "Claim", KnownClaim)
+    monkeypatch.setattr(build_mod, "write_calendar", calendar)
+    monkeypatch.setattr(build_mod, "_render_row_pages", logged(build_mod._render_row_pages, "rows"))
+    monkeypatch.setattr(build_mod, "_render_list_pages", logged(build_mod._render_list_pages, "lists"))
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    assert log.read_text(encoding="utf-8").split("\n")[:-1] == ["rows forked", "lists forked"]
+    assert not claims  # nothing to share out: every page is rendered
+    log.unlink()
+    edited = contacts_of(corpus)[3]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n## 2026-11-20 call\n\nA call.\n", encoding="utf-8")
+    result = build_site(corpus, out, TODAY, workers=2)
+    assert sorted(log.read_text(encoding="utf-8").split("\n")[:-1]) == [f"lists {first}", "rows forked"]
+    assert "due.html" in result.changed and "index.html" in result.changed
     assert_same_as_clean(corpus, out, tmp_path)
