@@ -473,11 +473,13 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
     memory); without it, that part is worked out here. kept_calendar: the calendar
     events a long-running process keeps (write_calendar); made_calendar: a job whose result
     is calendar.ics's text, made in a forked process (build_site); made_backlinks: one whose
-    result is every page's backlinks (pages.backlink_positions). kept_rows, kept_list_rows:
-    the site-wide pages' rows as a long-running process last read them. scanned: (on_disk, trusted) of
-    the output, when build_site had them worked out while it loaded the CRM (trusted
-    from the state given here, whatever its fingerprint). idle: jobs run once this
-    process has rendered its pages, before it waits for the site-wide ones."""
+    result is every page's backlinks (pages.backlink_positions). kept_rows,
+    kept_list_rows: the site-wide pages' rows as a long-running process last read them.
+    scanned: (on_disk, trusted) of the output, when build_site had them worked out while
+    it loaded the CRM (trusted from the state given here, whatever its fingerprint).
+    idle: jobs run once this process has rendered its pages, or by the forked site-wide
+    process once it has rendered its own, whichever is free first (so a job may run in
+    another process: what it changes in memory is not seen here)."""
     if scanned is not None:
         on_disk, trusted = scanned
     else:
@@ -504,17 +506,27 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             if store.memory is not None:
                 store.memory.read(store.folder, store.key, store.name)  # here, so that this process keeps what it read
         rebuild = state is not None and state.shared == shared  # else every page is rendered
-        # A rebuild's LIST_PAGES: rendered by whichever of the two processes is free first.
-        lists = incremental.Claim() if rebuild else None
+        # Work that this process or the forked site-wide one can do, each piece done by
+        # whichever is free first: a rebuild's LIST_PAGES and the idle jobs.
+        lists = incremental.Claim() if rebuild and workers > 1 else None
+        idle_jobs = [(incremental.Claim(), job) for job in idle or ()]
+
+        def shared_work(into: incremental.StagingWriter) -> None:
+            if lists is not None and lists.take():
+                render_site_wide(site, into, reuse, rows, "lists")
+            for claim, job in idle_jobs:
+                if claim.take():
+                    job.result()
+
+        part: SiteWidePart = "all" if lists is None else "rows"
         if workers > 1:
             def site_wide(child: incremental.StagingWriter) -> None:
-                render_site_wide(site, child, reuse, rows, "all" if lists is None else "rows")
-                if lists is not None and lists.take():
-                    render_site_wide(site, child, reuse, rows, "lists")
+                render_site_wide(site, child, reuse, rows, part)
+                shared_work(child)
 
             background = incremental.render_forked(site_wide, writer)
         if background is None:
-            render_site_wide(site, writer, reuse, rows)
+            render_site_wide(site, writer, reuse, rows, part)
         signatures: dict[str, str] = {}
 
         def dependencies() -> tuple[dict[str, bytes], dict[str, set[str]]]:
@@ -545,8 +557,6 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                      or p not in trusted or vcards.get(p, p) not in trusted]
             _render_entities(site, writer, vcard, dirty, workers, digests=loaded.digests if cache else None)
             calendar_ics()
-            if background is not None and lists is not None and lists.take():
-                render_site_wide(site, writer, reuse, rows, "lists")
         else:
             # Every page is rendered: sign them (for the next build) and make calendar.ics
             # (every file's events again, on another day: 0.5 s at 10,000, which was the
@@ -560,11 +570,12 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
                 site.backlinks_cache = BacklinkPositions(site.crm, made_backlinks.result())
             _render_entities(site, writer, vcard, dirty, workers, meanwhile=meanwhile,
                              digests=loaded.digests if cache else None)
-        for job in idle or ():
-            job.result()
+        shared_work(writer)
         if background is not None:
             writer.absorb(background.result())
             background = None
+        for _, job in idle_jobs:
+            job.cancel()  # run here, or taken by the forked process (which has now run it)
         rendered = set(dirty)
         for page in entity_pages:
             if page not in rendered:

@@ -447,40 +447,82 @@ def test_a_file_history_signs_by_its_dates_and_each_commit() -> None:
                                                                             list(one.commits)), shared)
 
 
+@pytest.mark.parametrize("writer", ["here", "forked"])
 def test_a_rebuild_writes_the_stats_memory_while_the_site_wide_pages_render(
-        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """After an edit the stats' memory is written once this process has rendered its
-    pages, before it waits for the forked site-wide pages (not before forking them), and
-    it holds the edit."""
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
+    """After an edit the stats' memory is written once, after the site-wide pages were
+    forked (not before) and before they are done: by this process once it has rendered
+    its pages, or by the forked one once it has rendered its own, whichever is free first
+    (write_site's idle jobs; each case is made to happen by holding the other process
+    until the work is taken). It holds the edit."""
+    import os
+    import time
+
+    from site_builder import build as build_mod
     from site_builder import stats_incremental
     from site_builder.cache import digest_bytes
 
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)
-    events: list[str] = []
+    log = tmp_path / "events.txt"  # a file: the forked process may be the one that writes
+    here = os.getpid()
+    claims: list[incremental.Claim] = []
+
+    class KnownClaim(incremental.Claim):
+        def __init__(self) -> None:
+            super().__init__()
+            claims.append(self)
+
+    def event(text: str) -> None:
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+    def wait_until_taken() -> None:
+        deadline = time.monotonic() + 60
+        while not all(claim.taken for claim in claims):
+            assert time.monotonic() < deadline, "the other process never took the shared work"
+            time.sleep(0.01)
+
     real_write, real_fork = stats_incremental.write_memory, incremental.render_forked
+    real_rows, real_calendar = build_mod._render_row_pages, build_mod.write_calendar
 
     def write_memory(root, memory):  # type: ignore[no-untyped-def]
-        events.append("stats written")
+        event(f"stats written {'here' if os.getpid() == here else 'forked'}")
         real_write(root, memory)
 
     def render_forked(job, writer):  # type: ignore[no-untyped-def]
-        events.append("site-wide forked")
+        event("site-wide forked")
         forked = real_fork(job, writer)
         real_result = forked.result
 
         def result():  # type: ignore[no-untyped-def]
-            events.append("site-wide awaited")
-            return real_result()
+            done = real_result()
+            event("site-wide done")
+            return done
 
         forked.result = result
         return forked
 
+    def rows(*args):  # type: ignore[no-untyped-def]
+        if writer == "here":
+            wait_until_taken()
+        real_rows(*args)
+
+    def calendar(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if writer == "forked":
+            wait_until_taken()
+        real_calendar(*args, **kwargs)
+
+    monkeypatch.setattr(incremental, "Claim", KnownClaim)
     monkeypatch.setattr(stats_incremental, "write_memory", write_memory)
     monkeypatch.setattr(incremental, "render_forked", render_forked)
+    monkeypatch.setattr(build_mod, "_render_row_pages", rows)
+    monkeypatch.setattr(build_mod, "write_calendar", calendar)
     op_add_note(corpus, 3)
     build_site(corpus, out, TODAY, workers=2)
-    assert events == ["site-wide forked", "stats written", "site-wide awaited"]
+    assert len(claims) == 2  # the list pages and the stats' memory
+    assert log.read_text(encoding="utf-8").split("\n")[:-1] == [
+        "site-wide forked", f"stats written {writer}", "site-wide done"]
     edited = contacts_of(corpus)[3]
     assert stats_incremental.read_memory(corpus).digests[f"contacts/{edited.name}"] == digest_bytes(edited.read_bytes())
     assert_same_as_clean(corpus, out, tmp_path)
