@@ -865,9 +865,13 @@ class Claim:
         except (ValueError, OSError):  # no fork here (nothing is forked) or no shared memory
             self._taken = None
         self._here = False
+        self._maker = os.getpid()
 
     def take(self) -> bool:
         if self._taken is None:
+            # Without shared memory the work stays with the process that made the claim.
+            if os.getpid() != self._maker:
+                return False
             taken, self._here = self._here, True
             return not taken
         with self._taken.get_lock():

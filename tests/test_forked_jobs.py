@@ -57,22 +57,29 @@ def test_a_check_that_fails_in_the_forked_process_fails_the_build(tmp_path: Path
         build_mod.build_site(root, tmp_path / "site", date(2026, 11, 22), workers=2)
 
 
-@pytest.mark.parametrize("fork", [True, False])
-def test_a_claim_is_taken_once_by_this_process_or_a_forked_one(monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_claim_is_taken_once_by_this_process_or_a_forked_one(monkeypatch: pytest.MonkeyPatch, shared: bool) -> None:
     """incremental.Claim: the first take() wins, here or in a process forked after the
-    claim was made; where nothing can be forked it is a flag of this process."""
-    if not fork:
-        def no_fork(method: str) -> None:
-            raise ValueError(method)
+    claim was made. Without shared memory for it, the work stays with this process:
+    a forked process never takes it."""
+    if not shared:
+        with monkeypatch.context() as patch:
+            def no_shared_memory(method: str) -> None:
+                raise OSError(method)
 
-        monkeypatch.setattr(incremental.multiprocessing, "get_context", no_fork)
-    claim = incremental.Claim()
+            patch.setattr(incremental.multiprocessing, "get_context", no_shared_memory)
+            claim = incremental.Claim()
+    else:
+        claim = incremental.Claim()
     assert not claim.taken
-    if fork:
-        took = incremental.Forked.start(claim.take)
-        assert took is not None and took.result() is True
+    took = incremental.Forked.start(claim.take)
+    assert took is not None
+    if shared:
+        assert took.result() is True
         assert claim.taken  # seen here, as the forked process took it
         assert claim.take() is False
     else:
+        assert took.result() is False
+        assert not claim.taken
         assert claim.take() is True and claim.taken
         assert claim.take() is False
