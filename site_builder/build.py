@@ -1029,7 +1029,7 @@ def write_vcards(site: SiteInput, writer: Any, vcard: Any, entity_paths: list[st
     """The vCards of the contacts whose pages are in entity_paths (private ones have none)."""
     if vcard is None:
         return
-    for contact in wanted_entities(site.crm.contacts, "contacts", list(dict.fromkeys(entity_paths))):
+    for contact in wanted_entities(site.crm.contacts, "contacts", entity_paths):
         if not contact.private:
             writer.write(f"contacts/{contact.slug}.vcf", vcard(contact))
 

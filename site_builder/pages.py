@@ -880,7 +880,7 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     crm = site.crm
     tags = site.tag_files_cache if site.tag_files_cache is not None else tag_files(crm)
     common = common_context(site, tags)
-    paths = None if entity_paths is None else list(dict.fromkeys(entity_paths))
+    paths = None if entity_paths is None else list(entity_paths)
     wanted = None if paths is None else set(paths)
     only = None if wanted is None else {p.rsplit("/", 1)[-1][: -len(".html")] for p in wanted}
     if site.backlinks_cache is not None:
@@ -931,16 +931,17 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
 EntityT = TypeVar("EntityT", bound=Entity)
 
 
-def wanted_entities(entities: dict[str, EntityT], folder: str, page_paths: list[str] | None) -> list[EntityT]:
+def wanted_entities(entities: dict[str, EntityT], folder: str, page_paths: Iterable[str] | None) -> list[EntityT]:
     """The entities of folder ("contacts" or "orgs") whose pages are in page_paths, in
-    that order; every one, in the CRM's order, when page_paths is None. It looks each
-    page up rather than going over every entity: render workers plan one chunk of pages
-    at a time, and a pass over the CRM per chunk grows with the square of its size."""
+    that order and each once; every one, in the CRM's order, when page_paths is None.
+    It looks each page up rather than going over every entity: render workers plan one
+    chunk of pages at a time, and a pass over the CRM per chunk grows with the square of
+    its size."""
     if page_paths is None:
         return list(entities.values())
     prefix = folder + "/"
     found = []
-    for path in page_paths:
+    for path in dict.fromkeys(page_paths):
         if path.startswith(prefix) and path.endswith(".html"):
             entity = entities.get(path[len(prefix):-len(".html")])
             if entity is not None:
