@@ -494,8 +494,18 @@ class LazySections:
         found = _decode_kept(data)
         if not isinstance(found, list):
             return False
-        # The place is let go too: its file is closed once no file's sections need it.
-        self._list, self._data, self._at = found, None, None
+        # The place is kept (with the file open): a long-running process may let go of
+        # the objects again (let_go) and read them back from there when needed.
+        self._list, self._data = found, None
+        return True
+
+    def let_go(self) -> bool:
+        """Let go of the decoded objects when they can be read back (their place in a
+        sections file, and the file to parse again should that fail); True if done.
+        For a long-running process after a build that decoded every file's sections."""
+        if self._list is None or self._at is None or self._source is None:
+            return False
+        self._list = None
         return True
 
     def packed(self) -> bytes:
@@ -717,8 +727,8 @@ def _write_shard_sections(sections_path: Path,
     for sections, chunk in zip(lazy, chunks):
         place = (token, offset, len(chunk), zlib.crc32(chunk))
         places[id(sections)] = place
-        if sections._list is None:
-            sections._at, sections._data = (file, *place[1:]), None  # read from the file if ever needed
+        # Read from the file if ever needed, or if let go of once decoded (let_go).
+        sections._at, sections._data = (file, *place[1:]), None
         offset += len(chunk)
     return places
 
@@ -884,6 +894,9 @@ class ParseCache:
         if self.index.get(file.rel) != stamp:
             self.index[file.rel] = stamp
             self._index_dirty = True
+        sections = getattr(encoded[3], "sections", None)
+        if isinstance(sections, LazySections) and sections._source is None:
+            sections._source = (self.root, file.rel, digest)  # to parse again, as for a cached file
         number = _shard_of(file.rel)
         shard = self._shard(number)
         if shard.get(file.rel, ("",))[0] != digest:

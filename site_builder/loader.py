@@ -69,6 +69,11 @@ class Loaded:
     reparsed: set[str] = field(default_factory=set)
 
 
+# A rebuild after an edit decodes the sections of about one kept file in eight; a build
+# that renders every page decodes all of them (about 200 MB at 10,000 contacts).
+LET_GO_ABOVE = 0.25
+
+
 @dataclass
 class LoadMemory:
     """What the last load in this process read, for a long-running process (`crm serve`,
@@ -92,6 +97,16 @@ class LoadMemory:
     list_rows: Any = None  # the same for the list pages' rows (build.RowStore.lists)
     # The entity checks' results as last made (a cache.KeptChecks).
     checks: Any = None
+
+    def let_go_of_sections(self, most: float = LET_GO_ABOVE) -> int:
+        """When more than `most` of the kept files have their sections decoded (a build
+        that rendered every page, or many saves' worth), let go of those objects: they
+        are read back from the cache when needed. Returns how many were let go."""
+        decoded = [e.sections for _, f in self.files.values() if (e := f.entity) is not None
+                   and isinstance(e.sections, cache_mod.LazySections) and e.sections.decoded]
+        if len(decoded) <= most * len(self.files):
+            return 0
+        return sum(sections.let_go() for sections in decoded)
 
 
 def load(root: Path, *, cache: bool = True, workers: int | None = None,

@@ -226,6 +226,7 @@ class LiveBuilder:
                 self.status = status
                 return status
             self.out = result.out
+            self._memory.let_go_of_sections()
             # The files just saved first: that is where the user is looking.
             touched = set(changed or ())
             errors = sorted(result.errors, key=lambda p: p.path not in touched)

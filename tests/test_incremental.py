@@ -147,10 +147,12 @@ def test_incremental_build_equals_clean_build(operations) -> None:  # type: igno
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 40)), min_size=1, max_size=4))
-def test_builds_that_reuse_the_last_load_equal_a_clean_build(operations) -> None:  # type: ignore[no-untyped-def]
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 40)), min_size=1, max_size=4),
+       st.lists(st.booleans(), min_size=5, max_size=5))
+def test_builds_that_reuse_the_last_load_equal_a_clean_build(operations, let_go) -> None:  # type: ignore[no-untyped-def]
     """`crm serve` keeps what it loaded (LoadMemory) and reuses the files that did not
-    change: after any edits its site is still the clean build's, byte for byte."""
+    change: after any edits its site is still the clean build's, byte for byte. After a
+    build it may let go of the decoded sections (let_go: after which builds)."""
     from site_builder.loader import LoadMemory
 
     memory = LoadMemory()
@@ -159,7 +161,9 @@ def test_builds_that_reuse_the_last_load_equal_a_clean_build(operations) -> None
         root = small_corpus(scratch / "crm")
         out = scratch / "site"
         build_site(root, out, TODAY, memory=memory)
-        for operation, pick in operations:
+        for (operation, pick), go in zip(operations, let_go):
+            if go:
+                memory.let_go_of_sections(most=0.0)
             operation(root, pick)
             build_site(root, out, TODAY, memory=memory)
             assert set(memory.files) == {p.relative_to(root).as_posix() for p in root.glob("*/*.md")}

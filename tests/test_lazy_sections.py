@@ -319,3 +319,55 @@ def test_a_save_drops_an_entry_whose_sections_can_neither_be_read_nor_parsed_aga
     assert other not in shard and edited in shard
     reloaded = loader.load(corpus)
     assert other in reloaded.reparsed and reloaded.crm.contacts == fresh.contacts
+
+
+# --- letting go of decoded sections (a long-running process after a full build) ------------
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_decoded_sections_are_let_go_and_read_back_from_their_sections_file(
+        corpus: Path, monkeypatch: pytest.MonkeyPatch, cached: bool) -> None:
+    """cached: the files come from the cache; otherwise parsed now (the first build after
+    a program upgrade), their sections written to the cache as they were parsed."""
+    if cached:
+        loader.load(corpus)
+    memory = loader.LoadMemory()
+    crm = loader.load(corpus, memory=memory).crm  # every file decoded, as a full build reads them
+    want = loader.load(corpus, cache=False).crm.contacts
+    sections = [c.sections for c in crm.contacts.values()]
+    assert all(isinstance(s, cache.LazySections) and s.decoded for s in sections)
+    assert memory.let_go_of_sections() == len(memory.files)
+    assert not any(s.decoded for s in sections)
+    never_parsed_again(monkeypatch)  # read from the sections file, not parsed
+    assert crm.contacts == want
+    assert all(s.decoded for s in sections)
+
+
+def test_sections_are_let_go_only_when_many_are_decoded(corpus: Path) -> None:
+    """A rebuild after an edit decodes a few files' sections, which the next one will
+    likely read again; a build that decoded more than LET_GO_ABOVE of them lets go."""
+    loader.load(corpus)
+    memory = loader.LoadMemory()
+    crm = loader.load(corpus, memory=memory, lazy=True).crm
+    contacts = list(crm.contacts.values())
+    few = 8
+    for contact in contacts[:few]:
+        list(contact.sections)
+    assert memory.let_go_of_sections(most=few / len(memory.files)) == 0
+    assert all(c.sections.decoded for c in contacts[:few])
+    list(contacts[few].sections)
+    assert memory.let_go_of_sections(most=few / len(memory.files)) == few + 1
+    assert not any(c.sections.decoded for c in contacts)
+
+
+def test_sections_that_could_not_be_read_back_are_kept(corpus: Path) -> None:
+    """Sections with no place in a sections file (the cache could not be written) or no
+    file to parse again are never let go."""
+    made = cache.LazySections.of([])
+    assert made.decoded and not made.let_go() and made.decoded
+    loader.load(corpus)
+    crm = loader.load(corpus, lazy=True).crm
+    sections = next(iter(crm.contacts.values())).sections
+    list(sections)
+    sections._source = None
+    assert not sections.let_go() and sections.decoded
