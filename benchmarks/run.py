@@ -9,10 +9,12 @@ own process (so imports and process start-up count, as they do for a user, with 
 package's bytecode written first, as an install has it) and reads that process's peak memory
 from os.wait4 (the largest of it and the worker processes it waited for). Corpora are
 generated once into $TMPDIR/crm-benchmark/ by generate.py and reused; the
-edit/add/delete steps are undone at the end, so a corpus stays byte-identical. Two rows
+edit/add/delete steps are undone at the end, so a corpus stays byte-identical. Three rows
 are not one command: the next-day build (`--today` one day later, which renders every
-page again) and one save under `crm serve` (serve_save.py: a process that builds once,
-then again after the edit, keeping what it loaded as serve does).
+page again), one save under `crm serve` (serve_save.py: a process that builds once,
+then again after the edit, keeping what it loaded as serve does), and the second save of
+a `crm serve` started with no cache, as right after a program upgrade (every cache made
+again, the old site in place; its peak memory is the one to watch).
 Results go to benchmarks/results/<date>.md (and stdout).
 """
 
@@ -74,9 +76,11 @@ def run_cli(args: list[str], cwd: Path) -> Measurement:
                        proc.returncode)
 
 
-def run_serve_save(root: Path, victim: Path) -> Measurement:
-    """serve_save.py in a fresh process: one save under `crm serve` after its first build."""
-    cmd = [sys.executable, str(HERE / "serve_save.py"), str(root), str(victim), "--today", TODAY]
+def run_serve_save(root: Path, victim: Path, saves: int = 1) -> Measurement:
+    """serve_save.py in a fresh process: saves under `crm serve` after its first build
+    (the last one timed; the peak memory is the process's, its first build included)."""
+    cmd = [sys.executable, str(HERE / "serve_save.py"), str(root), str(victim), "--today", TODAY,
+           "--saves", str(saves)]
     env = dict(os.environ)
     if CODE_PATH is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(CODE_PATH), *filter(None, [env.get("PYTHONPATH")])])
@@ -222,6 +226,9 @@ def bench_size(root: Path, repeat: int) -> dict[str, object]:
         victim.write_bytes(original)
         run_cli(build, REPO)
         results["crm serve: one save (contact edited)"] = run_serve_save(root, victim)
+        # As right after a program upgrade: every cache made again, the old site in place.
+        clear_cache(root)
+        results["crm serve started with no cache: its second save"] = run_serve_save(root, victim, saves=2)
     finally:
         victim.write_bytes(original)
         added.unlink(missing_ok=True)

@@ -4,10 +4,10 @@
 
 Builds once (as serve does when it starts), then appends a section to CONTACT.md and
 builds again through the same LiveBuilder, which keeps what it loaded and the stats'
-memory between builds. Prints one JSON line about the second build: wall seconds, CPU
-seconds (this process and the worker processes it waited for) and the process's peak
-RSS in MB (the first build included: it is the serve process's peak). The file is put
-back as it was afterwards.
+memory between builds (--saves N: N such saves, each appending another section). Prints
+one JSON line about the last save's build: wall seconds, CPU seconds (this process and
+the worker processes it waited for) and the process's peak RSS in MB (the first build
+included: it is the serve process's peak). The file is put back as it was afterwards.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", type=Path)
     parser.add_argument("contact", type=Path, help="the contact file the save changes")
     parser.add_argument("--today", required=True, type=date.fromisoformat)
+    parser.add_argument("--saves", type=int, default=1, help="how many saves (the last one is timed)")
     args = parser.parse_args(argv)
     from site_builder.watch import LiveBuilder
 
@@ -42,10 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     original = args.contact.read_bytes()
     stamp = args.contact.stat()
     try:
-        args.contact.write_bytes(original + EDIT)
-        cpu, start = cpu_seconds(), time.perf_counter()
-        status = builder.build([str(args.contact)])
-        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        for save in range(1, args.saves + 1):
+            args.contact.write_bytes(original + EDIT * save)
+            cpu, start = cpu_seconds(), time.perf_counter()
+            status = builder.build([str(args.contact)])
+            wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+            if status.failure:
+                break
     finally:
         args.contact.write_bytes(original)
         os.utime(args.contact, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
