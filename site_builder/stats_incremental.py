@@ -309,6 +309,7 @@ def _signs(table: Mapping[str, Json], kept: dict[str, bytes], changed: set[str] 
 
 
 def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -> Stats:
+    inputs, headings = _kept_of_unchanged_files(crm, today, memory, digests)
     spans: dict[str, tuple[int, int]] = {}
     ctx = context_of(crm, today, spans)
     stats = compute_in_context(ctx)
@@ -319,9 +320,29 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     memory.days = {path: all_days[start:end] for path, (start, end) in spans.items()}
     memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
     memory.total = _total_revenue(ctx)
-    memory.inputs, memory.headings = {}, {}  # made when needed: most full computations are never followed by an edit here
+    # The others are made when needed: most full computations are never followed by an edit here.
+    memory.inputs, memory.headings = inputs, headings
     memory.last, memory.kept_summary, memory.changed = "full", False, None
     return stats
+
+
+def _kept_of_unchanged_files(crm: CRM, today: date, memory: StatsMemory,
+                             digests: dict[str, str]) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The summary inputs and heading digests memory holds for files whose bytes did not
+    change, when only the day differs (the first computation of a day, in `crm due` or
+    the day's first build): both depend on the file alone. Making them all again took
+    about 0.35 s at 10,000 contacts when the memory was written."""
+    if not memory.key or memory.key.partition("\0")[2] != memory_key(crm, today).partition("\0")[2]:
+        return {}, {}
+    old = memory.digests
+
+    def unchanged(path: str) -> bool:
+        digest = digests.get(path)
+        return bool(digest) and old.get(path) == digest
+
+    return ({path: v for path, v in memory.inputs.items() if type(v) is str and unchanged(path)},
+            {path: v for path, v in memory.headings.items()
+             if type(v) is bytes and len(v) % _DIGEST_SIZE == 0 and unchanged(path)})
 
 
 def footprint(entity: Entity) -> Footprint:

@@ -74,9 +74,13 @@ def op_tier(root: Path, pick: int) -> None:
     _replace_line(people[pick % len(people)], "tier", "ABC"[pick % 3])
 
 
+def op_next_day(root: Path, pick: int) -> None:
+    """Another day (check_sequence moves today on): a full computation, the files as they were."""
+
+
 CONTACT_OPERATIONS = [op_edit_name, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_refer,
                       op_status, op_plan_and_touch, op_tier, op_invoice]
-OPERATIONS = [*CONTACT_OPERATIONS, op_org_parent, op_edit_org, op_config]
+OPERATIONS = [*CONTACT_OPERATIONS, op_org_parent, op_edit_org, op_config, op_next_day]
 
 
 def as_json(figures: stats.Stats) -> str:
@@ -102,6 +106,8 @@ def check_sequence(root: Path, operations: list[tuple[object, int]], today: date
     stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
     modes = []
     for operation, pick in operations:
+        if operation is op_next_day:
+            today = date.fromordinal(today.toordinal() + 1 + pick % 3)
         operation(root, pick)  # type: ignore[operator]
         if stored:
             stats_incremental.write_memory(root, memory)
@@ -443,3 +449,36 @@ def test_one_process_that_computes_without_then_with_signs_writes_them_whole(tmp
         stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=signed)
         stats_incremental.write_memory(root, memory)
     assert len(stats_incremental.read_memory(root).contact_signs) == len(loaded.crm.contacts)
+
+
+def test_another_day_keeps_the_unchanged_files_inputs_and_heading_digests(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """They depend on the file alone: the day's first computation (in full) keeps them
+    for every file whose bytes did not change, makes them again for the others, and
+    keeps none when crm.yaml's settings changed."""
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
+    stats_incremental.write_memory(root, memory)
+    op_add_note(root, 3)
+    edited = f"contacts/{contacts_of(root)[3].name}"
+    made: list[str] = []
+    real = stats_incremental.heading_digests
+    monkeypatch.setattr(stats_incremental, "heading_digests", lambda e, s: (made.append(e.path), real(e, s))[1])
+    memory, loaded = stats_incremental.read_memory(root), load(root)
+    stats_incremental.compute(loaded.crm, date(2026, 11, 23), memory, loaded.digests)
+    assert memory.last == "full"
+    assert edited not in memory.headings and edited not in memory.inputs
+    assert len(memory.headings) == len(loaded.digests) - 1 and len(memory.inputs) == len(loaded.crm.contacts) - 1
+    stats_incremental.write_memory(root, memory)
+    assert made == [edited]
+    again = stats_incremental.read_memory(root)
+    fresh = stats_incremental.StatsMemory()
+    stats_incremental.compute(load(root).crm, date(2026, 11, 23), fresh, loaded.digests)
+    assert again.headings == stats_incremental._all_headings(fresh)
+    assert again.inputs == stats_incremental._all_inputs(fresh)
+    op_config(root, 1)
+    memory, loaded = stats_incremental.read_memory(root), load(root)
+    stats_incremental.compute(loaded.crm, date(2026, 11, 23), memory, loaded.digests)
+    assert memory.last == "full" and memory.headings == {} and memory.inputs == {}
