@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from . import cache as cache_mod
 from . import fs
@@ -113,13 +113,27 @@ def compute_stats(result: CheckResult, today: date) -> "Stats":
     """Every figure for the checked CRM as of today (stats.compute). With the cache, from
     what the last computation left in .crm-cache/stats.bin (stats_incremental): only
     what changed since is worked out again, and the memory is kept for the next one."""
+    stats, keep = compute_stats_then_keep(result, today)
+    keep()
+    return stats
+
+
+def compute_stats_then_keep(result: CheckResult, today: date) -> tuple["Stats", Callable[[], None]]:
+    """compute_stats, and what keeps the memory for the next computation (writes it to
+    .crm-cache/stats.bin when it changed), for a caller that shows the figures first:
+    after a full computation (the first of a day) writing it takes about 0.4 s at
+    10,000 contacts."""
     from .stats import compute
     from . import stats_incremental
 
     digests = result.digests
     if digests is None:
-        return compute(result.crm, today)
+        return compute(result.crm, today), _nothing
     stats, memory, changed = stats_incremental.compute_remembered(result.crm, today, digests)
-    if changed:
-        stats_incremental.write_memory(result.crm.root, memory)
-    return stats
+    if not changed:
+        return stats, _nothing
+    return stats, lambda: stats_incremental.write_memory(result.crm.root, memory)
+
+
+def _nothing() -> None:
+    pass

@@ -6,7 +6,7 @@ import sys
 import unicodedata
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -19,12 +19,23 @@ from ..stats_words import contact_phrases, money_text, org_phrases
 from .common import fail_usage, format_option, not_a_crm, root_option, today_option
 
 
-def load_stats(root: Path, today: date, remembered: bool = False) -> tuple[api.CheckResult, Stats]:
-    """Load and check the CRM, then compute; a one-line note on stderr if it has errors.
-    remembered: from (and into) the stats' memory in .crm-cache/stats.bin, as builds do
-    (`crm due`, run every day: its full computation primes the day's first build). `crm
-    stats` computes in full: with --json at 10,000 contacts it peaks at about 385 MB (520
-    MB when nothing is cached yet), and the memory would add about 15 MB."""
+def load_stats(root: Path, today: date) -> tuple[api.CheckResult, Stats]:
+    """Load and check the CRM, then compute in full; a one-line note on stderr if it has
+    errors. `crm stats` computes in full, not from the stats' memory: with --json at
+    10,000 contacts it peaks at about 385 MB (520 MB when nothing is cached yet), and the
+    memory would add about 15 MB."""
+    result, stats, _ = _load_stats(root, today, remembered=False)
+    return result, stats
+
+
+def load_remembered_stats(root: Path, today: date) -> tuple[api.CheckResult, Stats, Callable[[], None]]:
+    """load_stats from (and into) the stats' memory in .crm-cache/stats.bin, as builds do
+    (`crm due`, run every day: its full computation primes the day's first build); the
+    third value writes the memory, which the caller does once its output is shown."""
+    return _load_stats(root, today, remembered=True)
+
+
+def _load_stats(root: Path, today: date, remembered: bool) -> tuple[api.CheckResult, Stats, Callable[[], None]]:
     try:
         # From the memory, the stats read the notes of the changed files only.
         result = api.check(root, lazy=remembered)
@@ -34,9 +45,12 @@ def load_stats(root: Path, today: date, remembered: bool = False) -> tuple[api.C
     if result.errors:
         click.echo(f"crm: note: `crm check` reports {len(result.errors)} errors; "
                    "figures are computed on what could be read", err=True)
-    stats = api.compute_stats(result, today) if remembered else compute(result.crm, today)
+    if remembered:
+        stats, keep = api.compute_stats_then_keep(result, today)
+    else:
+        stats, keep = compute(result.crm, today), (lambda: None)
     hold_until_exit(result, stats)
-    return result, stats
+    return result, stats, keep
 
 
 def write_bytes(data: bytes) -> None:
@@ -100,9 +114,10 @@ def due_command(root: Path, today: date, within: int, fmt: str) -> None:
     --format json prints a list of {slug, name, reason, date, detail}, reason being one
     of follow-up, overdue, never-contacted, birthday, over-contacted.
     """
-    result, stats = load_stats(root, today, remembered=True)
+    result, stats, keep = load_remembered_stats(root, today)
     report = due_items(result.crm, stats, today, within)
     click.echo(_json(report.to_json()) if fmt == "json" else render_due(report))
+    keep()  # after the list is shown: the first `crm due` of a day writes the whole memory
 
 
 # --- text ----------------------------------------------------------------------------
