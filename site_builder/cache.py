@@ -336,7 +336,8 @@ def _ensure_cache_dir(folder: Path) -> None:
 @contextlib.contextmanager
 def gc_paused(freeze: bool = True) -> Iterator[None]:
     """Building hundreds of thousands of small objects triggers the cyclic GC over and
-    over (about half of the unpickling time); none of them form cycles. freeze: what was
+    over (about half of the unpickling time); none of them may form cycles, which would
+    stay until the next collection (tests/test_memory_cycles.py). freeze: what was
     made is kept out of later collections (objects that live on, like a loaded CRM)."""
     was_enabled = gc.isenabled()
     gc.disable()
