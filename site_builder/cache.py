@@ -506,6 +506,8 @@ class LazySections:
         For a long-running process after a build that decoded every file's sections."""
         if self._list is None or self._at is None or self._source is None:
             return False
+        if self._at[0].descriptor() is None:  # its file replaced since: nothing to read back
+            return False
         self._list = None
         return True
 
@@ -723,13 +725,17 @@ def _write_shard_sections(sections_path: Path,
             os.close(fd)
         return None
     file = SectionsFile(sections_path, token, opened[0])
+    # Decoded sections get the same place, to be read back only if let go of (let_go),
+    # which opens the file, when it is still the one at its path: held open for them
+    # all from now, every save would keep one more file open (its changed files' own).
+    if_let_go = SectionsFile(sections_path, token)
     places: dict[int, tuple[Any, ...]] = {}
     offset = 0
     for sections, chunk in zip(lazy, chunks):
         place = (token, offset, len(chunk), zlib.crc32(chunk))
         places[id(sections)] = place
-        # Read from the file if ever needed, or if let go of once decoded (let_go).
-        sections._at, sections._data = (file, *place[1:]), None
+        sections._at = (file if sections._list is None else if_let_go, *place[1:])
+        sections._data = None
         offset += len(chunk)
     return places
 

@@ -371,3 +371,53 @@ def test_sections_that_could_not_be_read_back_are_kept(corpus: Path) -> None:
     list(sections)
     sections._source = None
     assert not sections.let_go() and sections.decoded
+
+
+def _open_sections_files(root: Path) -> int:
+    folder = (root / cache.CACHE_DIR).resolve()
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += target.startswith(str(folder)) and "/sections-" in target
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_a_long_running_process_does_not_keep_a_file_open_per_save(corpus: Path) -> None:
+    """Each save writes again the shard of the file it changed; the sections of that
+    file (parsed, so decoded) may be let go of later and read back, but holding the new
+    sections file open for each of them would add an open file per save."""
+    memory = loader.LoadMemory()
+    loader.load(corpus, memory=memory, lazy=True)
+    rels = sorted(memory.files)
+    at_start = _open_sections_files(corpus)
+    for n, rel in enumerate(rels[:20]):
+        with (corpus / rel).open("a", encoding="utf-8") as handle:
+            handle.write(f"\n## 2026-11-2{n % 9} call: Save {n}\n\nA call.\n")
+        loader.load(corpus, memory=memory, lazy=True)
+    assert _open_sections_files(corpus) <= at_start + 2
+    memory.let_go_of_sections(most=0.0)
+    crm = loader.load(corpus, memory=memory, lazy=True).crm
+    assert crm.contacts == loader.load(corpus, cache=False).crm.contacts
+
+
+def test_decoded_sections_whose_file_was_written_again_since_are_kept(corpus: Path) -> None:
+    """A changed file's sections (parsed, so decoded) have their place in the sections
+    file its save wrote; once a later save has written that shard again, there is
+    nothing to read them back from, so they are not let go of."""
+    first, second = shard_mates(corpus)
+    memory = loader.LoadMemory()
+    loader.load(corpus, memory=memory, lazy=True)
+    for rel in (first, second):
+        with (corpus / rel).open("a", encoding="utf-8") as handle:
+            handle.write("\n## 2026-11-20 call: One more\n\nA call.\n")
+        loader.load(corpus, memory=memory, lazy=True)
+    older, newer = (memory.files[rel][1].entity.sections for rel in (first, second))
+    assert older.decoded and newer.decoded
+    assert not older.let_go() and older.decoded
+    assert newer.let_go() and not newer.decoded
+    want = loader.load(corpus, cache=False).crm.contacts
+    assert list(newer) == want[Path(second).stem].sections
