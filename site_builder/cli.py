@@ -66,7 +66,8 @@ def run() -> None:
     loader keeps the last CRM it loaded until then (loader.keep_until_exit), and the
     process ends with os._exit once stdout and stderr are flushed: every file a command
     writes is complete and renamed into place before it returns, and its worker
-    processes have been waited for."""
+    processes have been waited for, but for the parse cache a cold load leaves to a
+    forked process (loader.SAVE_APART_MIN), which is waited for after the output."""
     from . import loader
 
     loader.keep_until_exit(True)
@@ -80,6 +81,7 @@ def run() -> None:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (crm ... | head): nothing more to say
             pass
+    loader.finish_cache_writes()  # after the output: a cold load's cache is written meanwhile
     os._exit(code)
 
 

@@ -371,3 +371,48 @@ def test_check_results_follow_slugs_added_and_deleted(corpus: Path, monkeypatch:
             victim.rename(victim.with_name(f"renamed-{step}.md"))
         cached, plain, _ = both()
         assert cached == plain, step
+
+
+# --- a cold load's cache written by a forked process ---------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks")
+def test_a_cold_load_writes_its_cache_in_a_forked_process(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From SAVE_APART_MIN parsed files a one-shot load leaves writing the parse cache to
+    a forked process and goes on; the next load waits for it and parses nothing."""
+    monkeypatch.setattr(loader, "SAVE_APART_MIN", 10)
+    cold = loader.load(corpus)
+    assert len(loader._saving) == 1
+    warm = loader.load(corpus)
+    assert loader._saving == [] and warm.reparsed == set() and len(cold.reparsed) >= 10
+    _same(cold.crm, warm.crm)
+    _same(loader.load_crm(corpus, cache=False), warm.crm)
+
+
+def test_a_long_running_process_writes_its_cache_itself(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a LoadMemory (`crm serve`), the files it keeps learn their place in the cache
+    (to be let go of and read back): the cache is written in the process."""
+    monkeypatch.setattr(loader, "SAVE_APART_MIN", 10)
+    memory = loader.LoadMemory()
+    loader.load(corpus, memory=memory)
+    assert loader._saving == []
+    assert all(f.entity.sections._at is not None for _, f in memory.files.values() if f.entity is not None)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks")
+def test_the_crm_command_ends_only_once_the_cache_is_written(corpus: Path) -> None:
+    """cli.run ends the process with os._exit: it first waits for the forked write (made
+    slow here), so that the next command finds the whole cache."""
+    import subprocess
+
+    script = ("import time, site_builder.loader as l, site_builder.cache as c\n"
+              "l.SAVE_APART_MIN = 10\n"
+              "save = c.ParseCache.save\n"
+              "c.ParseCache.save = lambda self: (time.sleep(1.0), save(self))[1]\n"
+              "from site_builder.cli import run\nrun()\n")
+    # Not reading its output, which the forked process holds open too: only its end counts.
+    done = subprocess.run([sys.executable, "-c", script, "check", "--root", str(corpus)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0
+    assert (corpus / ".crm-cache" / "index.bin").is_file()
+    assert loader.load(corpus).reparsed == set()
