@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Callable
 
 from . import cache as cache_mod
 from . import fs
-from .config import CONFIG_FILE
+from .config import CONFIG_FILE, parse_config
 from .loader import load
-from .model import CRM
+from .model import CRM, Config
 
 if TYPE_CHECKING:
     from .stats import Stats
@@ -59,9 +59,29 @@ class CheckResult(HasProblems):
     @property
     def digests(self) -> dict[str, str] | None:
         """Each file's content digest (loader.Loaded.digests); None when checked without the cache."""
-        if self._crm is None:
+        if self._crm is None and self._digests is None:
             self._load()
         return self._digests
+
+    @property
+    def root(self) -> Path:
+        if self._crm is not None:
+            return self._crm.root
+        assert self._root is not None
+        return self._root
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the CRM is loaded (an answer from the check cache loads it on first use)."""
+        return self._crm is not None
+
+    @property
+    def config(self) -> Config:
+        """crm.yaml's settings, read without loading the CRM when it is not loaded."""
+        if self._crm is not None:
+            return self._crm.config
+        assert self._root is not None
+        return parse_config(fs.read_optional(self._root / CONFIG_FILE, self._root))[0]
 
     def _load(self) -> None:
         assert self._root is not None
@@ -106,7 +126,7 @@ def _cached_check(root: Path, lazy: bool = False) -> tuple[CheckResult | None, f
     if hit is None:
         return None, discovered
     return (CheckResult(None, hit.problems, root=root, contact_count=hit.contact_count, org_count=hit.org_count,
-                        lazy=lazy), discovered)
+                        digests=digests, lazy=lazy), discovered)
 
 
 def compute_stats(result: CheckResult, today: date) -> "Stats":
@@ -129,6 +149,12 @@ def compute_stats_then_keep(result: CheckResult, today: date) -> tuple["Stats", 
     digests = result.digests
     if digests is None:
         return compute(result.crm, today), _nothing
+    if not result.loaded:
+        # An unchanged tree (the check cache's answer): today's memory for these very
+        # files is the answer, without loading the CRM (`crm due` after the day's build).
+        kept = stats_incremental.remembered_as_is(result.root, result.config, today, digests)
+        if kept is not None:
+            return kept, _nothing
     stats, memory, changed = stats_incremental.compute_remembered(result.crm, today, digests)
     if not changed:
         return stats, _nothing

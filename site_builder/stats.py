@@ -314,6 +314,7 @@ def contact_stats(contact: Contact, ctx: _Context) -> Json:
         **birthday_figures(contact.birthday, config.birthday_window_days, today),
         "referred": ctx.referred.get(contact.slug, []),
         **money_figures(contact, ctx.money[contact.path], today),
+        "since": iso(contact.since),
         "days_to_convert": days_between(contact.since, contact.customer_since),
         "rfm": None,
     }

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .model import CRM
+from .model import Config
 
 if TYPE_CHECKING:
     from .stats import Stats
@@ -16,7 +16,7 @@ REASONS = ("follow-up", "overdue", "never-contacted", "birthday", "over-contacte
 # What the due list (and the tag pages: the last touch) read of a contact's figures, in
 # this order: stats_incremental.PackedFigures keeps them beside each packed entry.
 DUE_FIELDS = ("name", "last_touch", "touches_7d", "over_contacted", "snoozed", "follow_up", "next_due",
-              "cadence_days", "never_touched", "next_birthday", "age_next")
+              "cadence_days", "never_touched", "next_birthday", "age_next", "since")
 
 
 def due_fields(contacts: Any, slug: str) -> dict[str, Any]:
@@ -88,9 +88,10 @@ def _overdue(slug: str, s: dict[str, Any], today: date, horizon: date) -> DueIte
     return DueItem(slug, s["name"], "overdue", s["next_due"], detail)
 
 
-def _never_contacted(slug: str, s: dict[str, Any], today: date, since: date | None) -> DueItem | None:
+def _never_contacted(slug: str, s: dict[str, Any], today: date) -> DueItem | None:
     if not (s["never_touched"] and s["cadence_days"]):
         return None
+    since = date.fromisoformat(s["since"]) if s["since"] else None
     # The date is when they came in (so the longest-waiting come first), today if unknown.
     when = since if since and since <= today else today
     detail = "never contacted" + (f" (in the CRM since {since.isoformat()})" if since else "")
@@ -107,10 +108,12 @@ def _birthday(slug: str, s: dict[str, Any], today: date, horizon: date) -> DueIt
     return DueItem(slug, s["name"], "birthday", s["next_birthday"], f"{who} {in_days((when - today).days)}")
 
 
-def due_items(crm: CRM, stats: Stats, today: date, within: int = 7) -> DueReport:
+def due_items(config: Config, stats: Stats, today: date, within: int = 7) -> DueReport:
     """Everything due on or before today + `within` days, most urgent first: by reason in
     the order follow-up, overdue, never-contacted, birthday; then by date, then slug.
-    Snoozed contacts (snooze_until after today) are left out of the attention list."""
+    Snoozed contacts (snooze_until after today) are left out of the attention list.
+    From the figures and crm.yaml's settings alone: `crm due` needs no loaded CRM when
+    the stats' memory is today's for the files as they are."""
     horizon = today + timedelta(days=max(0, within))
     attention: list[DueItem] = []
     over: list[DueItem] = []
@@ -120,14 +123,13 @@ def due_items(crm: CRM, stats: Stats, today: date, within: int = 7) -> DueReport
         if s["over_contacted"]:
             over.append(DueItem(slug, s["name"], "over-contacted", s["last_touch"],
                                 f"{s['touches_7d']} touches in the last 7 days "
-                                f"(limit {crm.config.max_touches_per_week})"))
+                                f"(limit {config.max_touches_per_week})"))
         if s["snoozed"]:
             continue
-        contact = crm.contacts.get(slug)
         items = (
             _follow_up(slug, s, today, horizon),
             _overdue(slug, s, today, horizon),
-            _never_contacted(slug, s, today, contact.since if contact else None),
+            _never_contacted(slug, s, today),
             _birthday(slug, s, today, horizon),
         )
         attention.extend(item for item in items if item is not None)

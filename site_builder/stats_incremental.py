@@ -260,7 +260,22 @@ class StoredMemory:
 
 
 def memory_key(crm: CRM, today: date) -> str:
-    return f"{today.isoformat()}\0{crm.config!r}"
+    return config_key(crm.config, today)
+
+
+def config_key(config: Config, today: date) -> str:
+    return f"{today.isoformat()}\0{config!r}"
+
+
+def remembered_as_is(root: Path, config: Config, today: date, digests: dict[str, str]) -> Stats | None:
+    """The stats kept in root's stats.bin when they are today's, for these settings and
+    exactly these files (digests: every contact's and org's, as the check cache found
+    them): what compute_remembered would return for them, without loading the CRM.
+    None otherwise."""
+    memory = read_memory(root)
+    if memory.stats is None or memory.key != config_key(config, today) or memory.digests != digests:
+        return None
+    return memory.stats
 
 
 def compute(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str], signed: bool = False) -> Stats:

@@ -378,7 +378,7 @@ def test_touches_per_month(stats: Stats) -> None:
 
 
 def test_due_items_order_and_details(crm, stats: Stats) -> None:  # type: ignore[no-untyped-def]
-    report = due_items(crm, stats, TODAY, within=7)
+    report = due_items(crm.config, stats, TODAY, within=7)
     assert [i.to_json() for i in report.attention] == [
         {"slug": "alice", "name": "Alice Adams", "reason": "follow-up", "date": "2026-11-20",
          "detail": "follow-up overdue by 2 days"},
@@ -403,12 +403,12 @@ def test_due_items_order_and_details(crm, stats: Stats) -> None:  # type: ignore
 
 
 def test_due_within_widens_and_narrows_the_horizon(crm, stats: Stats) -> None:  # type: ignore[no-untyped-def]
-    today_only = due_items(crm, stats, TODAY, within=0)
+    today_only = due_items(crm.config, stats, TODAY, within=0)
     assert [(i.slug, i.reason) for i in today_only.attention] == [
         ("alice", "follow-up"), ("frank", "overdue"), ("bob", "overdue"), ("dave", "never-contacted"),
         ("gina", "birthday"),
     ]
-    month = due_items(crm, stats, TODAY, within=30)
+    month = due_items(crm.config, stats, TODAY, within=30)
     birthdays = [(i.slug, i.date, i.detail) for i in month.attention if i.reason == "birthday"]
     assert birthdays == [("gina", "2026-11-22", "birthday today"), ("alice", "2026-12-01", "turns 46 in 9 days")]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 import shutil
 from pathlib import Path
 
@@ -161,3 +162,86 @@ def test_due_shows_the_list_before_it_writes_the_stats_memory(cli, tmp_path, mon
     events.clear()
     again = cli("due", "--root", str(root), "--today", TODAY_ARG)
     assert again.stdout == first.stdout and "write" not in events
+
+
+def _settled_copy(tmp_path) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of the fixture whose files were last written long ago: their stamps in the
+    cache are trusted at once (a file written in the last 2 s is read again to be sure)."""
+    import os
+
+    root = tmp_path / "crm"
+    shutil.copytree(FIXTURE_SOURCE, root, ignore=shutil.ignore_patterns(".crm-cache"))
+    for path in root.rglob("*"):
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    return root
+
+
+def test_due_after_the_days_build_loads_nothing_and_says_the_same(cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After `crm build` (or a `crm due`) of the same day on the same files, `crm due`
+    takes the check's answer and the stats' memory as they are, without loading the
+    CRM; another day or an edit loads it again. Every answer is the one a copy of the
+    CRM without any cache gives."""
+    import itertools
+
+    from site_builder import loader
+    from site_builder.build import build_site
+
+    root = _settled_copy(tmp_path)
+    source = tmp_path / "source"  # the files, never run on
+    shutil.copytree(root, source)
+    copies = itertools.count()
+
+    def due(where: Path, day: str) -> str:
+        result = cli("due", "--format", "json", "--root", str(where), "--today", day, "--within", "30")
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def uncached(day: str) -> str:
+        copy = tmp_path / f"copy-{next(copies)}"
+        shutil.copytree(source, copy)
+        return due(copy, day)
+
+    build_site(root, tmp_path / "site", date.fromisoformat(TODAY_ARG))
+    real_load = loader.load
+    import site_builder.api as api_module
+
+    for module in (loader, api_module):
+        monkeypatch.setattr(module, "load", lambda *a, **k: pytest.fail("loaded the CRM"))
+    got = due(root, TODAY_ARG)
+    for module in (loader, api_module):
+        monkeypatch.setattr(module, "load", real_load)
+    assert got == uncached(TODAY_ARG) and json.loads(got)
+    # Another day (far enough for birthdays and snoozes to move): computed in full.
+    later = due(root, "2027-06-01")
+    assert later == uncached("2027-06-01") and later != got
+    # An edit, then `crm check` (its answer kept for the new files, the stats' memory
+    # still of the old ones, of the same day): the same again.
+    for where in (root, source):
+        with (where / "contacts" / "erin.md").open("a", encoding="utf-8") as handle:
+            handle.write("\n## 2027-05-30 call: Catch-up\n\nQuick call.\n")
+        os_utime_past(where / "contacts" / "erin.md")
+    assert cli("check", "--root", str(root)).exit_code == 0
+    edited = due(root, "2027-06-01")
+    assert edited == uncached("2027-06-01") and edited != later
+
+
+def test_a_build_keeps_its_problems_as_the_checks_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`crm check` right after `crm build` answers from the cache, with the problems a
+    check without any cache finds."""
+    from site_builder import api
+    from site_builder.build import build_site
+
+    root = _settled_copy(tmp_path)
+    (root / "contacts" / "broken.md").write_text("---\nname: [unclosed\n---\n", encoding="utf-8")
+    os_utime_past(root / "contacts" / "broken.md")
+    build_site(root, tmp_path / "site", date.fromisoformat(TODAY_ARG))
+    answer = api.check(root)
+    assert not answer.loaded
+    assert answer.problems == api.check(root, cache=False).problems and answer.errors
+    assert (answer.contact_count, answer.org_count) == (len(answer.crm.contacts), len(answer.crm.orgs))
+
+
+def os_utime_past(path: Path) -> None:
+    import os
+
+    os.utime(path, (1_700_000_000, 1_700_000_000))

@@ -367,8 +367,8 @@ def test_figures_read_back_packed_and_are_unpacked_only_when_read(tmp_path: Path
         assert figures.due_fields(slug) == {name: full.contacts[slug].get(name) for name in stats_incremental.DUE_FIELDS}
         assert figures.last_touch(slug) == full.contacts[slug]["last_touch"]
     assert figures._opened == {}  # the due fields need no entry unpacked
-    report = stats.due_items(loaded.crm, read.stats, TODAY)
-    assert report == stats.due_items(loaded.crm, full, TODAY) and figures._opened == {}
+    report = stats.due_items(loaded.crm.config, read.stats, TODAY)
+    assert report == stats.due_items(loaded.crm.config, full, TODAY) and figures._opened == {}
     op_add_note(root, 2)  # a note: the ranks are kept, a few entries made again
     loaded = load(root)
     got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests)

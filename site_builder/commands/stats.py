@@ -115,7 +115,7 @@ def due_command(root: Path, today: date, within: int, fmt: str) -> None:
     of follow-up, overdue, never-contacted, birthday, over-contacted.
     """
     result, stats, keep = load_remembered_stats(root, today)
-    report = due_items(result.crm, stats, today, within)
+    report = due_items(result.config, stats, today, within)
     click.echo(_json(report.to_json()) if fmt == "json" else render_due(report))
     keep()  # after the list is shown: the first `crm due` of a day writes the whole memory
 
