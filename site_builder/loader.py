@@ -231,6 +231,8 @@ _saving: list[int] = []  # forked processes writing a ParseCache
 
 
 def _save_apart(store: cache_mod.ParseCache) -> None:
+    # A bare fork, not incremental.Forked: nothing comes back, and cli.run ends with
+    # os._exit, which waitpid suits better than a process pool's shutdown.
     try:
         child = os.fork()
     except (AttributeError, OSError):  # no fork here: write it now
