@@ -107,7 +107,7 @@ def check(root: Path | str, *, cache: bool = True, lazy: bool = False) -> CheckR
     checked = cache_mod.validate_cached(crm, loaded.digests) if cache else validate(crm)
     result = CheckResult(crm, sorted_problems([*crm.problems, *checked]), digests=loaded.digests if cache else None)
     if cache:
-        key = cache_mod.tree_key(loaded.digests, loaded.config_bytes, loaded.discovery_problems)
+        key = loaded.tree_key()
         cache_mod.save_check(crm.root, key, cache_mod.CachedCheck(result.problems, result.contact_count,
                                                                   result.org_count))
     return result

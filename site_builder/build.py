@@ -236,7 +236,7 @@ def remember_check(crm: CRM, loaded: Loaded, problems: list[Problem]) -> None:
     """Keep the build's problems as `crm check`'s answer for this tree (api.check finds
     the same ones the same way): a `crm check` or `crm due` right after a build then loads
     nothing (0.48 -> 0.18 s and 0.68 -> 0.35 s at 10,000 contacts)."""
-    key = cache_mod.tree_key(loaded.digests, loaded.config_bytes, loaded.discovery_problems)
+    key = loaded.tree_key()
     cache_mod.save_check(crm.root, key, cache_mod.CachedCheck(problems, len(crm.contacts), len(crm.orgs)))
 
 
@@ -689,7 +689,7 @@ def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incr
         "pages": result.pages, "contacts": result.contacts, "orgs": result.orgs, "files": result.files,
         "features": result.features,
     }
-    tree_key = cache_mod.tree_key(loaded.digests, loaded.config_bytes, loaded.discovery_problems)
+    tree_key = loaded.tree_key()
     state = incremental.BuildState(fingerprint, tree_key, writer.shared,  # type: ignore[attr-defined]
                                    writer.signatures, incremental.manifest_after(target, writer),  # type: ignore[attr-defined]
                                    record, head)

@@ -69,6 +69,14 @@ class Loaded:
     config_bytes: bytes | None
     discovery_problems: list[Problem]
     reparsed: set[str] = field(default_factory=set)
+    _tree_key: str | None = field(default=None, repr=False, compare=False)
+
+    def tree_key(self) -> str:
+        """cache.tree_key of these files and settings (made once: a build keeps both the
+        check's answer and its own record under it, about 5 ms each at 10,000 files)."""
+        if self._tree_key is None:
+            self._tree_key = cache_mod.tree_key(self.digests, self.config_bytes, self.discovery_problems)
+        return self._tree_key
 
 
 # A rebuild after an edit decodes the sections of about one kept file in eight; a build

@@ -167,12 +167,10 @@ def test_due_shows_the_list_before_it_writes_the_stats_memory(cli, tmp_path, mon
 def _settled_copy(tmp_path) -> Path:  # type: ignore[no-untyped-def]
     """A copy of the fixture whose files were last written long ago: their stamps in the
     cache are trusted at once (a file written in the last 2 s is read again to be sure)."""
-    import os
-
     root = tmp_path / "crm"
     shutil.copytree(FIXTURE_SOURCE, root, ignore=shutil.ignore_patterns(".crm-cache"))
     for path in root.rglob("*"):
-        os.utime(path, (1_700_000_000, 1_700_000_000))
+        os_utime_past(path)
     return root
 
 
