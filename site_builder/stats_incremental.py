@@ -405,7 +405,9 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
         named |= _changed_headings(memory.entities.get(path), now.get(path), old, new,
                                    memory.headings.get(path), headings.get(path))
     people = _affected_contacts(crm, changed, before, after, named)
-    groups = _affected_orgs(crm, people, before, named)
+    quiet = _quiet(memory, changed, before, after, inputs_after, headings) - named
+    groups = _affected_orgs(crm, people, [f for path, f in zip(changed, before) if _slug_of(path) not in quiet],
+                            named, quiet)
     ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints)
 
     old_stats = memory.stats
@@ -475,12 +477,13 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
 
 
 def summary_inputs(contact: Contact) -> str:
-    """A digest of what the RFM ranks and the summary read from a contact's file besides
-    its sections (its money, status, dates, names and links): equal digests, equal
-    contributions. The repr of these plain values is the same for the same values in
+    """A digest of what the RFM ranks, the summary and its orgs' figures read from a
+    contact's file besides its sections (its money, status, dates, names, links and
+    role): equal digests, equal contributions. The repr of these plain values is the same for the same values in
     every process (unlike pickles, whose bytes depend on shared objects)."""
     values = (contact.name, contact.org, contact.status, contact.tier, contact.source, contact.timezone,
-              contact.since, contact.customer_since, contact.referred_by, contact.invoices, contact.deals)
+              contact.since, contact.customer_since, contact.referred_by, contact.invoices, contact.deals,
+              contact.role)
     return blake2b(repr(values).encode(), digest_size=12).hexdigest()
 
 
@@ -591,20 +594,25 @@ _DIGEST_SIZE = 8
 def heading_digests(entity: Entity, slugs: tuple[str, ...]) -> bytes:
     """For each of slugs (the file's footprint: every slug its headings name, sorted), a
     digest of the keys of the file's sections that name it, in any order: a slug's
-    digest changes exactly when a section naming it was added, removed or altered.
-    Joined into one bytes object (one object per file to store and read)."""
+    digest changes exactly when a section naming it was added, removed or altered. Then
+    one more: of every section's date and kind, in order (what the file's own touches
+    give its org's group: see _quiet). Joined into one bytes object (one object per file
+    to store and read)."""
     keys: dict[str, list[str]] = {}
+    days: list[str] = []
     for section in entity.sections:
+        days.append(f"{section.date.toordinal()} {section.kind}")
         if section.participants:
             text = repr(_section_key(section))  # the same in every process, unlike hash()
             for slug in section.participants:
                 keys.setdefault(slug, []).append(text)
-    return b"".join(blake2b("\0".join(sorted(keys.get(slug, ()))).encode(), digest_size=_DIGEST_SIZE).digest()
-                    for slug in slugs)
+    return b"".join([*(blake2b("\0".join(sorted(keys.get(slug, ()))).encode(), digest_size=_DIGEST_SIZE).digest()
+                       for slug in slugs),
+                     blake2b("\0".join(days).encode(), digest_size=_DIGEST_SIZE).digest()])
 
 
 def _per_slug(slugs: tuple[str, ...], digests: bytes) -> dict[str, bytes]:
-    if len(digests) != _DIGEST_SIZE * len(slugs):
+    if len(digests) != _DIGEST_SIZE * (len(slugs) + 1):
         raise ValueError("heading digests that do not fit their footprint")  # never trusted: a full computation
     return {slug: digests[i * _DIGEST_SIZE:(i + 1) * _DIGEST_SIZE] for i, slug in enumerate(slugs)}
 
@@ -626,13 +634,51 @@ def _affected_contacts(crm: CRM, changed: list[str], before: list[Footprint | No
     return {s for s in slugs if s in crm.contacts}
 
 
-def _affected_orgs(crm: CRM, people: set[str], before: list[Footprint | None], named: set[str]) -> set[str]:
+def _quiet(memory: StatsMemory, changed: list[str], before: list[Footprint | None],
+           after: list[Footprint | None], inputs_after: dict[str, str], headings: dict[str, bytes]) -> set[str]:
+    """The slugs of the changed contact files that changed nothing their orgs' figures
+    read: the same org, referrer and named slugs, the same summary_inputs (money, deals,
+    role), the same sections naming anyone, and every section's date and kind the same
+    (the file's own touches, which go to its org's group). Only their own figures can
+    have changed (their words and topics, what the notes say): an edit of a note's text
+    then indexes the files naming that contact, not every file naming anyone in its org."""
+    quiet = set()
+    for path, old, new in zip(changed, before, after):
+        # old != new is implied by the two checks below (org and referrer are inputs, the
+        # named slugs shape the digests) but is the cheap one, and says what quiet means.
+        if old is None or new is None or old != new or path not in inputs_after:
+            continue
+        if _inputs_before(memory, path) != inputs_after[path]:
+            continue
+        was = _headings_before(memory, path, old)
+        if was is not None and was == headings.get(path):
+            quiet.add(_slug_of(path))
+    return quiet
+
+
+def _slug_of(path: str) -> str:
+    return path[path.index("/") + 1:-len(".md")]
+
+
+def _headings_before(memory: StatsMemory, path: str, old: Footprint) -> bytes | None:
+    """The changed file's heading_digests before the change: kept, or made from its old
+    version when this process has it; None when unknown."""
+    known = memory.headings.get(path)
+    if known is None:
+        entity = memory.entities.get(path)
+        if entity is not None:
+            known = heading_digests(entity, old[2])
+    return known
+
+
+def _affected_orgs(crm: CRM, people: set[str], before: list[Footprint | None], named: set[str],
+                   quiet: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
     """The orgs whose figures can change: every org above an org the changed sections
-    name, above a changed contact's org before the change, and above every affected
-    contact's org now."""
+    name, above a changed contact's org before the change (before: their footprints),
+    and above every affected contact's org now, but a quiet one's (see _quiet)."""
     starts = {s for s in named if s in crm.orgs}
     starts |= {f[0] for f in before if f is not None and f[0]}  # type: ignore[misc]
-    starts |= {crm.contacts[s].org for s in people if crm.contacts[s].org}  # type: ignore[misc]
+    starts |= {crm.contacts[s].org for s in people if crm.contacts[s].org and s not in quiet}  # type: ignore[misc]
     orgs: set[str] = set()
     for slug in starts:
         orgs.update(org_chain(crm, slug))

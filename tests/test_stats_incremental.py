@@ -74,12 +74,52 @@ def op_tier(root: Path, pick: int) -> None:
     _replace_line(people[pick % len(people)], "tier", "ABC"[pick % 3])
 
 
+def op_note_text(root: Path, pick: int) -> None:
+    """Words added to the last note: no heading, date or kind changes (a quiet edit:
+    its orgs' figures are not made again)."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"\nAlso mentioned #hiring and the {pick} offices.\n")
+
+
+def op_note_kind(root: Path, pick: int) -> None:
+    """A note's kind changed, its date and line not: the file's touches, and so its org
+    group's, change by kind only."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    lines = path.read_text(encoding="utf-8").split("\n")
+    headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    if headings:
+        at = headings[pick % len(headings)]
+        date_text, _, rest = lines[at][3:].partition(" ")
+        kind, sep, tail = rest.partition(" ") if " " in rest else rest.partition(":")
+        other = {"call": "meeting", "meeting": "workshop"}.get(kind.rstrip(":"), "call")
+        lines[at] = f"## {date_text} {other}{':' if kind.endswith(':') else ''}{sep}{tail}"
+        path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def op_text_and_named(root: Path, pick: int) -> None:
+    """Two files at once: words added to one's notes (quiet on its own), and a meeting
+    naming it added to another's: its touches, and so its org group's, change."""
+    people = contacts_of(root)
+    quiet, other = people[pick % len(people)], people[(pick + 1) % len(people)]
+    op_note_text(root, pick)
+    with other.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n## 2026-11-{10 + pick % 12:02d} meeting @{quiet.stem}: Follow-up {pick}\n\nNotes.\n")
+
+
+def op_role(root: Path, pick: int) -> None:
+    """A role only its orgs' figures read (their roles, has_decision_maker)."""
+    people = contacts_of(root)
+    _replace_line(people[pick % len(people)], "role", ("decision-maker", "influencer", None)[pick % 3])
+
+
 def op_next_day(root: Path, pick: int) -> None:
     """Another day (check_sequence moves today on): a full computation, the files as they were."""
 
 
 CONTACT_OPERATIONS = [op_edit_name, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_refer,
-                      op_status, op_plan_and_touch, op_tier, op_invoice]
+                      op_status, op_plan_and_touch, op_tier, op_invoice, op_note_text, op_note_kind, op_role,
+                      op_text_and_named]
 OPERATIONS = [*CONTACT_OPERATIONS, op_org_parent, op_edit_org, op_config, op_next_day]
 
 
