@@ -114,7 +114,7 @@ def site_fingerprint(root: Path, target: Path, today: date, theme_dirs: Iterable
     return hashlib.blake2b("\0".join(parts).encode(), digest_size=20).hexdigest()
 
 
-def _state_path(root: Path, target: Path) -> Path:
+def state_path(root: Path, target: Path) -> Path:
     name = hashlib.blake2b(str(target).encode(), digest_size=6).hexdigest()
     return cache_mod.cache_dir(root) / f"build-{name}.bin"
 
@@ -138,7 +138,7 @@ class BuildState:
 
 
 def load_state(root: Path, target: Path) -> BuildState | None:
-    payload = cache_mod.read_blob(_state_path(root, target), BUILD_KIND, cache_mod.program_fingerprint(all_modules()))
+    payload = cache_mod.read_blob(state_path(root, target), BUILD_KIND, cache_mod.program_fingerprint(all_modules()))
     try:
         state = BuildState(*payload)  # type: ignore[misc]
     except TypeError:
@@ -150,13 +150,13 @@ def load_state(root: Path, target: Path) -> BuildState | None:
 
 
 def save_state(root: Path, target: Path, state: BuildState) -> None:
-    cache_mod.write_blob(_state_path(root, target), BUILD_KIND, cache_mod.program_fingerprint(all_modules()),
+    cache_mod.write_blob(state_path(root, target), BUILD_KIND, cache_mod.program_fingerprint(all_modules()),
                          state.to_payload())
 
 
 def forget_state(root: Path, target: Path) -> None:
     try:
-        _state_path(root, target).unlink()
+        state_path(root, target).unlink()
     except OSError:
         pass
 
@@ -643,13 +643,18 @@ class StagingWriter:
         self.output_stamps: dict[str, tuple[int, int]] | None = None
         self._made: set[Path] = set()
 
-    def write(self, rel: str, data: str | bytes) -> None:
-        payload = data.encode("utf-8") if isinstance(data, str) else data
-        digest = cache_mod.digest_bytes(payload)
+    def write(self, rel: str, data: str | bytes, digest: str | None = None) -> None:
+        """digest: data's, when the caller knows it (then unchanged data is not even encoded)."""
+        payload = None
+        if digest is None:
+            payload = data.encode("utf-8") if isinstance(data, str) else data
+            digest = cache_mod.digest_bytes(payload)
         self.written.append(rel)
         self.stamps[rel] = digest
         if self.trusted.get(rel) == digest:
             return
+        if payload is None:
+            payload = data.encode("utf-8") if isinstance(data, str) else data
         path = self.staging / rel
         if path.parent not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)

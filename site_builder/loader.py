@@ -107,6 +107,10 @@ class LoadMemory:
     list_rows: Any = None  # the same for the list pages' rows (build.RowStore.lists)
     # The entity checks' results as last made (a cache.KeptChecks).
     checks: Any = None
+    # Each contact's due items as last made (a stats_due.DueMemory).
+    due: Any = None
+    # The build state last read or written: (its file, the file's stamp, incremental.BuildState).
+    state: Any = None
 
     def let_go_of_sections(self, most: float = LET_GO_ABOVE) -> int:
         """When more than `most` of the kept files have their sections decoded (a build

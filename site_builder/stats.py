@@ -25,11 +25,11 @@ from .stats_money import (
     lifetime_value, money_json, pipeline, purchases_of, revenue_by_year, revenue_trend,
     share_json, sorted_items, unpaid, within_last,
 )
-from .stats_due import DueItem, DueReport, due_items, in_days
+from .stats_due import DueItem, DueMemory, DueReport, due_items, in_days
 from .stats_rfm import CustomerFigures, rfm
 from .stats_touches import Linked, SectionIndex, build_index
 
-__all__ = ["Stats", "compute", "DueItem", "DueReport", "due_items", "in_days"]
+__all__ = ["Stats", "compute", "DueItem", "DueMemory", "DueReport", "due_items", "in_days"]
 
 Json = dict[str, Any]
 

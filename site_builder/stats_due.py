@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .model import Config
@@ -108,31 +109,75 @@ def _birthday(slug: str, s: dict[str, Any], today: date, horizon: date) -> DueIt
     return DueItem(slug, s["name"], "birthday", s["next_birthday"], f"{who} {in_days((when - today).days)}")
 
 
-def due_items(config: Config, stats: Stats, today: date, within: int = 7) -> DueReport:
+_due_values = itemgetter(*DUE_FIELDS)
+# A contact's items: (its over-contacted item or None, its attention items).
+ContactItems = tuple["DueItem | None", tuple["DueItem", ...]]
+
+
+class DueMemory:
+    """A long-running process's due items of each contact, with the values of its
+    DUE_FIELDS they were made from: a save makes again only the items of contacts whose
+    values changed (10,000 contacts' items took about 40 ms on every save)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] | None = None  # today, within, the weekly limit
+        self.items: dict[str, tuple[tuple[Any, ...], ContactItems]] = {}
+
+
+def _values_of(s: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        return _due_values(s)  # type: ignore[no-any-return]  # in C: the entries compute() makes have them all
+    except KeyError:
+        return tuple(s.get(name) for name in DUE_FIELDS)
+
+
+def _contact_items(slug: str, s: dict[str, Any], today: date, horizon: date, limit: int) -> ContactItems:
+    over = None
+    if s["over_contacted"]:
+        over = DueItem(slug, s["name"], "over-contacted", s["last_touch"],
+                       f"{s['touches_7d']} touches in the last 7 days (limit {limit})")
+    if s["snoozed"]:
+        return over, ()
+    items = (
+        _follow_up(slug, s, today, horizon),
+        _overdue(slug, s, today, horizon),
+        _never_contacted(slug, s, today),
+        _birthday(slug, s, today, horizon),
+    )
+    return over, tuple(item for item in items if item is not None)
+
+
+def due_items(config: Config, stats: Stats, today: date, within: int = 7,
+              memory: DueMemory | None = None) -> DueReport:
     """Everything due on or before today + `within` days, most urgent first: by reason in
     the order follow-up, overdue, never-contacted, birthday; then by date, then slug.
     Snoozed contacts (snooze_until after today) are left out of the attention list.
     From the figures and crm.yaml's settings alone: `crm due` needs no loaded CRM when
-    the stats' memory is today's for the files as they are."""
+    the stats' memory is today's for the files as they are. memory: what the last call
+    in this process made (see DueMemory)."""
     horizon = today + timedelta(days=max(0, within))
     attention: list[DueItem] = []
     over: list[DueItem] = []
     figures = stats.contacts
+    key = (today, within, config.max_touches_per_week)
+    known: dict[str, tuple[tuple[Any, ...], ContactItems]] = {}
+    if memory is not None:
+        if memory.key != key:
+            memory.key, memory.items = key, {}
+        known = memory.items  # updated in place: a save changes a few entries of 10,000
     for slug in figures:
         s = due_fields(figures, slug)  # what is read here, without unpacking every entry
-        if s["over_contacted"]:
-            over.append(DueItem(slug, s["name"], "over-contacted", s["last_touch"],
-                                f"{s['touches_7d']} touches in the last 7 days "
-                                f"(limit {config.max_touches_per_week})"))
-        if s["snoozed"]:
-            continue
-        items = (
-            _follow_up(slug, s, today, horizon),
-            _overdue(slug, s, today, horizon),
-            _never_contacted(slug, s, today),
-            _birthday(slug, s, today, horizon),
-        )
-        attention.extend(item for item in items if item is not None)
+        values = _values_of(s)
+        found = known.get(slug)
+        if found is None or found[0] != values:
+            found = known[slug] = (values, _contact_items(slug, s, today, horizon, config.max_touches_per_week))
+        made = found[1]
+        if made[0] is not None:
+            over.append(made[0])
+        attention.extend(made[1])
+    if len(known) > len(figures):  # contacts gone
+        for slug in [slug for slug in known if slug not in figures]:
+            del known[slug]
     attention.sort(key=lambda i: (_RANK[i.reason], i.date, i.slug))
     over.sort(key=lambda i: (-due_fields(figures, i.slug)["touches_7d"], i.slug))
     return DueReport(today.isoformat(), within, attention, over)

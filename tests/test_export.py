@@ -267,6 +267,78 @@ def test_calendar_from_kept_pieces_equals_a_fresh_one(root: Path) -> None:
     assert kept == fresh and "zoe-muller" not in kept
 
 
+def test_a_long_running_calendar_reuses_its_text_only_while_every_event_is_the_same(root: Path) -> None:
+    """crm serve keeps the calendar it made (KeptPieces): after an edit that changes no
+    event (a note's text) that very text is the answer, and its digest spares the writer
+    encoding it; any change of an event, of the files in it or of the title gives what a
+    fresh calendar gives. The shards are not written for such an edit; a process reading
+    them (a later `crm build`) still gets the right calendar."""
+    from site_builder.build import KeptPieces, calendar_text
+    from site_builder.cache import cache_dir, digest_bytes
+    from site_builder.loader import load
+
+    kept = KeptPieces()
+
+    def made(memory: KeptPieces) -> tuple[str, str]:
+        loaded = load(root, cache=False)
+        text = calendar_text(loaded.crm, TODAY, build_calendar, loaded.digests, memory)
+        assert memory.digest_of(text) == digest_bytes(text.encode("utf-8"))  # what the writer is told
+        return text, build_calendar(loaded.crm, None, TODAY)
+
+    def edit(rel: str, old: str, new: str) -> None:
+        path = root / rel
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    first, fresh = made(kept)
+    assert first == fresh
+    shards = sorted((p.name, p.stat().st_mtime_ns) for p in cache_dir(root).glob("calendar-*.bin"))
+    edit("contacts/zoe-muller.md", "Prefers short calls", "Prefers shorter calls")
+    same, fresh = made(kept)
+    assert same is first and same == fresh
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in cache_dir(root).glob("calendar-*.bin")) == shards
+    assert made(KeptPieces())[0] == fresh  # from the shards, whose digest of zoe-muller is the old one
+    steps = [
+        ("contacts/zoe-muller.md", "Phase 2 go/no-go", "Phase 2 decision"),  # a planned event's title
+        ("contacts/zoe-muller.md", "follow_up: 2026-11-27", "follow_up: 2026-11-28"),
+        ("contacts/zhang-wei.md", "birthday: --02-29", "birthday: --03-01"),
+        ("contacts/zhang-wei.md", "name: 张伟", "name: 张伟\nprivate: true"),  # leaves the calendar
+        ("contacts/zhang-wei.md", "private: true", "private: false"),  # back in it
+        ("crm.yaml", "Test CRM", "Another CRM"),  # the header
+    ]
+    for rel, old, new in steps:
+        before = made(kept)[0]
+        edit(rel, old, new)
+        text, fresh = made(kept)
+        assert text == fresh and text != before, (rel, new)
+    (root / "contacts/new-person.md").write_text("---\nname: New Person\nbirthday: 1991-05-05\n---\n", encoding="utf-8")
+    text, fresh = made(kept)
+    assert text == fresh and "new-person.birthday" in text
+    (root / "contacts/new-person.md").unlink()
+    text, fresh = made(kept)
+    assert text == fresh and "new-person" not in text
+    (root / "contacts/quiet-person.md").write_text("---\nname: Quiet Person\n---\n", encoding="utf-8")
+    text, fresh = made(kept)
+    assert text == fresh and "Quiet Person" not in text  # no events: the text is as it was
+    for name in ("Still Quiet", "Quieter Still"):  # the second from what the first left in memory
+        edit("contacts/quiet-person.md", "name: ", f"name: {name} ")
+        again, fresh = made(kept)
+        assert again is text and again == fresh
+
+
+def test_a_writer_given_the_digest_of_unchanged_data_neither_encodes_nor_stages_it(tmp_path: Path) -> None:
+    from site_builder.cache import digest_bytes
+    from site_builder.incremental import StagingWriter
+
+    digest = digest_bytes("same".encode("utf-8"))
+    writer = StagingWriter(tmp_path, {"calendar.ics": digest})
+    writer.write("calendar.ics", "same", digest=digest)
+    writer.write("other.ics", "new", digest=digest_bytes(b"new"))
+    assert writer.staged == ["other.ics"] and writer.stamps["calendar.ics"] == digest
+    assert (tmp_path / "other.ics").read_bytes() == b"new" and not (tmp_path / "calendar.ics").exists()
+
+
 def test_json_export_schema_privacy_and_stats(root: Path) -> None:
     data = model_json(load_crm(root), TODAY)
     json.dumps(data, default=str)

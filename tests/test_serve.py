@@ -246,3 +246,31 @@ def test_the_server_lets_go_of_the_sections_a_full_build_decoded(make_crm) -> No
     build_site(root, clean, TODAY, cache=False)
     built = {p.relative_to(builder.out): p.read_bytes() for p in builder.out.rglob("*") if p.is_file()}
     assert built == {p.relative_to(clean): p.read_bytes() for p in clean.rglob("*") if p.is_file()}
+
+
+def test_the_server_keeps_the_build_state_it_wrote_until_another_writer_replaces_it(make_crm) -> None:  # type: ignore[no-untyped-def]
+    """A save does not read back the state its last build wrote; a `crm build` run beside
+    the server replaces the file, and the next save reads that one (a site as clean as
+    a clean build's either way)."""
+    from site_builder import incremental
+    from site_builder.build import _load_state, build_site
+
+    root = make_crm({f"contacts/p{i}.md": f"---\nname: Person {i}\n---\n## 2026-11-0{i + 1} call: Call\n\nHi.\n"
+                     for i in range(4)})
+    builder = LiveBuilder(root, None, TODAY, echo=lambda line: None)
+    assert builder.build().ok
+    memory = builder._memory
+    path, stamp, kept = memory.state
+    on_disk = incremental.load_state(root, builder.out)
+    assert on_disk is not None and on_disk.to_payload() == kept.to_payload()
+    assert _load_state(root, builder.out, memory) is kept
+    (root / "contacts/p1.md").write_text("---\nname: Person One\n---\n")
+    build_site(root, None, TODAY)  # another writer of the state
+    replaced = _load_state(root, builder.out, memory)
+    assert replaced is not kept and replaced.to_payload() == incremental.load_state(root, builder.out).to_payload()
+    (root / "contacts/p2.md").write_text("---\nname: Person Two\n---\n")
+    assert builder.build(["contacts/p2.md"]).ok
+    clean = root.parent / "clean"
+    build_site(root, clean, TODAY, cache=False)
+    built = {p.relative_to(builder.out): p.read_bytes() for p in builder.out.rglob("*") if p.is_file()}
+    assert built == {p.relative_to(clean): p.read_bytes() for p in clean.rglob("*") if p.is_file()}

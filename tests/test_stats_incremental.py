@@ -142,8 +142,10 @@ def check_sequence(root: Path, operations: list[tuple[object, int]], today: date
     each load is a fresh one; else it stays in this process (as in `crm serve`)."""
     files = None if stored else LoadMemory()
     memory = stats_incremental.StatsMemory()
+    due = stats.DueMemory()  # as `crm serve` keeps it: each contact's items, made again when their values change
     loaded = load(root, memory=files)
-    stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
+    got = stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
+    stats.due_items(loaded.crm.config, got, today, memory=due)
     modes = []
     for operation, pick in operations:
         if operation is op_next_day:
@@ -155,10 +157,34 @@ def check_sequence(root: Path, operations: list[tuple[object, int]], today: date
             assert memory.stats is not None
         loaded = load(root, memory=files)
         got = stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
-        assert as_json(got) == as_json(stats.compute(loaded.crm, today)), (operation, pick)
+        fresh = stats.compute(loaded.crm, today)
+        assert as_json(got) == as_json(fresh), (operation, pick)
+        assert stats.due_items(loaded.crm.config, got, today, memory=due) == \
+            stats.due_items(loaded.crm.config, fresh, today), (operation, pick)
+        assert due.items.keys() == got.contacts.keys()  # nothing kept of contacts gone
         assert_signs_are_fresh(got)
         modes.append(memory.last)
     return modes
+
+
+def test_kept_due_items_are_made_again_only_for_contacts_whose_values_changed(tmp_path: Path) -> None:
+    loaded = load(corpus(tmp_path / "crm"))
+    figures = stats.compute(loaded.crm, TODAY)
+    memory = stats.DueMemory()
+    first = stats.due_items(loaded.crm.config, figures, TODAY, memory=memory)
+    assert first.attention and first == stats.due_items(loaded.crm.config, figures, TODAY)
+    again = stats.due_items(loaded.crm.config, figures, TODAY, memory=memory)
+    assert all(a is b for a, b in zip(again.attention, first.attention))
+    slug = first.attention[0].slug
+    entry = figures.contacts[slug]
+    entry["name"] = "Someone Renamed"
+    moved = stats.due_items(loaded.crm.config, figures, TODAY, memory=memory)
+    assert [i.name for i in moved.attention if i.slug == slug] == ["Someone Renamed"] * sum(
+        1 for i in first.attention if i.slug == slug)
+    assert all(a is b for a, b in zip(moved.attention, first.attention) if a.slug != slug)
+    later = date.fromordinal(TODAY.toordinal() + 1)  # another day: every item made again
+    assert stats.due_items(loaded.crm.config, figures, later, memory=memory) == \
+        stats.due_items(loaded.crm.config, figures, later)
 
 
 def assert_signs_are_fresh(figures: stats.Stats) -> None:
