@@ -839,6 +839,35 @@ def _shard_of(rel: str) -> int:
 # --- the parse cache ---------------------------------------------------------------------
 
 
+# index.bin as this process last read or wrote it: (file stamp, fingerprint, index). A
+# build opens the parse cache twice (the no-op test, then the load), and `crm serve` on
+# every save: reading 10,000 stamps back took about 9 ms each time. Every entry is
+# checked against its file's stamp before use, so even an outdated index is only slower.
+_INDEX_READ: dict[Path, tuple[tuple[int, int, int], str, dict[str, Stamp]]] = {}
+
+
+def _read_index(path: Path, fingerprint: str) -> dict[str, Stamp] | None:
+    """index.bin's entries (a copy the caller may change), None when missing or untrusted."""
+    stamp = file_stamp(path)  # before reading: a file replaced meanwhile is read again next time
+    known = _INDEX_READ.get(path)
+    if stamp is not None and known is not None and known[0] == stamp and known[1] == fingerprint:
+        return dict(known[2])
+    index = read_blob(path, "index", fingerprint)
+    if not _is_index(index):
+        return None
+    if stamp is not None:
+        _INDEX_READ[path] = (stamp, fingerprint, dict(index))
+    return index  # type: ignore[no-any-return]
+
+
+def _remember_index(path: Path, fingerprint: str, index: dict[str, Stamp]) -> None:
+    stamp = file_stamp(path)
+    if stamp is not None:
+        _INDEX_READ[path] = (stamp, fingerprint, dict(index))
+    else:
+        _INDEX_READ.pop(path, None)
+
+
 @dataclass
 class ParseCache:
     """Per-file stamps and parsed results for one root; load with ParseCache.open."""
@@ -862,8 +891,8 @@ class ParseCache:
         10,000 contacts)."""
         fingerprint = program_fingerprint(PARSE_MODULES)
         cache = cls(root, fingerprint, eager=not lazy)
-        index = read_blob(cache.folder / "index.bin", "index", fingerprint)
-        if _is_index(index):
+        index = _read_index(cache.folder / "index.bin", fingerprint)
+        if index is not None:
             cache.index = index
         return cache
 
@@ -938,7 +967,8 @@ class ParseCache:
                 write_blob(self._shard_path(number), "parsed", self.fingerprint, shard, _shard_pickler(places))
         self._dirty_shards.clear()
         if self._index_dirty:
-            write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index)
+            if write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index):
+                _remember_index(self.folder / "index.bin", self.fingerprint, self.index)
             self._index_dirty = False
 
     def _shard_path(self, number: int) -> Path:

@@ -123,6 +123,30 @@ def test_additions_and_deletions(corpus: Path) -> None:
     assert f"contacts/{contacts[0].name}" not in cache.ParseCache.open(corpus).index
 
 
+def test_the_index_this_process_wrote_is_not_read_again_until_another_writer_replaces_it(
+        corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loader.load(corpus)  # writes index.bin, and keeps what it wrote
+    reads: list[str] = []
+    real = cache.read_blob
+    monkeypatch.setattr(cache, "read_blob", lambda path, *a, **k: (reads.append(path.name), real(path, *a, **k))[1])
+    first = cache.ParseCache.open(corpus)
+    assert "index.bin" not in reads and first.index == real(corpus / ".crm-cache/index.bin", "index",
+                                                               cache.program_fingerprint(cache.PARSE_MODULES))
+    first.index.clear()  # the caller's copy: what is kept does not change with it
+    assert cache.ParseCache.open(corpus).index and "index.bin" not in reads
+    contact = next((corpus / "contacts").glob("*.md"))
+    contact.write_text(contact.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    pid = os.fork()  # another process writes the index: this one must read it again
+    if pid == 0:
+        try:
+            loader.load(corpus)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert cache.ParseCache.open(corpus).index[f"contacts/{contact.name}"][2] == cache.digest_bytes(contact.read_bytes())
+    assert reads.count("index.bin") == 1
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "other-version", "empty", "bit-flip"])
 def test_a_damaged_cache_is_discarded_and_rebuilt(corpus: Path, damage: str) -> None:
     plain = loader.load_crm(corpus, cache=False)
