@@ -74,6 +74,19 @@ def op_add_note(root: Path, pick: int) -> None:
                      f"Talked with @{other.stem} about #budget.\n")
 
 
+def op_note_words(root: Path, pick: int) -> None:
+    """Words in the newest note and nothing else: no figure, event or due item moves
+    (`crm serve` keeps its calendar text and due items through it)."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    text = path.read_text(encoding="utf-8")
+    at = text.find("\n## ")
+    body = text.find("\n\n", at + 1) + 2 if at >= 0 else 1  # the note's first line, after its heading
+    end = text.find("\n", body)
+    if at < 0 or body < 2 or end < 0 or text.startswith("## ", body):
+        return
+    path.write_text(text[:end] + f" Also said {pick} things." + text[end:], encoding="utf-8")
+
+
 def op_change_org(root: Path, pick: int) -> None:
     path = contacts_of(root)[pick % len(contacts_of(root))]
     orgs = sorted((root / "orgs").glob("*.md"))
@@ -128,8 +141,8 @@ def op_config(root: Path, pick: int) -> None:
         handle.write(f"touch_kinds: [workshop{pick}]\n")
 
 
-OPERATIONS = [op_edit_name, op_edit_title, op_add_note, op_change_org, op_break, op_add, op_rename, op_delete, op_org_parent,
-              op_edit_org, op_config]
+OPERATIONS = [op_edit_name, op_edit_title, op_add_note, op_note_words, op_change_org, op_break, op_add, op_rename, op_delete,
+              op_org_parent, op_edit_org, op_config]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
