@@ -51,9 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__, fs
-from . import model as model_mod
-from .model import (CRM, PACKED_FIELDS, Contact, Entity, Org, Packed, build_contact, build_org, fill_packed,
-                    packed_fields, packed_values, raw_front_matter, set_raw_front_matter)
+from .model import CRM, Contact, Entity, Org, build_contact, build_org, raw_front_matter, set_raw_front_matter
 from .parse import MENTION, ParsedFile
 from .problems import Problem
 
@@ -144,9 +142,7 @@ class _SafeUnpickler(pickle.Unpickler):
                # else); they are decoded by this same unpickler when read.
                ("site_builder.cache", "LazySections"),
                # A file's front matter and its lines as bytes, the same way.
-               ("site_builder.cache", "PackedFrontMatter"),
-               # A contact's fields a rebuild seldom reads (model.PACKED_FIELDS), the same way.
-               ("site_builder.cache", "PackedFields")}
+               ("site_builder.cache", "PackedFrontMatter")}
 
     _found: dict[tuple[str, str], Any] = {}  # each allowed class, once looked up
 
@@ -808,73 +804,11 @@ class PackedFrontMatter:
         self._data, self._value, self._source = _kept_bytes(state, "front matter"), None, None
 
 
-class PackedFields(Packed):
-    """A contact's model.PACKED_FIELDS as a pickled contact holds them (model._held_fields),
-    kept as the bytes of their pickle until one is first read (model.Entity.__getattr__),
-    like PackedFrontMatter: a rebuild after an edit reads them for a few files only.
-    Decoded by the restricted unpickler; if that fails, from the file parsed again when
-    its bytes are still the ones cached."""
-
-    __slots__ = ("_data", "_value", "_source")
-
-    def __init__(self) -> None:
-        self._data: bytes | None = None
-        self._value: tuple[Any, ...] | None = None
-        self._source: tuple[Path, str, str] | None = None  # root, file and its digest, to parse again
-
-    @classmethod
-    def of(cls, values: tuple[Any, ...]) -> "PackedFields":
-        made = cls()
-        made._value = values
-        return made
-
-    def unpack_fields(self) -> tuple[Any, ...]:
-        if self._value is None and not self.try_decode():
-            self._value = self._parse_again()
-            self._data = None
-        return self._value  # type: ignore[return-value]
-
-    def try_decode(self) -> bool:
-        """Decode the bytes now, if not done yet; False when they do not decode."""
-        if self._value is not None:
-            return True
-        found = _decode_kept(self._data)
-        if not (found.__class__ is tuple and len(found) == len(PACKED_FIELDS)):
-            return False
-        self._value, self._data = found, None
-        return True
-
-    def _parse_again(self) -> tuple[Any, ...]:
-        entity = _parse_source_again(self._source)
-        if not isinstance(entity, Contact):
-            raise RuntimeError(f"{CACHE_DIR}/ holds a damaged entry; delete {CACHE_DIR}/ and run again")
-        return packed_values(entity)
-
-    def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        return _kept_state(self._data, self._value)
-
-    def __setstate__(self, state: Any) -> None:
-        # What a cache file gives: only bytes are taken (decoded when read, as above).
-        self._data, self._value, self._source = _kept_bytes(state, "fields"), None, None
-
-
-@contextlib.contextmanager
-def packing() -> Iterator[None]:
-    """While a parse shard is written: contacts are pickled with their
-    model.PACKED_FIELDS as one PackedFields (model._held_fields)."""
-    model_mod._make_packed.append(PackedFields.of)
-    try:
-        yield
-    finally:
-        model_mod._make_packed.pop()
-
-
 def pack_front_matter(shard: dict[str, tuple[str, Encoded]]) -> None:
     """Give every entry's contact or org its front matter and lines as one packed object
     (PackedFrontMatter), so that the shard is pickled with them packed: the objects stay
     in it, still read as before (model._FrontMatterField), and one still packed is
-    written as it is (Entity.__getstate__ gives the fields as held; it packs a contact's
-    model.PACKED_FIELDS itself, see PackedFields)."""
+    written as it is (Entity.__getstate__ gives the fields as held)."""
     for _, encoded in shard.values():
         entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
         if isinstance(entity, Entity):
@@ -895,9 +829,6 @@ def decode_loaded(encoded: Encoded) -> LoadedFile:
         if not ((front.__class__ is dict and lines.__class__ is dict)
                 or (front.__class__ is PackedFrontMatter and lines is front)):
             raise ValueError("not a file's front matter")
-        held = packed_fields(entity)
-        if held is not None and (held.__class__ is not PackedFields or entity.__class__ is not Contact):
-            raise ValueError("not a contact's fields")
     return LoadedFile(path, [Problem(*p) for p in problems], bool(ok), entity)
 
 
@@ -991,9 +922,6 @@ class ParseCache:
                 sections._source = (self.root, rel, digest)
             if isinstance(front, PackedFrontMatter):
                 front._source = (self.root, rel, digest)
-            fields_packed = packed_fields(entity)
-            if isinstance(fields_packed, PackedFields):
-                fields_packed._source = (self.root, rel, digest)
         return loaded
 
     def put(self, file: fs.SourceFile, digest: str, encoded: Encoded, now_ns: int) -> None:
@@ -1036,8 +964,7 @@ class ParseCache:
             pack_front_matter(shard)
             places = _write_shard_sections(self._sections_path(number), shard)
             if places is not None:
-                with packing():
-                    write_blob(self._shard_path(number), "parsed", self.fingerprint, shard, _shard_pickler(places))
+                write_blob(self._shard_path(number), "parsed", self.fingerprint, shard, _shard_pickler(places))
         self._dirty_shards.clear()
         if self._index_dirty:
             if write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index):
@@ -1104,34 +1031,17 @@ def _fill_sections(shard: dict[str, tuple[str, Encoded]], found: bytes) -> None:
                 sections._data = data
 
 
-def _packed_of(entity: Any) -> Any:
-    try:
-        return packed_fields(entity)
-    except AttributeError:  # no such slot set: not an entry this cache wrote
-        return None
-
-
 def decode_sections(shard: dict[str, tuple[str, Encoded]]) -> None:
-    """Make every entry's sections and every contact's packed fields (PackedFields) into
-    objects now; an entry whose sections or fields do not decode is dropped (its file is
-    then parsed again, like any miss). The front matter stays packed even so
-    (PackedFrontMatter): a full build reads it in its forked checks and render workers,
-    each for its own files, and `crm stats` not at all (decoding it here made `crm
-    stats --json` at 10,000 peak 90 MB higher)."""
+    """Make every entry's sections into objects now; an entry whose sections do not
+    decode is dropped (its file is then parsed again, like any miss). The front matter
+    stays packed even so (PackedFrontMatter): a full build reads it in its forked
+    checks and render workers, each for its own files, and `crm stats` not at all
+    (decoding it here made `crm stats --json` at 10,000 peak 90 MB higher)."""
     for rel, (_, encoded) in list(shard.items()):
         entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
         sections = getattr(entity, "sections", None)
         if isinstance(sections, LazySections) and not sections.try_decode():
             del shard[rel]
-            continue
-        # A contact's packed fields too: such a load reads them for every contact, and
-        # each unpacked on its first read cost about 50 microseconds more.
-        packed = _packed_of(entity) if entity.__class__ is Contact else None
-        if packed is not None:
-            if packed.__class__ is PackedFields and packed.try_decode():
-                fill_packed(entity, packed._value)  # type: ignore[arg-type]
-            else:
-                del shard[rel]
 
 
 def _is_shard(value: Any) -> bool:

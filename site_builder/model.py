@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .parse import ParsedFile, Section
 from .problems import Problem
@@ -90,24 +90,8 @@ class Invoice:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Packed:
-    """What a contact's packed fields are (cache.PackedFields): unpack_fields() gives the
-    values of PACKED_FIELDS, in that order."""
-
-    __slots__ = ()
-
-    def unpack_fields(self) -> tuple[Any, ...]:
-        raise NotImplementedError
-
-
-class _Packable:
-    # _packed: None, or (a contact from the cache) a Packed holding PACKED_FIELDS, whose
-    # slots stay unset until one is read (Entity.__getattr__).
-    __slots__ = ("_packed",)
-
-
 @dataclass(slots=True)
-class Entity(_Packable):
+class Entity:
     """What contacts and orgs share: a file with front matter, a summary and sections."""
 
     slug: str
@@ -132,23 +116,10 @@ class Entity(_Packable):
     def line_of(self, *key: str | int) -> int | None:
         return self.lines.get(tuple(key))
 
-    def __post_init__(self) -> None:
-        self._packed = None
-
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         # The fields as held: pickling an entity never decodes its packed front matter
-        # (pickle's own way reads each slot through _FrontMatterField), and a contact's
-        # PACKED_FIELDS are written packed (see _held_fields).
+        # (pickle's own way reads each slot through _FrontMatterField).
         return None, _held_fields(self)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when a slot is unset: one of PACKED_FIELDS of a packed contact.
-        if name in _PACKED_NAMES:
-            packed = _PACKED_SLOT.__get__(self)
-            if packed is not None:
-                _unpack(self, packed)
-                return _FIELD_SLOTS[name].__get__(self)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def kind(self) -> str:
@@ -231,80 +202,10 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-# A contact's fields that a rebuild after an edit reads for a few files only (measured:
-# at most 262 of 10,000 contacts, against every contact's name, tags, org, emails...).
-# Written to the cache as one packed object, they stay unset in a contact read back
-# until one of them is read (Entity.__getattr__ then fills them all): unpickling them
-# was more than half the cost of loading 10,000 contacts from the cache.
-PACKED_FIELDS = ("aka", "phones", "addresses", "links", "deals", "invoices", "custom", "pronouns", "title", "role",
-                 "status", "since", "customer_since", "source", "cadence_days", "follow_up", "snooze_until",
-                 "preferred_channel", "newsletter", "timezone", "location", "birthday", "family", "interests",
-                 "trivia")
-_PACKED_NAMES = frozenset(PACKED_FIELDS)
-_FIELD_SLOTS = {name: (Entity if name in Entity.__dict__ else Contact).__dict__[name] for name in PACKED_FIELDS}
-_SLOTS_IN_ORDER = tuple(_FIELD_SLOTS.values())
-_PACKED_SLOT = _Packable.__dict__["_packed"]
-# cache.PackedFields.of while the parse cache writes its shards (cache.packing), else
-# nothing: a contact pickled to go elsewhere (a parse worker's results) is made plain.
-_make_packed: list[Callable[[tuple[Any, ...]], Packed]] = []
-
-
-def _unpack(entity: Entity, packed: Packed) -> None:
-    """Fill the unset PACKED_FIELDS' slots from packed (one set since keeps its value)."""
-    for name, value in zip(PACKED_FIELDS, packed.unpack_fields()):
-        slot = _FIELD_SLOTS[name]
-        try:
-            slot.__get__(entity)
-        except AttributeError:
-            slot.__set__(entity, value)
-    _PACKED_SLOT.__set__(entity, None)
-
-
-def fill_packed(entity: Entity, values: tuple[Any, ...]) -> None:
-    """Give a contact just read from the cache (its PACKED_FIELDS unset, as the cache
-    writes them: _held_fields) those fields' values, without checking each slot."""
-    for slot, value in zip(_SLOTS_IN_ORDER, values):
-        slot.__set__(entity, value)
-    _PACKED_SLOT.__set__(entity, None)
-
-
-def packed_fields(entity: Entity) -> Packed | None:
-    """The Packed a contact from the cache holds for PACKED_FIELDS not read yet, or None."""
-    return _PACKED_SLOT.__get__(entity)  # type: ignore[no-any-return]
-
-
-def _any_set(entity: Entity) -> bool:
-    for slot in _SLOTS_IN_ORDER:
-        try:
-            slot.__get__(entity)
-            return True
-        except AttributeError:
-            continue
-    return False
-
-
-def packed_values(entity: Entity) -> tuple[Any, ...]:
-    """A contact's PACKED_FIELDS' values (unpacked, if need be)."""
-    return tuple(getattr(entity, name) for name in PACKED_FIELDS)
-
-
 def _held_fields(entity: Entity) -> dict[str, Any]:
-    if entity.__class__ is not Contact or not _make_packed:
-        held = {name: getattr(entity, name) for name in _field_names(type(entity)) if name not in ("meta", "lines")}
-        held["_packed"] = None
-    else:
-        held = {name: getattr(entity, name) for name in _field_names(type(entity)) if name not in _HELD_APART}
-        packed = _PACKED_SLOT.__get__(entity)
-        if packed is not None and _any_set(entity):
-            _unpack(entity, packed)  # a field set since it was read: packed again, below, with it
-            packed = None
-        # Packed, none of its fields beside it: a contact read back has them all unset.
-        held["_packed"] = packed if packed is not None else _make_packed[0](packed_values(entity))
+    held = {name: getattr(entity, name) for name in _field_names(type(entity)) if name not in ("meta", "lines")}
     held["meta"], held["lines"] = raw_front_matter(entity)
     return held
-
-
-_HELD_APART = frozenset(("meta", "lines", *PACKED_FIELDS))
 
 
 def raw_front_matter(entity: Entity) -> tuple[Any, Any]:
