@@ -1,9 +1,13 @@
 """`crm serve`: serve output/ on 127.0.0.1 with live reload and a problems banner.
 
 The built files are never changed for this: the server adds one <script> tag to HTML
-responses as it sends them. The script polls /__crm/problems (same origin, no network
-beyond this machine), reloads the page when the build number changes, and shows build
-errors in a banner, written with textContent so no problem text can become markup.
+responses as it sends them. The script asks /__crm/problems (same origin, no network
+beyond this machine) for the build's number and problems, then asks again with
+?after=NUMBER, which the server answers as soon as a build ends (or after
+LONG_POLL_SECONDS): the page reloads right after the build that changed it, not up to
+a polling interval later. A hidden tab holds no such request open (browsers allow six
+connections per host), and asks again when it is shown. Build errors show in a banner,
+written with textContent so no problem text can become markup.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import fs
 from .watch import LiveBuilder
 
 HOST = "127.0.0.1"
 LIVE_PREFIX = "/__crm/"
+LONG_POLL_SECONDS = 25.0  # an answer at least this often, so a dropped connection is noticed
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 _TYPES = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -48,17 +54,45 @@ LIVE_JS = """\
     box.textContent = lines.join("\\n");
     document.body.appendChild(box);
   }
+  // First the status as it is (the banner for this page), then ?after=<build>: the server
+  // answers that as soon as a build ends, so the page reloads right after it.
+  var known = null;
+  var asking = null;
+  var timer = null;
   function poll() {
-    fetch("/__crm/problems", { cache: "no-store" })
+    timer = null;
+    if (document.visibilityState === "hidden") { return; }  // asks again when shown
+    var controller = window.AbortController ? new AbortController() : null;
+    asking = controller;
+    var url = "/__crm/problems" + (known !== null ? "?after=" + known : "");
+    fetch(url, { cache: "no-store", signal: controller ? controller.signal : undefined })
       .then(function (response) { return response.json(); })
       .then(function (status) {
+        if (asking !== controller) { return; }
+        asking = null;
         if (current !== null && status.build !== current) { window.location.reload(); return; }
-        current = status.build;
+        current = known = status.build;
         showBanner(status.problems);
-        window.setTimeout(poll, 700);
+        later(50);
       })
-      .catch(function () { window.setTimeout(poll, 2000); });  // server restarting: keep trying
+      .catch(function () {
+        if (asking !== controller) { return; }  // aborted: the tab was hidden
+        asking = null;
+        later(2000);  // server restarting: keep trying
+      });
   }
+  function later(ms) {
+    if (timer === null) { timer = window.setTimeout(poll, ms); }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") {
+      if (asking) { var stopped = asking; asking = null; stopped.abort(); }
+      if (timer !== null) { window.clearTimeout(timer); timer = null; }
+    } else if (asking === null) {
+      known = null;  // at once: a build may have ended while the tab was hidden
+      later(0);
+    }
+  });
   poll();
 })();
 """
@@ -88,13 +122,36 @@ def inject_live_script(html: bytes, build: int) -> bytes:
     return html[:at] + tag + html[at:]
 
 
+def _after(request_path: str) -> int | None:
+    """The build number of ?after=NUMBER, None when there is none (or it is no number)."""
+    values = parse_qs(urlsplit(request_path).query).get("after")
+    if not values or not values[0].isdigit() or len(values[0]) > 12:
+        return None
+    return int(values[0])
+
+
 class LiveServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, builder: LiveBuilder, port: int) -> None:
         self.builder = builder
+        self.stopping = False  # set by stop(): requests waiting for a build are answered at once
         super().__init__((HOST, port), LiveHandler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A page that reloads drops the request it had waiting for a build (and a tab
+        # closed drops any): nothing to print in the terminal for that.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        """Answer the waiting requests, stop serving, close the socket."""
+        self.stopping = True
+        self.builder.wake()
+        self.shutdown()
+        self.server_close()
 
     @property
     def out(self) -> Path:
@@ -166,6 +223,9 @@ class LiveHandler(BaseHTTPRequestHandler):
         elif name == "version":
             self._send(HTTPStatus.OK, json.dumps({"build": status.number}).encode(), "application/json", send_body)
         elif name == "problems":
+            after = _after(self.path)
+            if after is not None:
+                status = self.server.builder.wait_for_build(after, LONG_POLL_SECONDS, lambda: self.server.stopping)
             payload = {"build": status.number, "ok": status.ok and not status.failure,
                        "problems": status.banner_lines(), "warnings": status.warnings}
             self._send(HTTPStatus.OK, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
@@ -193,7 +253,6 @@ def start_server(builder: LiveBuilder, port: int) -> tuple[LiveServer, threading
 
 
 def stop_server(server: LiveServer, thread: threading.Thread) -> None:
-    server.shutdown()
-    server.server_close()
+    server.stop()
     thread.join(timeout=5)
 

@@ -205,6 +205,8 @@ class LiveBuilder:
         self.status = BuildStatus()
         self._seen: set[Problem] | None = None
         self._lock = threading.Lock()
+        # Notified whenever status changes: a served page waits on it for the next build.
+        self._published = threading.Condition()
         from .loader import LoadMemory
 
         self._memory = LoadMemory()  # the files the last build loaded, reused while unchanged
@@ -223,7 +225,7 @@ class LiveBuilder:
                 status = BuildStatus(self.status.number + 1, False, self.status.errors, self.status.warnings,
                                      f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
                 self.echo(f"crm: build {status.number} failed: {status.failure}")
-                self.status = status
+                self._publish(status)
                 return status
             self.out = result.out
             self._memory.let_go_of_sections()
@@ -233,8 +235,26 @@ class LiveBuilder:
             status = BuildStatus(self.status.number + 1, not errors, [p.format() for p in errors],
                                  len(result.warnings), "", time.perf_counter() - started)
             self._report(status, result.problems, changed)
-            self.status = status
+            self._publish(status)
             return status
+
+    def _publish(self, status: BuildStatus) -> None:
+        with self._published:
+            self.status = status
+            self._published.notify_all()
+
+    def wait_for_build(self, after: int, timeout: float, stop: Callable[[], bool] = lambda: False) -> BuildStatus:
+        """The status as soon as its build number is no longer `after` (at once if it
+        is not now), or as it is when timeout seconds pass or stop() turns true (checked
+        whenever wake() is called)."""
+        with self._published:
+            self._published.wait_for(lambda: self.status.number != after or stop(), timeout)
+            return self.status
+
+    def wake(self) -> None:
+        """Have every wait_for_build look at its stop() again (a server shutting down)."""
+        with self._published:
+            self._published.notify_all()
 
     def _report(self, status: BuildStatus, problems: list[Problem], changed: list[str] | None) -> None:
         current = set(problems)

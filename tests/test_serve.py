@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -274,3 +275,62 @@ def test_the_server_keeps_the_build_state_it_wrote_until_another_writer_replaces
     build_site(root, clean, TODAY, cache=False)
     built = {p.relative_to(builder.out): p.read_bytes() for p in builder.out.rglob("*") if p.is_file()}
     assert built == {p.relative_to(clean): p.read_bytes() for p in clean.rglob("*") if p.is_file()}
+
+
+def test_a_page_asking_after_its_build_is_answered_when_the_next_build_ends(make_crm) -> None:  # type: ignore[no-untyped-def]
+    """?after=N is answered as soon as build N+1 is done, not a polling interval later:
+    it waits while N is the newest build, and is answered at once for any other N, for
+    no N, and for one that is no number."""
+    root = make_crm({"contacts/ada.md": ADA})
+    running = Live(root, watch=False)
+    answers: list[dict[str, Any]] = []
+    try:
+        assert json.loads(get(running.server, "/__crm/problems?after=0")[1])["build"] == 1  # already past 0
+        for query in ("", "?after=x", "?after=-1", "?after=" + "9" * 40):
+            assert json.loads(get(running.server, "/__crm/problems" + query)[1])["build"] == 1
+        waiter = threading.Thread(target=lambda: answers.append(json.loads(get(running.server,
+                                                                               "/__crm/problems?after=1")[1])))
+        waiter.start()
+        waiter.join(timeout=0.5)
+        assert waiter.is_alive() and not answers  # no build yet: still waiting
+        (root / "contacts/ada.md").write_text(ADA.replace("First", "Second"), encoding="utf-8")
+        running.builder.build(["contacts/ada.md"])
+        waiter.join(timeout=WAIT_SECONDS)
+        assert answers and answers[0]["build"] == 2 and answers[0]["ok"]
+    finally:
+        running.close()
+
+
+def test_stopping_the_server_answers_the_pages_waiting_for_a_build(make_crm) -> None:  # type: ignore[no-untyped-def]
+    root = make_crm({"contacts/ada.md": ADA})
+    running = Live(root, watch=False)
+    answers: list[dict[str, Any]] = []
+    waiter = threading.Thread(target=lambda: answers.append(json.loads(get(running.server,
+                                                                           "/__crm/problems?after=1")[1])))
+    waiter.start()
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive()
+    running.close()
+    waiter.join(timeout=WAIT_SECONDS)
+    assert not waiter.is_alive() and answers == [{"build": 1, "ok": True, "problems": [], "warnings": 0}]
+
+
+def test_a_page_that_drops_its_waiting_request_prints_nothing(make_crm, capfd) -> None:  # type: ignore[no-untyped-def]
+    """A reloading page drops the request it had waiting for a build: when the build
+    ends, writing the answer fails, and that is no error to show in the terminal."""
+    root = make_crm({"contacts/ada.md": ADA})
+    running = Live(root, watch=False)
+    try:
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", running.server.server_address[1]), timeout=10)
+            client.sendall(b"GET /__crm/problems?after=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                           % running.builder.status.number)
+            time.sleep(0.2)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            client.close()  # a reset, as a browser that navigates away may send
+            running.builder.build()
+            time.sleep(0.2)
+        assert get(running.server, "/contacts/ada.html")[0] == 200
+    finally:
+        running.close()
+    assert "Traceback" not in capfd.readouterr().err
