@@ -287,7 +287,8 @@ def export_functions(crm: CRM | None = None) -> tuple[Any, Any]:
 
 
 def build_site(root: Path, out: Path | None = None, today: date | None = None, *,
-               cache: bool = True, workers: int | None = None, memory: LoadMemory | None = None) -> BuildResult:
+               cache: bool = True, workers: int | None = None, memory: LoadMemory | None = None,
+               committed: Callable[[list[Problem]], None] | None = None) -> BuildResult:
     """Build the site into out (default <root>/output).
 
     With cache (the default) the build is incremental (see incremental.py): an unchanged
@@ -295,7 +296,10 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     and only files whose bytes changed are written. workers caps the processes used to
     parse and render many files (default: one per CPU). memory (`crm serve`, `crm
     watch`): what this process loaded and computed last time, reused for the files that
-    did not change; with it, the stats work out only what the changed files change."""
+    did not change; with it, the stats work out only what the changed files change.
+    committed: called with the problems as soon as the new site is in place (`crm serve`
+    tells the open page then), before the build's record is written; not called when
+    nothing changed."""
     today = resolve_today(today)
     source = fs.find_root(Path(root))
     target = check_output_folder(source, Path(out) if out is not None else source / "output")
@@ -406,6 +410,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
             forked_checks.cancel()
         for job in background:
             job.result()
+    if committed is not None:
+        committed(problems)
     files = writer.written
     result = BuildResult(
         out=target, problems=problems, pages=sum(1 for f in files if f.endswith(".html")),

@@ -220,7 +220,16 @@ class LiveBuilder:
             try:
                 if self.status.number % RELEASE_EVERY == 0:
                     release_frozen()  # what earlier builds loaded and froze may be garbage now
-                result = build_site(self.root, self.out, self.today, memory=self._memory)
+                touched = set(changed or ())
+                shown: list[BuildStatus] = []
+
+                def committed(problems: list[Problem]) -> None:
+                    # The site is in place: the open page may reload now, before the
+                    # build's record is written and its problems are printed.
+                    shown.append(self._status_of(problems, touched, started))
+                    self._publish(shown[0])
+
+                result = build_site(self.root, self.out, self.today, memory=self._memory, committed=committed)
             except Exception as exc:  # the watcher must survive any failure of one build
                 status = BuildStatus(self.status.number + 1, False, self.status.errors, self.status.warnings,
                                      f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
@@ -229,14 +238,18 @@ class LiveBuilder:
                 return status
             self.out = result.out
             self._memory.let_go_of_sections()
-            # The files just saved first: that is where the user is looking.
-            touched = set(changed or ())
-            errors = sorted(result.errors, key=lambda p: p.path not in touched)
-            status = BuildStatus(self.status.number + 1, not errors, [p.format() for p in errors],
-                                 len(result.warnings), "", time.perf_counter() - started)
+            status = shown[0] if shown else self._status_of(result.problems, touched, started)
             self._report(status, result.problems, changed)
-            self._publish(status)
+            if not shown:
+                self._publish(status)
             return status
+
+    def _status_of(self, problems: list[Problem], touched: set[str], started: float) -> BuildStatus:
+        # The files just saved first: that is where the user is looking.
+        errors = sorted((p for p in problems if p.severity == "error"), key=lambda p: p.path not in touched)
+        warnings = sum(1 for p in problems if p.severity == "warning")
+        return BuildStatus(self.status.number + 1, not errors, [p.format() for p in errors], warnings, "",
+                           time.perf_counter() - started)
 
     def _publish(self, status: BuildStatus) -> None:
         with self._published:

@@ -334,3 +334,21 @@ def test_a_page_that_drops_its_waiting_request_prints_nothing(make_crm, capfd) -
     finally:
         running.close()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_status_is_published_once_the_site_is_in_place(make_crm) -> None:  # type: ignore[no-untyped-def]
+    """build_site calls committed with the problems once the new site is in place (the
+    open page may reload then, before the build's record is written)."""
+    from site_builder.build import build_site
+
+    root = make_crm({"contacts/ada.md": ADA, "contacts/bob.md": BOB.replace("@ada", "@nobody")})
+    seen: list[tuple[list[Any], str]] = []
+
+    def committed(problems: list[Any]) -> None:
+        seen.append((problems, (root / "output/contacts/ada.html").read_text(encoding="utf-8")))
+
+    first = build_site(root, None, TODAY, committed=committed)
+    assert seen[-1][0] == first.problems and any("@nobody" in p.message for p in first.problems)
+    (root / "contacts/ada.md").write_text(ADA.replace("First", "Second"), encoding="utf-8")
+    second = build_site(root, None, TODAY, committed=committed)
+    assert seen[-1][0] == second.problems and "Second summary." in seen[-1][1]  # the new page was in place
