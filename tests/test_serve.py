@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -228,12 +229,20 @@ def test_frozen_objects_are_released_every_so_many_builds_not_on_every_save(make
     assert len(calls) == 3  # before builds 1, 4 and 7
 
 
+def assert_same_as_a_clean_build(root: Path, out: Path) -> None:
+    from site_builder.build import build_site
+
+    clean = root.parent / "clean"
+    shutil.rmtree(clean, ignore_errors=True)
+    build_site(root, clean, TODAY, cache=False)
+    built = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert built == {p.relative_to(clean): p.read_bytes() for p in clean.rglob("*") if p.is_file()}
+
+
 def test_the_server_lets_go_of_the_sections_a_full_build_decoded(make_crm) -> None:  # type: ignore[no-untyped-def]
     """The first build after a program upgrade parses and renders every file: the server
     keeps the files, but not their sections as objects (about 200 MB at 10,000 contacts);
     a save reads back those it needs, and its site is a clean build's."""
-    from site_builder.build import build_site
-
     files = {f"contacts/p{i}.md": f"---\nname: Person {i}\n---\n## 2026-11-0{i % 9 + 1} call: Call {i}\n\nTalked to @p{(i + 1) % 8}.\n"
              for i in range(8)}
     root = make_crm(files)
@@ -243,10 +252,7 @@ def test_the_server_lets_go_of_the_sections_a_full_build_decoded(make_crm) -> No
     assert len(kept) == 8 and not any(sections.decoded for sections in kept)
     (root / "contacts/p3.md").write_text(files["contacts/p3.md"] + "\n## 2026-11-20 meeting: Lunch\n\nWith @p5.\n")
     assert builder.build(["contacts/p3.md"]).ok
-    clean = root.parent / "clean"
-    build_site(root, clean, TODAY, cache=False)
-    built = {p.relative_to(builder.out): p.read_bytes() for p in builder.out.rglob("*") if p.is_file()}
-    assert built == {p.relative_to(clean): p.read_bytes() for p in clean.rglob("*") if p.is_file()}
+    assert_same_as_a_clean_build(root, builder.out)
 
 
 def test_the_server_keeps_the_build_state_it_wrote_until_another_writer_replaces_it(make_crm) -> None:  # type: ignore[no-untyped-def]
@@ -271,10 +277,7 @@ def test_the_server_keeps_the_build_state_it_wrote_until_another_writer_replaces
     assert replaced is not kept and replaced.to_payload() == incremental.load_state(root, builder.out).to_payload()
     (root / "contacts/p2.md").write_text("---\nname: Person Two\n---\n")
     assert builder.build(["contacts/p2.md"]).ok
-    clean = root.parent / "clean"
-    build_site(root, clean, TODAY, cache=False)
-    built = {p.relative_to(builder.out): p.read_bytes() for p in builder.out.rglob("*") if p.is_file()}
-    assert built == {p.relative_to(clean): p.read_bytes() for p in clean.rglob("*") if p.is_file()}
+    assert_same_as_a_clean_build(root, builder.out)
 
 
 def test_a_page_asking_after_its_build_is_answered_when_the_next_build_ends(make_crm) -> None:  # type: ignore[no-untyped-def]
