@@ -299,7 +299,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     did not change; with it, the stats work out only what the changed files change.
     committed: called with the problems as soon as the new site is in place (`crm serve`
     tells the open page then), before the build's record is written; not called when
-    nothing changed."""
+    the tree is found unchanged without loading it (the no-op answer)."""
     today = resolve_today(today)
     source = fs.find_root(Path(root))
     target = check_output_folder(source, Path(out) if out is not None else source / "output")

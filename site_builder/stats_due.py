@@ -167,11 +167,14 @@ def due_items(config: Config, stats: Stats, today: date, within: int = 7,
         known = memory.items  # updated in place: a save changes a few entries of 10,000
     for slug in figures:
         s = due_fields(figures, slug)  # what is read here, without unpacking every entry
-        values = _values_of(s)
-        found = known.get(slug)
-        if found is None or found[0] != values:
-            found = known[slug] = (values, _contact_items(slug, s, today, horizon, config.max_touches_per_week))
-        made = found[1]
+        if memory is None:
+            made = _contact_items(slug, s, today, horizon, config.max_touches_per_week)
+        else:
+            values = _values_of(s)
+            found = known.get(slug)
+            if found is None or found[0] != values:
+                found = known[slug] = (values, _contact_items(slug, s, today, horizon, config.max_touches_per_week))
+            made = found[1]
         if made[0] is not None:
             over.append(made[0])
         attention.extend(made[1])

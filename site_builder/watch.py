@@ -21,7 +21,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from .problems import Problem
+from .problems import ERROR, WARNING, Problem
 
 QUIET_SECONDS = 0.2
 CHANGE_EVENTS = (EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED)
@@ -246,8 +246,8 @@ class LiveBuilder:
 
     def _status_of(self, problems: list[Problem], touched: set[str], started: float) -> BuildStatus:
         # The files just saved first: that is where the user is looking.
-        errors = sorted((p for p in problems if p.severity == "error"), key=lambda p: p.path not in touched)
-        warnings = sum(1 for p in problems if p.severity == "warning")
+        errors = sorted((p for p in problems if p.severity == ERROR), key=lambda p: p.path not in touched)
+        warnings = sum(1 for p in problems if p.severity == WARNING)
         return BuildStatus(self.status.number + 1, not errors, [p.format() for p in errors], warnings, "",
                            time.perf_counter() - started)
 
