@@ -293,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the working tree's code instead of a frozen copy of it")
     args = parser.parse_args(argv)
     global CODE_PATH
+    # What is measured, said when the code is copied (a commit made while the benchmark
+    # runs is not the code it runs), and the load before anything runs.
+    measured, load_before = machine(), os.getloadavg()[0]
     if not args.live:
         CODE_PATH = snapshot_code(args.corpus_dir / "code")
     compile_bytecode(CODE_PATH or REPO)
@@ -307,11 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarking {count} contacts ...", file=sys.stderr)
         results = {"Markdown (MB)": markdown_size(root) / 1e6, **bench_size(root, args.repeat)}
         columns.append((f"{count:,} x {args.sections}", results))
-    report = (f"# Benchmark {date.today().isoformat()}\n\n{machine()}\n\n"
+    report = (f"# Benchmark {date.today().isoformat()}\n\n{measured}\n\n"
               f"Wall time (CPU time: user + system, summed over worker processes) and peak memory "
               f"(RSS of the process or its largest worker) per command; `--today {TODAY}`; "
               f"{'each corpus a git repository of ' + str(GIT_COMMITS) + ' commits' if git else 'corpora outside git'}; "
-              f"load average before the run: {os.getloadavg()[0]:.1f}.\n\n{table(columns)}\n")
+              f"load average before the run: {load_before:.1f}.\n\n{table(columns)}\n")
     args.results.mkdir(parents=True, exist_ok=True)
     target = args.results / f"{date.today().isoformat()}.md"
     target.write_text(report, encoding="utf-8")
