@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from watchdog.events import (
-    EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, FileSystemEvent,
+    EVENT_TYPE_CLOSED, EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, FileSystemEvent,
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
@@ -24,7 +24,13 @@ from watchdog.observers import Observer
 from .problems import ERROR, WARNING, Problem
 
 QUIET_SECONDS = 0.2
-CHANGE_EVENTS = (EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED)
+# After an event that ends a save (a file closed after writing, renamed into place or
+# deleted), a build waits only this long, for the other files of a "save all"; after
+# any other (created, modified: the writer may not be done), QUIET_SECONDS. Where the
+# file system tells no closes (macOS, Windows), an ordinary save waits QUIET_SECONDS.
+SETTLED_SECONDS = 0.03
+CHANGE_EVENTS = (EVENT_TYPE_CREATED, EVENT_TYPE_DELETED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED)
+SETTLING_EVENTS = (EVENT_TYPE_CLOSED, EVENT_TYPE_MOVED, EVENT_TYPE_DELETED)
 EDITOR_TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".swn", ".tmp", ".bak", ".orig")
 
 
@@ -72,25 +78,28 @@ def changed_paths(event: FileSystemEvent, root: str) -> list[str]:
 
 
 class Debouncer:
-    """Runs `action` in its own thread once no poke has come for `quiet` seconds. Pokes
-    during a run lead to exactly one more run afterwards."""
+    """Runs `action` in its own thread once no poke has come for a while: `quiet`
+    seconds after the last poke, or `settled` seconds when the last poke said that its
+    event ended a save. Pokes during a run lead to exactly one more run afterwards."""
 
-    def __init__(self, action: Callable[[], None], quiet: float = QUIET_SECONDS) -> None:
+    def __init__(self, action: Callable[[], None], quiet: float = QUIET_SECONDS,
+                 settled: float = SETTLED_SECONDS) -> None:
         self._action = action
         self._quiet = quiet
+        self._settled = settled
         self._cond = threading.Condition()
         self._pending = False
-        self._last = 0.0
+        self._due = 0.0  # time.monotonic() when the run may start
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="crm-rebuild", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def poke(self) -> None:
+    def poke(self, settled: bool = False) -> None:
         with self._cond:
             self._pending = True
-            self._last = time.monotonic()
+            self._due = time.monotonic() + (self._settled if settled else self._quiet)
             self._cond.notify()
 
     def stop(self) -> None:
@@ -105,7 +114,7 @@ class Debouncer:
                 while not self._pending and not self._stopped:
                     self._cond.wait()
                 while not self._stopped:
-                    remaining = self._last + self._quiet - time.monotonic()
+                    remaining = self._due - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
@@ -130,13 +139,14 @@ class _Handler(FileSystemEventHandler):
         # watched from now on, and what it already holds counts as a change.
         added = self._watcher.schedule_missing() if event.is_directory else []
         if added or any(is_relevant(p) for p in paths):
-            self._watcher.on_change(paths)
+            self._watcher.on_change(paths, event.event_type in SETTLING_EVENTS and not added)
 
 
 class Watcher:
-    """Calls on_change(paths) for every relevant change under root."""
+    """Calls on_change(paths, settled) for every relevant change under root; settled:
+    the event ends a save (see SETTLING_EVENTS)."""
 
-    def __init__(self, root: Path, on_change: Callable[[list[str]], None]) -> None:
+    def __init__(self, root: Path, on_change: Callable[[list[str], bool], None]) -> None:
         self.root = root.resolve()
         self.root_text = str(self.root)
         self.on_change = on_change
@@ -297,10 +307,10 @@ def watch_and_rebuild(root: Path, builder: LiveBuilder, quiet: float = QUIET_SEC
 
     debouncer = Debouncer(rebuild, quiet)
 
-    def on_change(paths: list[str]) -> None:
+    def on_change(paths: list[str], settled: bool = False) -> None:
         with lock:
             changed.extend(p for p in paths if is_relevant(p))
-        debouncer.poke()
+        debouncer.poke(settled)
 
     watcher = Watcher(root, on_change)
     debouncer.start()

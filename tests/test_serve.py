@@ -355,3 +355,46 @@ def test_the_status_is_published_once_the_site_is_in_place(make_crm) -> None:  #
     (root / "contacts/ada.md").write_text(ADA.replace("First", "Second"), encoding="utf-8")
     second = build_site(root, None, TODAY, committed=committed)
     assert seen[-1][0] == second.problems and "Second summary." in seen[-1][1]  # the new page was in place
+
+
+def test_a_save_that_ended_is_built_sooner_than_a_change_still_going_on() -> None:
+    """The debouncer waits `quiet` after a change that may go on (a file created or
+    written to), and only `settled` after one that ends a save (closed after writing,
+    renamed into place, deleted); the last event decides."""
+    from site_builder.watch import Debouncer
+
+    runs: list[float] = []
+    debouncer = Debouncer(lambda: runs.append(time.monotonic()), quiet=1.5, settled=0.05)
+    debouncer.start()
+    try:
+        poked = time.monotonic()
+        debouncer.poke()
+        debouncer.poke(settled=True)
+        wait_for(lambda: runs, "the settled run")
+        assert runs[0] - poked < 1.0
+        poked = time.monotonic()
+        debouncer.poke(settled=True)
+        debouncer.poke()  # something happened after the close: wait the whole quiet time
+        wait_for(lambda: len(runs) == 2, "the quiet run")
+        assert runs[1] - poked >= 1.5
+    finally:
+        debouncer.stop()
+
+
+def test_the_watcher_says_which_events_end_a_save(make_crm) -> None:  # type: ignore[no-untyped-def]
+    """On Linux a file closed after writing ends a save, and so does a rename onto it."""
+    from site_builder.watch import Watcher
+
+    root = make_crm({"contacts/ada.md": ADA})
+    seen: list[tuple[list[str], bool]] = []
+    watcher = Watcher(root, lambda paths, settled: seen.append((paths, settled)))
+    watcher.start()
+    try:
+        (root / "contacts/ada.md").write_text(ADA.replace("First", "Second"), encoding="utf-8")
+        wait_for(lambda: (["contacts/ada.md"], True) in seen, "the close after writing")
+        assert (["contacts/ada.md"], False) in seen  # the write itself: more may come
+        seen.clear()
+        save_like_an_editor(root / "contacts/ada.md", ADA)
+        wait_for(lambda: any(settled and "contacts/ada.md" in paths for paths, settled in seen), "the rename")
+    finally:
+        watcher.stop()
