@@ -57,7 +57,8 @@ def watch_command(root: Path, out: Path | None, today: date | None) -> None:
     """Build the site, then rebuild it whenever a file changes, until Ctrl+C.
 
     Watches contacts/, orgs/, templates/ and crm.yaml; waits for 0.2 s without changes
-    (one save is often several file events), then rebuilds once. Editor temporary files
+    (one save is often several file events), or 0.03 s after a file is closed from
+    writing, renamed into place or deleted, then rebuilds once. Editor temporary files
     (.swp, .swx, ~, 4913, .#*, .DS_Store) are ignored, and editors that save by writing
     a temporary file and renaming it are handled. Each build prints its errors and
     warnings count, and every problem that is new since the previous build; a bad edit
