@@ -992,7 +992,7 @@ def calendar_text(crm: CRM, today: date, calendar: Any, digests: dict[str, str] 
         kept.keep(folder, key, pieces.new)
     elif pieces.changed:
         kept.write(folder, key, old, pieces.new)
-    kept.remember_text(pieces.new if pieces.changed or pieces.same_text else old, pieces.header, text)
+    kept.remember_text(pieces.header, text)
     return text
 
 
@@ -1023,10 +1023,12 @@ class KeptPieces:
         known = self.text
         return (known[1], known[2]) if known is not None and known[0] is pieces else None
 
-    def remember_text(self, pieces: dict[str, Any], header: str, text: str) -> None:
+    def remember_text(self, header: str, text: str) -> None:
+        """text (with its header) as the calendar of the pieces held now (read, written or kept)."""
         known = self.text
         digest = known[3] if known is not None and known[2] is text else None
-        self.text = (pieces, header, text, digest)
+        if self.kept is not None:
+            self.text = (self.kept[3], header, text, digest)
 
     def digest_of(self, text: str) -> str | None:
         """text's digest, worked out once per text made (a StagingWriter's digest)."""

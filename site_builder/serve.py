@@ -146,10 +146,14 @@ class LiveServer(ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)  # type: ignore[arg-type]
 
-    def stop(self) -> None:
-        """Answer the waiting requests, stop serving, close the socket."""
+    def answer_waiting(self) -> None:
+        """Answer at once the requests waiting for a build, and every one from now on."""
         self.stopping = True
         self.builder.wake()
+
+    def stop(self) -> None:
+        """Answer the waiting requests, stop serving, close the socket."""
+        self.answer_waiting()
         self.shutdown()
         self.server_close()
 

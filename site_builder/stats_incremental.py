@@ -40,7 +40,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .model import CRM, Config, Contact, Entity
+from .model import CRM, Config, Contact, Entity, slug_of
 from .parse import Section
 from .stats_money import Money
 from .stats import (SUMMARY_FIELDS, Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue,
@@ -406,7 +406,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
                                    memory.headings.get(path), headings.get(path))
     people = _affected_contacts(crm, changed, before, after, named)
     quiet = _quiet(memory, changed, before, after, inputs_after, headings) - named
-    groups = _affected_orgs(crm, people, [f for path, f in zip(changed, before) if _slug_of(path) not in quiet],
+    groups = _affected_orgs(crm, people, [f for path, f in zip(changed, before) if slug_of(path) not in quiet],
                             named, quiet)
     ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints)
 
@@ -652,12 +652,8 @@ def _quiet(memory: StatsMemory, changed: list[str], before: list[Footprint | Non
             continue
         was = _headings_before(memory, path, old)
         if was is not None and was == headings.get(path):
-            quiet.add(_slug_of(path))
+            quiet.add(slug_of(path))
     return quiet
-
-
-def _slug_of(path: str) -> str:
-    return path[path.index("/") + 1:-len(".md")]
 
 
 def _headings_before(memory: StatsMemory, path: str, old: Footprint) -> bytes | None:
@@ -672,7 +668,7 @@ def _headings_before(memory: StatsMemory, path: str, old: Footprint) -> bytes | 
 
 
 def _affected_orgs(crm: CRM, people: set[str], before: list[Footprint | None], named: set[str],
-                   quiet: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+                   quiet: set[str]) -> set[str]:
     """The orgs whose figures can change: every org above an org the changed sections
     name, above a changed contact's org before the change (before: their footprints),
     and above every affected contact's org now, but a quiet one's (see _quiet)."""

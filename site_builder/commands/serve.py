@@ -113,8 +113,7 @@ def serve_command(root: Path, out: Path | None, today: date | None, port: int, o
     except KeyboardInterrupt:
         pass
     finally:
-        server.stopping = True
-        builder.wake()  # pages waiting for a build are answered, and the server can close
+        server.answer_waiting()  # pages waiting for a build are answered, and the server can close
         watcher.stop()
         debouncer.stop()
         server.server_close()

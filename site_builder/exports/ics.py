@@ -175,7 +175,7 @@ def _pieces_unchanged(crm: CRM, today: date, include_private: bool, store: Piece
     get = old.get
     fresh: dict[str, Piece] = {}
     for path in [p for p, d in digests.items() if (f := get(p)) is None or f[0] != d]:
-        found = old.get(path)
+        found = get(path)
         entity = _entity_at(crm, path)
         if entity is None or (entity.private and not include_private):
             if found is not None:
