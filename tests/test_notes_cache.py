@@ -305,9 +305,8 @@ def _plant(root: Path, rel: str, change: Callable[[notes_cache.Entry], notes_cac
 
 
 def _evil_html(sections: int, mentions: str = "") -> bytes:
-    import zlib
     parts = [mentions, "<script>evil()</script>", *["<script>evil()</script>"] * sections]
-    return zlib.compress("\x1e".join(parts).encode())
+    return notes_cache._pack("\x1e".join(parts))
 
 
 def test_an_entry_for_other_bytes_is_not_used(tmp_path: Path, renders: Renders) -> None:
@@ -346,9 +345,10 @@ def test_an_entry_whose_mentions_lead_elsewhere_is_not_used(tmp_path: Path, rend
 
 
 @pytest.mark.parametrize("blob", [
-    lambda entry: (entry[0], b"not zlib"),
+    lambda entry: (entry[0], b"not lz4"),
+    lambda entry: (entry[0], b"\xff\xff\xff\x7fclaims 2 GB"),
     lambda entry: (entry[0], _evil_html(5)),  # another number of sections
-    lambda entry: (entry[0], __import__("zlib").compress(b"\xff\xfe")),  # not UTF-8
+    lambda entry: (entry[0], __import__("lz4.block").block.compress(b"\xff\xfe")),  # not UTF-8
 ])
 def test_a_damaged_entry_is_not_used(tmp_path: Path, renders: Renders,
                                      blob: Callable[[notes_cache.Entry], notes_cache.Entry]) -> None:
