@@ -328,6 +328,25 @@ class MemoryBytecodeCache(jinja2.BytecodeCache):
 
 _BYTECODE = MemoryBytecodeCache()
 
+# What a dict answers as attributes (`custom.items()` in a template); any other name
+# after a dot is only ever one of its keys.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+_ABSENT = object()
+
+
+class ThemeEnvironment(jinja2.Environment):
+    """Jinja's environment with a faster `st.key` for a plain dict, giving what Jinja
+    gives. Jinja tries the attribute first, and a dict's key is not one: each such
+    lookup raised and caught an AttributeError (and a missing key a KeyError too). The
+    pages' stats and rows are dicts: 82,000 such lookups at 1,000 contacts, about 0.6 s
+    of CPU of a build that renders every page at 10,000."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            found = obj.get(attribute, _ABSENT)
+            return self.undefined(obj=obj, name=attribute) if found is _ABSENT else found
+        return super().getattr(obj, attribute)
+
 
 def make_environment(root: Path, today: date, rows: Any = None) -> jinja2.Environment:
     """The Jinja environment of one build. rows: a rowcache.RowCache for the site-wide
@@ -337,7 +356,7 @@ def make_environment(root: Path, today: date, rows: Any = None) -> jinja2.Enviro
     if user is not None:
         loaders.append(RootedFileSystemLoader(user, root))
     loaders.append(jinja2.FileSystemLoader(str(builtin_theme_dir())))
-    env = jinja2.Environment(
+    env = ThemeEnvironment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.ChainableUndefined,

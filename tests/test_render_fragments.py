@@ -266,3 +266,32 @@ def test_hostile_member_names_and_titles_stay_text_on_the_org_page(make_crm, tmp
     html = (out / "orgs" / "acme.html").read_text(encoding="utf-8")
     assert html.count('<a href="../contacts/evil-') >= 2 * len(PAYLOADS)  # people table and note lines
     assert "&lt;script&gt;alert(1)&lt;/script&gt;: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# --- the theme's environment: `x.key` on a dict ------------------------------------------
+
+_NAMES = st.sampled_from(["items", "keys", "get", "values", "copy", "tier", "due", "__class__", "x", ""])
+_VALUES = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_NAMES, _VALUES, max_size=6), _NAMES)
+def test_theme_environment_looks_up_like_jinja(data: dict[str, object], name: str) -> None:
+    """ThemeEnvironment.getattr (which skips Jinja's AttributeError for a dict's keys)
+    gives what jinja2.Environment.getattr gives: a dict's methods before its keys, its
+    keys, and Undefined for neither; and a template prints the same."""
+    fast = render.ThemeEnvironment(undefined=jinja2.ChainableUndefined, autoescape=True)
+    plain = jinja2.Environment(undefined=jinja2.ChainableUndefined, autoescape=True)
+    got, expected = fast.getattr(data, name), plain.getattr(data, name)
+    assert type(got) is type(expected)
+    if isinstance(expected, jinja2.Undefined):
+        assert (got._undefined_obj, got._undefined_name) == (expected._undefined_obj, expected._undefined_name)
+    elif callable(expected):
+        assert got == expected  # the same bound method of the same dict
+    else:
+        assert got is expected
+    key = name or "x"
+    source = f"{{{{ d.{key} }}}}|{{% if d.{key} %}}yes{{% endif %}}|{{{{ d.{key}.x }}}}"
+    assert fast.from_string(source).render(d=data) == plain.from_string(source).render(d=data)
+    # Not a plain dict (a subclass may have attributes): Jinja's own way.
+    assert fast.getattr(render.ThemeEnvironment, "getattr") == plain.getattr(render.ThemeEnvironment, "getattr")
