@@ -91,6 +91,9 @@ class SiteInput:
     # The Jinja environment contact and org pages are rendered with, made once per build
     # and process (build.render_entity_pages).
     entity_env: Any = None
+    # (base, slug) -> a note's participant (_participant), once per build and process: a
+    # render worker shows the same people in the notes of many pages.
+    participants_cache: dict[tuple[str, str], dict[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -201,7 +204,10 @@ def note_numbers(sections: list[Section]) -> list[int]:
     """Each section's N of note-YYYY-MM-DD-N, by its position in sections."""
     numbers = [0] * len(sections)
     per_day: dict[date, int] = {}
-    for at in sorted(range(len(sections)), key=lambda i: sections[i].line):
+    lines = [s.line for s in sections]
+    # A file's sections come in line order; sorting is for any other list of them.
+    order = range(len(lines)) if lines == sorted(lines) else sorted(range(len(lines)), key=lines.__getitem__)
+    for at in order:
         day = sections[at].date
         numbers[at] = per_day[day] = per_day.get(day, 0) + 1
     return numbers
@@ -239,20 +245,35 @@ def entity_notes(site: SiteInput, entity: Entity, links: Links) -> list[Note]:
     return make_notes(entity, site.crm, links, entity_markdown(site, entity, links)[1])
 
 
-def make_notes(entity: Entity, crm: CRM, links: Links, bodies: list[Markup] | None = None) -> list[Note]:
-    """The file's sections as Notes; bodies: their HTML when the caller has it."""
-    ids = note_ids(entity.sections)
-    is_touch = crm.config.is_touch
+def make_notes(entity: Entity, crm: CRM, links: Links, bodies: list[Markup] | None = None,
+               people: dict[tuple[str, str], dict[str, str | None]] | None = None) -> list[Note]:
+    """The file's sections as Notes; bodies: their HTML when the caller has it. people:
+    the participants worked out before (SiteInput.participants_cache), added to."""
+    sections = entity.sections
+    ids = note_ids(sections)
     if bodies is None:
-        bodies = [links.markdown(s.body) for s in entity.sections]
+        bodies = [links.markdown(s.body) for s in sections]
+    # 200,000 notes at 10,000 contacts on every page render of another day: what repeats
+    # within a file (a kind, a person met often) is worked out once.
+    touch_kinds: dict[str, bool] = {}
+    if people is None:
+        people = {}
+    base = links.base
     notes = []
-    for s, html in zip(entity.sections, bodies):
-        notes.append(Note(
-            id=ids[s.line], date=s.date, kind=s.kind, title=display_title(s.title), html=html,
-            is_touch=is_touch(s.kind),
-            participants=[_participant(crm, p, links.base) for p in s.participants] if s.participants else [],
-            topics=list(dict.fromkeys(s.topics)),
-        ))
+    add = notes.append
+    for s, html in zip(sections, bodies):
+        kind, title, topics = s.kind, s.title, s.topics
+        is_touch = touch_kinds.get(kind)
+        if is_touch is None:
+            is_touch = touch_kinds[kind] = crm.config.is_touch(kind)
+        participants = []
+        for slug in s.participants:
+            person = people.get((base, slug))
+            if person is None:
+                person = people[base, slug] = _participant(crm, slug, base)
+            participants.append(dict(person))  # each note its own, as a theme may change one
+        add(Note(ids[s.line], s.date, kind, display_title(title) if title.startswith("@") else title, html,
+                 is_touch, participants, list(dict.fromkeys(topics)) if len(topics) > 1 else list(topics)))
     return notes
 
 
@@ -975,7 +996,7 @@ def _entity_common(site: SiteInput, entity: Entity, backlinks: BacklinkIndex,
     crm = site.crm
     links = Links(crm, base)
     summary_html, bodies = entity_markdown(site, entity, links)
-    past, planned = split_planned(make_notes(entity, crm, links, bodies), site.today)
+    past, planned = split_planned(make_notes(entity, crm, links, bodies, site.participants_cache), site.today)
     topics = Counter(t for s in entity.sections for t in s.topics)
     file_history = site.history.files.get(entity.path) if site.history is not None else None
     return {
