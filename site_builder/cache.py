@@ -776,6 +776,18 @@ class PackedFrontMatter:
         made._value = (meta, lines)
         return made
 
+    def may_have_key(self, key: str) -> bool:
+        """False only when the front matter has no such top-level key, told without
+        decoding it: a pickle writes every str it holds in full (as UTF-8) at least once,
+        so a key whose bytes are not in the pickle is not in the dict. (A full build on
+        another day asks every contact for `private_fields`: decoding all 10,000 front
+        matters for that took about 0.25 s of CPU.)"""
+        if self._value is not None:
+            return key in self._value[0]
+        if self._data is None:
+            return True
+        return key.encode("utf-8", "surrogatepass") in self._data
+
     def unpack_front_matter(self) -> tuple[dict[str, Any], dict[Any, int]]:
         if self._value is None and not self.try_decode():
             self._value = self._parse_again()

@@ -213,6 +213,16 @@ def raw_front_matter(entity: Entity) -> tuple[Any, Any]:
     return _META_SLOT.__get__(entity), _LINES_SLOT.__get__(entity)
 
 
+def may_have_front_matter_key(entity: Entity, key: str) -> bool:
+    """Whether the entity's front matter may have key at its top level: False only when
+    it surely has not, told without unpacking a packed front matter."""
+    held = _META_SLOT.__get__(entity)
+    if held.__class__ is dict:
+        return key in held
+    may_have = getattr(held, "may_have_key", None)
+    return may_have(key) if may_have is not None else True
+
+
 def set_raw_front_matter(entity: Entity, packed: Any) -> None:
     """Hold meta and lines as one packed object (see _FrontMatterField)."""
     _META_SLOT.__set__(entity, packed)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from site_builder import cache, loader, model
 from site_builder.validate import validate
@@ -171,3 +173,46 @@ def test_front_matter_can_be_set_and_replaced_like_any_field() -> None:
     contact.lines = {("name",): 7}
     assert contact.line_of("name") == 7
     assert pickle.loads(pickle.dumps(contact)) == contact
+
+
+_KEYS = st.text(min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, st.one_of(st.text(max_size=8), st.integers(), st.lists(_KEYS, max_size=3)), max_size=6),
+       _KEYS)
+def test_may_have_key_never_says_no_to_a_key_it_has(meta: dict[str, object], key: str) -> None:
+    """PackedFrontMatter.may_have_key, undecoded: False only for a key the front matter
+    has not (any text, a key that is also another key's value, non-ASCII)."""
+    front = cache.PackedFrontMatter()
+    front.__setstate__((None, {"_data": pickle.dumps((meta, {}), protocol=5)}))
+    for asked in (key, *meta):
+        if asked in meta:
+            assert front.may_have_key(asked)
+        if not front.may_have_key(asked):
+            assert asked not in meta
+    assert front._value is None  # still packed
+    front.try_decode()
+    assert front.may_have_key(key) == (key in meta)
+
+
+def test_private_fields_unpack_only_files_that_name_them(corpus: Path) -> None:
+    """The site's vCards leave a file's private fields out (privacy.redact) when its front
+    matter comes packed from the cache; files without private_fields stay packed."""
+    from site_builder.exports import privacy
+
+    rel = contact_files(corpus)[0]
+    path = corpus / rel
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\n", "\nprivate_fields: [emails, phones]\n", 1), encoding="utf-8")
+    fresh = loader.load(corpus, cache=False).crm
+    loader.load(corpus)
+    warm = loader.load(corpus, lazy=True).crm
+    slug = rel[len("contacts/"):-len(".md")]
+    for s, contact in warm.contacts.items():
+        hidden = privacy.private_fields(contact)
+        assert hidden == privacy.private_fields(fresh.contacts[s])
+        assert packed(contact) == (s != slug)
+    redacted = privacy.redact(warm.contacts[slug])
+    assert redacted.emails == [] and redacted.phones == []
+    assert fresh.contacts[slug].emails  # the corpus's contact had some to hide

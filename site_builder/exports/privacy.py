@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from ..model import CRM, Contact, Entity, Org, as_text_list
+from ..model import CRM, Contact, Entity, Org, as_text_list, may_have_front_matter_key
 
 PRIVATE_FIELDS_KEY = "private_fields"
 NOTES = "notes"
@@ -23,6 +23,8 @@ E = TypeVar("E", bound=Entity)
 
 
 def private_fields(entity: Entity) -> set[str]:
+    if not may_have_front_matter_key(entity, PRIVATE_FIELDS_KEY):  # most files: their front matter stays packed
+        return set()
     return {f.strip().lower() for f in as_text_list(entity.meta.get(PRIVATE_FIELDS_KEY))}
 
 
