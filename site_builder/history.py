@@ -15,17 +15,20 @@ read_history returns None and callers simply leave history out.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from . import cache as cache_mod
+from . import fs
 
 WATCHED = ("contacts", "orgs")
 _RECORD = "\x1e"
@@ -147,9 +150,30 @@ def build_history(log: list[tuple[Commit, list[Change]]], limit: int) -> tuple[H
 
 def front_matter_status(text: str) -> str | None:
     """The `status:` value in a file's front matter, read line by line (the version in
-    an old commit may not even be valid YAML)."""
-    lines = text.lstrip("\ufeff").splitlines()
-    if not lines or lines[0].rstrip() != "---":
+    an old commit may not even be valid YAML). Only the front matter's lines are split:
+    the lines of a prefix of the text are the text's, but for the last one, which may be
+    cut short; so a prefix that holds the answer before its last line gives it."""
+    text = text.lstrip("\ufeff")
+    size = _HEAD
+    while True:
+        whole = size >= len(text)
+        lines = text.splitlines() if whole else text[:size].splitlines()[:-1]
+        answer = _status_in(lines, whole)
+        if answer is not _UNDECIDED:
+            return answer  # type: ignore[return-value]
+        size *= 4
+
+
+_HEAD = 2048  # characters: most files' front matter
+_UNDECIDED = object()
+
+
+def _status_in(lines: list[str], whole: bool) -> str | None | object:
+    """front_matter_status from these first lines of a text, or _UNDECIDED when they end
+    before it is known (and they are not the whole text)."""
+    if not lines:
+        return None if whole else _UNDECIDED
+    if lines[0].rstrip() != "---":
         return None
     for line in lines[1:]:
         if line.rstrip() in ("---", "..."):
@@ -157,7 +181,7 @@ def front_matter_status(text: str) -> str | None:
         m = _STATUS_LINE.match(line)
         if m:
             return m.group(1).lower()
-    return None
+    return None if whole else _UNDECIDED
 
 
 def first_customer_dates(log: list[tuple[Commit, list[Change]]], names_at: dict[tuple[str, str], str],
@@ -328,7 +352,10 @@ def _read(root: Path, limit: int, cache: bool = True) -> History:
     blobs = sorted({c.blob for _, changes in log for c in changes
                     if c.path.startswith("contacts/") and c.blob != _NO_BLOB})
     if blobs:
-        statuses = blob_statuses(root, blobs, cache)
+        # Where a version is the file as it is now, its status is read from the file.
+        paths = {c.path for _, changes in log for c in changes if c.path.startswith("contacts/")}
+        statuses = blob_statuses(root, blobs, cache, sorted(paths | {p for p in names_at.values()
+                                                                     if p.startswith("contacts/")}))
         if statuses is not None:
             history.customer_since = first_customer_dates(log, names_at, statuses)
     return history
@@ -337,19 +364,27 @@ def _read(root: Path, limit: int, cache: bool = True) -> History:
 # Each contact file version's status (blob id -> status), kept in .crm-cache/statuses.bin
 # across commits: a blob id names its content, so a status once read holds for good. At
 # 10,000 contacts git's `cat-file` of every version (98 MB) and reading their front
-# matter took 0.96 s on every new HEAD; after a commit only its new versions are read.
+# matter took 0.96 s on every new HEAD; after a commit only its new versions are read,
+# and those that are the files as they are now come from the work tree (work_tree_statuses).
 STATUSES_KIND = "blob-statuses"
 STATUSES_FILE = "statuses.bin"
 
 
-def blob_statuses(root: Path, blobs: list[str], cache: bool = True) -> dict[str, str | None] | None:
-    """{blob id: its front matter's status} for these blobs; None when git cannot say."""
+def blob_statuses(root: Path, blobs: list[str], cache: bool = True,
+                  work_files: Sequence[str] = ()) -> dict[str, str | None] | None:
+    """{blob id: its front matter's status} for these blobs; None when git cannot say.
+    work_files: files of the work tree (relative to root) that may hold some of these
+    versions as they are now: read and hashed as git hashes a blob, they answer for the
+    versions whose id they match, which git then does not have to unpack."""
     path = cache_mod.cache_dir(root) / STATUSES_FILE
     key = cache_mod.program_fingerprint(HISTORY_MODULES)
     stored = cache_mod.read_blob(path, STATUSES_KIND, key) if cache else None
     known: dict[str, str | None] = stored if isinstance(stored, dict) and all(
         isinstance(b, str) and (v is None or isinstance(v, str)) for b, v in stored.items()) else {}
     missing = [b for b in blobs if b not in known]
+    if missing and work_files:
+        known.update(work_tree_statuses(root, work_files, set(missing)))
+        missing = [b for b in missing if b not in known]
     if missing:
         done = _git(root, "cat-file", "--batch", stdin="".join(f"{b}\n" for b in missing).encode())
         if done is None or done.returncode != 0:
@@ -359,3 +394,53 @@ def blob_statuses(root: Path, blobs: list[str], cache: bool = True) -> dict[str,
     if cache and (missing or len(known) != len(wanted)):  # new versions read, or old ones gone
         cache_mod.write_blob(path, STATUSES_KIND, key, wanted)
     return wanted
+
+
+def work_tree_statuses(root: Path, files: list[str], wanted: set[str]) -> dict[str, str | None]:
+    """{blob id: status} for the blobs of wanted that are, byte for byte, one of these
+    files as it is now (its git blob id made from its bytes, as `git hash-object` makes
+    it). At 10,000 contacts with the cache gone (a cold build, a fresh clone), git's
+    `cat-file` of every version took about 1 s, most of them the files as they are now;
+    reading and hashing them takes about 0.15 s. A file whose bytes differ from the
+    version (edited since, or converted by git on checkout) answers for nothing: git is
+    asked. Only files inside root are read, never through a symlink."""
+    found: dict[str, str | None] = {}
+    lengths = {len(blob) for blob in wanted}
+    inside: dict[str, bool] = {}
+    for rel in files:
+        folder = rel.rpartition("/")[0]
+        if folder not in inside:
+            inside[folder] = fs.is_inside(root / folder, root)
+        if not inside[folder]:
+            continue
+        data = _read_no_symlink(root / rel)
+        if data is None:
+            continue
+        for length in lengths:
+            blob = _git_blob_id(data, length)
+            if blob in wanted and blob not in found:
+                found[blob] = front_matter_status(data.decode("utf-8", "replace"))
+    return found
+
+
+def _git_blob_id(data: bytes, length: int) -> str | None:
+    """The id git gives a blob of these bytes: SHA-1 (40 hex digits) or, in a
+    repository of the SHA-256 object format, SHA-256 (64)."""
+    algorithm = {40: hashlib.sha1, 64: hashlib.sha256}.get(length)
+    if algorithm is None:
+        return None
+    digest = algorithm(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _read_no_symlink(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None

@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from site_builder.history import read_history
 
@@ -244,12 +246,17 @@ def test_each_versions_status_is_read_from_git_once(repo: Repo, monkeypatch: pyt
     monkeypatch.setattr(history_mod, "_git", git)
     _forget_memory()
     first = read_history(repo.root)
-    assert asked == [4]  # every contact version: three of zoe (the rename kept the third), one of ben
+    # Four contact versions: three of zoe (the rename kept the third), one of ben. The
+    # two that are the files as they are now are read from the work tree.
+    assert asked == [2]
     repo.write("contacts/ada.md", _zoe("customer").replace("Zoë Müller", "Ada"))  # not Zoë's bytes: those are one blob, known
     repo.commit("Ada signed", "2026-06-01T10:00:00+00:00")
+    repo.write("contacts/ada.md", _zoe("lead").replace("Zoë Müller", "Ada"))  # edited since: git has the version
+    repo.write("contacts/ben.md", "---\nname: Ben\nstatus: lead\n---\n")
+    repo.commit("Ben lost", "2026-06-02T10:00:00+00:00")
     _forget_memory()
     after = read_history(repo.root)
-    assert asked == [4, 1]  # only the new version of Ada
+    assert asked == [2, 1]  # only the new version of Ada, which is not the file now
     assert after is not None and first is not None
     assert after.customer_since == {**first.customer_since, "ada": date(2026, 6, 1)}
     _forget_memory()
@@ -257,7 +264,12 @@ def test_each_versions_status_is_read_from_git_once(repo: Repo, monkeypatch: pyt
     (repo.root / ".crm-cache" / "statuses.bin").write_bytes(b"damaged")
     (repo.root / ".crm-cache" / "history.bin").unlink()
     _forget_memory()
-    assert read_history(repo.root) == after and asked[-1] == 5  # all read again
+    assert read_history(repo.root) == after and asked[-1] == 4  # all read again, but the files as they are
+    monkeypatch.setattr(history_mod, "work_tree_statuses", lambda *a: {})
+    (repo.root / ".crm-cache" / "statuses.bin").unlink()
+    (repo.root / ".crm-cache" / "history.bin").unlink()
+    _forget_memory()
+    assert read_history(repo.root) == after and asked[-1] == 7  # git alone: the same answer
 
 
 def test_a_shallow_clone_s_history_is_not_kept(repo: Repo, tmp_path: Path, git_reads: list[Path]) -> None:
@@ -275,3 +287,78 @@ def test_a_shallow_clone_s_history_is_not_kept(repo: Repo, tmp_path: Path, git_r
     deeper = read_history(clone / "crm")
     assert deeper is not None and len(deeper.commits) == 5  # the whole history, at the same HEAD
     assert len(git_reads) == 2
+
+
+def test_a_version_is_read_from_the_work_tree_only_when_it_is_the_file(tmp_path: Path) -> None:
+    """work_tree_statuses answers for a blob only with a file whose bytes are exactly that
+    blob's (as git hashes them), never through a symlink, never from outside the root."""
+    from site_builder import history as history_mod
+
+    repo = Repo(tmp_path / "repo")
+    repo.write("contacts/zoe.md", _zoe("customer"))
+    repo.write("contacts/ben.md", "---\nname: Ben\nstatus: lead\n---\n")
+    repo.commit("Zoë and Ben", "2026-01-10T09:00:00+00:00")
+    # git's own ids: "<mode> blob <id>\t<path>" per file
+    by_path = {path: meta.split()[2] for meta, path in
+               (line.split("\t") for line in repo.git("ls-tree", "-r", "HEAD").splitlines())}
+    zoe, ben = by_path["contacts/zoe.md"], by_path["contacts/ben.md"]
+    found = history_mod.work_tree_statuses(repo.root, ["contacts/zoe.md", "contacts/ben.md", "contacts/gone.md"],
+                                           {zoe, ben})
+    assert found == {zoe: "customer", ben: "lead"}
+    (repo.root / "contacts" / "ben.md").write_text("---\nname: Ben\nstatus: customer\n---\n", encoding="utf-8")
+    assert history_mod.work_tree_statuses(repo.root, ["contacts/ben.md"], {ben}) == {}  # edited: not that blob
+    outside = tmp_path / "outside.md"
+    outside.write_bytes((repo.root / "contacts" / "zoe.md").read_bytes())
+    (repo.root / "contacts" / "zoe.md").unlink()
+    (repo.root / "contacts" / "zoe.md").symlink_to(outside)
+    assert history_mod.work_tree_statuses(repo.root, ["contacts/zoe.md"], {zoe}) == {}
+    (repo.root / "contacts" / "zoe.md").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "zoe.md").write_bytes(outside.read_bytes())
+    (repo.root / "linked").symlink_to(tmp_path / "elsewhere")
+    assert history_mod.work_tree_statuses(repo.root, ["linked/zoe.md"], {zoe}) == {}
+    (repo.root / "contacts" / "zoe.md").write_bytes(outside.read_bytes())
+    assert history_mod.work_tree_statuses(repo.root, ["contacts/zoe.md"], {zoe}) == {zoe: "customer"}
+
+
+def _status_of_whole_text(text: str) -> str | None:
+    """front_matter_status as it was written first: every line of the text split."""
+    import re
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines or lines[0].rstrip() != "---":
+        return None
+    for line in lines[1:]:
+        if line.rstrip() in ("---", "..."):
+            return None
+        m = re.match(r"""^status:\s*["']?([A-Za-z]+)["']?\s*(?:#.*)?$""", line)
+        if m:
+            return m.group(1).lower()
+    return None
+
+
+_PIECES = st.sampled_from(["---", "...", "status: customer", "status: 'Lead' # x", "name: Zoë", "x" * 700,
+                           "status:", "  status: lead", "", "\ufeff", "---x"])
+_BREAKS = st.sampled_from(["\n", "\r\n", "\r", "\x0b", "\x1c", "\u2028", "\x85"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_PIECES, _BREAKS), max_size=30), st.booleans())
+def test_front_matter_status_reads_only_the_front_matter_alike(parts: list[tuple[str, str]], bom: bool) -> None:
+    """Splitting only a prefix of the text (grown until it holds the answer) gives what
+    splitting the whole text gives, whatever the line breaks and wherever a prefix cuts
+    (a CR LF, a long line)."""
+    from site_builder.history import front_matter_status
+
+    text = ("\ufeff" if bom else "") + "".join(piece + brk for piece, brk in parts)
+    assert front_matter_status(text) == _status_of_whole_text(text)
+
+
+def test_front_matter_status_where_the_first_prefix_cuts_a_line() -> None:
+    """A status line, an end of the front matter or a CR LF cut by the first prefix
+    read (2,048 characters) at every position."""
+    from site_builder.history import front_matter_status
+
+    for pad in range(2000, 2080):
+        for tail in ("status: customer\n---\n", "---\nstatus: customer\n", "status: lead\r\n---\r\n"):
+            text = "---\r\nname: " + "z" * pad + "\r\n" + tail
+            assert front_matter_status(text) == _status_of_whole_text(text), (pad, tail)
