@@ -228,6 +228,29 @@ def unchanged_result(state: BuildState | None, root: Path, target: Path, fingerp
 # --- dependencies ---------------------------------------------------------------------------------
 
 
+def naming_face(entity: Entity) -> str:
+    """A digest of all that a contact page shows of another file that names it, outside
+    its org's family: the file's path and name, what its front matter names, the slugs
+    its summary @mentions, and each section that names anyone: its date, kind, title,
+    number among that day's notes (its note id) and the slugs it names, in file order.
+    That is what the page's backlinks ("Mentioned elsewhere") and referrals are made of;
+    the rest of the file (note bodies, sections naming no one, contact details) is not
+    on that page. So a note added or edited without a change in whom it names leaves the
+    pages of the people the file names as they were: at 10,000 contacts a file names
+    about 30 of them, and each was rendered again after any edit of it."""
+    from .pages import note_numbers
+    from .render import MENTION_SCAN
+
+    sections = entity.sections
+    numbers = note_numbers(sections)
+    rows = [(s.date.toordinal(), s.kind, s.title, n, tuple(s.participants), tuple(s.mentions))
+            for s, n in zip(sections, numbers) if s.participants or s.mentions]
+    summary = tuple(dict.fromkeys(MENTION_SCAN.findall(entity.summary))) if "@" in entity.summary else ()
+    head = (entity.path, entity.name, getattr(entity, "org", None), getattr(entity, "referred_by", None),
+            getattr(entity, "parent", None), summary)
+    return hashlib.blake2b(cache_mod.stable_bytes((head, rows)), digest_size=16).hexdigest()
+
+
 @dataclass
 class DependencyMap:
     crm: CRM
@@ -235,6 +258,7 @@ class DependencyMap:
     named_by: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # slug -> entity keys
     members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # org slug -> contact keys
     children: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # org slug -> child orgs
+    faces: dict[str, str] = field(default_factory=dict)  # entity key -> naming_face
 
     @classmethod
     def of(cls, crm: CRM) -> "DependencyMap":
@@ -254,6 +278,17 @@ class DependencyMap:
         self.refs[key] = names
         for slug in names:
             self.named_by[slug].add(key)
+        self.faces[key] = naming_face(entity)
+
+    def _remove(self, key: str) -> set[str]:
+        """Forget a file's entries; the slugs it named."""
+        old_refs = self.refs.pop(key, set())
+        for named in old_refs:
+            namers = self.named_by.get(named)
+            if namers is not None:
+                namers.discard(key)
+        self.faces.pop(key, None)
+        return old_refs
 
     def family(self, slug: str) -> set[str]:
         """The org, its parents up the chain and its children down the tree."""
@@ -271,26 +306,27 @@ class DependencyMap:
                     todo.append(child)
         return seen
 
-    def slugs_for(self, key: str) -> tuple[set[str], set[str]]:
-        """(slugs whose whole file can change this entity's page, slugs of which only the
+    def slugs_for(self, key: str) -> tuple[set[str], set[str], set[str]]:
+        """(slugs whose whole file can change this entity's page, slugs of which only what
+        a page shows of a file naming it can (naming_face), slugs of which only the
         existence and name can: those it merely links to or names)."""
         slug = key[2:]
         named = set(self.refs.get(key, set()))
-        # Backlinks and referrals show what the naming file says (its name, a heading).
-        whole = {slug} | {other[2:] for other in self.named_by.get(slug, ())}
+        namers = {other[2:] for other in self.named_by.get(slug, ())}
         if key.startswith("c:"):
+            # Its backlinks and referrals show what the naming files say (naming_face).
             contact = self.crm.contacts[slug]
-            if contact.org:
-                whole |= self.family(contact.org)
-            return whole, named
+            whole = {slug} | (self.family(contact.org) if contact.org else set())
+            return whole, namers - whole, named
         # An org page shows its family's people and their notes, with the links in them.
+        whole = {slug} | namers
         family = self.family(slug)
         whole |= family
         for org in family:
             for other in (*self.members.get(org, ()), *self.named_by.get(org, ())):
                 whole.add(other[2:])
                 named |= self.refs.get(other, set())
-        return whole, named - whole
+        return whole, set(), named - whole
 
 
 class _PartHashes(dict[str, int]):
@@ -338,11 +374,17 @@ def _parts_of(crm: CRM, digests: dict[str, str], deps: DependencyMap, keys: Iter
         return (f"@{slug}\0{contact.name if contact else '-'}"
                 f"\0{org.name if org else '-'}\0{bool(contact)}{bool(org)}")
 
-    whole_parts, named_parts = _PartHashes(whole), _PartHashes(named)
+    faces = deps.faces
+
+    def face(slug: str) -> str:
+        return f"{slug}\0{faces.get(f'c:{slug}', '-')}/{faces.get(f'o:{slug}', '-')}"
+
+    whole_parts, face_parts, named_parts = _PartHashes(whole), _PartHashes(face), _PartHashes(named)
     parts: dict[str, bytes] = {}
     for key in keys:
-        whole_slugs, named_slugs = deps.slugs_for(key)
-        parts[_page_of(key)] = _set_hash(whole_parts, whole_slugs) + _set_hash(named_parts, named_slugs)
+        whole_slugs, face_slugs, named_slugs = deps.slugs_for(key)
+        parts[_page_of(key)] = (_set_hash(whole_parts, whole_slugs) + _set_hash(face_parts, face_slugs)
+                                + _set_hash(named_parts, named_slugs))
     return parts
 
 
@@ -434,10 +476,11 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
     """Update memory's map for the changed contact files, then make again the parts of
     every page they can reach.
 
-    A contact page's part covers its own file, the files that name it, its org's family
-    (org files only) and the names of the slugs it names; so a changed contact reaches
-    its own page, the pages of the slugs it names (before and after: it is one of their
-    namers) and, when its name or existence changed, the pages of the files that name it.
+    A contact page's part covers its own file, the naming faces of the files that name
+    it, its org's family (org files only) and the names of the slugs it names; so a
+    changed contact reaches its own page, the pages of the slugs it names (before and
+    after: it is one of their namers; their parts change only if its face did) and, when
+    its name or existence changed, the pages of the files that name it.
 
     An org page's part covers its family's files, the people of each org of the family
     and the files naming one (its "gathered" files), and the names of what those name;
@@ -464,11 +507,7 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
             gathering.add(key[2:])
     for slug in changed:
         key = f"c:{slug}"
-        old_refs = deps.refs.pop(key, set())
-        for named in old_refs:
-            namers = deps.named_by.get(named)
-            if namers is not None:
-                namers.discard(key)
+        old_refs = deps._remove(key)
         old = memory.people.get(slug)
         if old is not None and old[1]:
             deps.members[old[1]].discard(key)
@@ -533,8 +572,10 @@ def read_dependencies(crm: CRM) -> DependencyMemory:
     payload = cache_mod.read_blob(cache_mod.cache_dir(crm.root) / DEPS_FILE, DEPS_KIND,
                                   cache_mod.program_fingerprint(all_modules()))
     try:
-        digests, refs, named_by, parts, people = payload  # type: ignore[misc]
+        digests, refs, named_by, parts, people, faces = payload  # type: ignore[misc]
         ok = (isinstance(digests, dict) and isinstance(parts, dict) and isinstance(people, dict)
+              and isinstance(faces, dict) and faces.keys() == refs.keys()
+              and all(type(face) is str for face in faces.values())
               and isinstance(refs, dict) and all(type(names) is set for names in refs.values())
               and isinstance(named_by, dict) and all(type(keys) is set for keys in named_by.values())
               and all(type(v) is tuple and len(v) == 2 for v in people.values()))
@@ -542,7 +583,7 @@ def read_dependencies(crm: CRM) -> DependencyMemory:
         ok = False
     if not ok:
         return DependencyMemory()
-    deps = DependencyMap(crm, refs=refs, named_by=defaultdict(set, named_by))
+    deps = DependencyMap(crm, refs=refs, named_by=defaultdict(set, named_by), faces=faces)
     for contact in crm.contacts.values():
         if contact.org:
             deps.members[contact.org].add(f"c:{contact.slug}")
@@ -557,7 +598,8 @@ def write_dependencies(root: Path, memory: DependencyMemory) -> None:
     written costs only speed."""
     if memory.deps is None or memory.last not in ("full", "incremental"):
         return
-    payload = (memory.digests, memory.deps.refs, dict(memory.deps.named_by), memory.parts, memory.people)
+    payload = (memory.digests, memory.deps.refs, dict(memory.deps.named_by), memory.parts, memory.people,
+               memory.deps.faces)
     cache_mod.write_blob(cache_mod.cache_dir(root) / DEPS_FILE, DEPS_KIND,
                          cache_mod.program_fingerprint(all_modules()), payload)
 

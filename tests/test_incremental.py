@@ -87,6 +87,50 @@ def op_note_words(root: Path, pick: int) -> None:
     path.write_text(text[:end] + f" Also said {pick} things." + text[end:], encoding="utf-8")
 
 
+def _mentioning_section(text: str) -> tuple[int, str] | None:
+    """(where its heading starts, its date) of the first section that names someone."""
+    import re
+    for match in re.finditer(r"^## (\d{4}-\d{2}-\d{2})[^\n]*\n(?:(?!## )[^\n]*\n?)*", text, re.M):
+        if "@" in match.group(0):
+            return match.start(), match.group(1)
+    return None
+
+
+def op_note_before_a_mention(root: Path, pick: int) -> None:
+    """A note naming no one, on the day of a note that names someone and before it in
+    the file: the named pages' backlinks show that note with another id (note-DAY-2)."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    text = path.read_text(encoding="utf-8")
+    found = _mentioning_section(text)
+    if found is not None:
+        at, day = found
+        path.write_text(text[:at] + f"## {day} note: Aside {pick}\n\nNothing to add.\n\n" + text[at:],
+                        encoding="utf-8")
+
+
+def op_retitle_a_mention(root: Path, pick: int) -> None:
+    """The title of a note that names someone: shown in the named pages' backlinks."""
+    path = contacts_of(root)[pick % len(contacts_of(root))]
+    text = path.read_text(encoding="utf-8")
+    found = _mentioning_section(text)
+    if found is not None:
+        at = found[0]
+        end = text.index("\n", at)
+        heading = text[at:end]
+        title = heading.split(":", 1)
+        path.write_text(text[:at] + (f"{title[0]}: Retitled {pick}" if len(title) == 2 else f"{heading}: Retitled {pick}")
+                        + text[end:], encoding="utf-8")
+
+
+def op_summary_mention(root: Path, pick: int) -> None:
+    """An @mention in a file's summary: the named page's backlinks say "in the summary"."""
+    people = contacts_of(root)
+    path, other = people[pick % len(people)], people[(pick * 5 + 1) % len(people)]
+    text = path.read_text(encoding="utf-8")
+    end = text.index("\n---", 3) + len("\n---\n")
+    path.write_text(text[:end] + f"Knows @{other.stem} well.\n" + text[end:], encoding="utf-8")
+
+
 def op_change_org(root: Path, pick: int) -> None:
     path = contacts_of(root)[pick % len(contacts_of(root))]
     orgs = sorted((root / "orgs").glob("*.md"))
@@ -141,8 +185,8 @@ def op_config(root: Path, pick: int) -> None:
         handle.write(f"touch_kinds: [workshop{pick}]\n")
 
 
-OPERATIONS = [op_edit_name, op_edit_title, op_add_note, op_note_words, op_change_org, op_break, op_add, op_rename, op_delete,
-              op_org_parent, op_edit_org, op_config]
+OPERATIONS = [op_edit_name, op_edit_title, op_add_note, op_note_words, op_note_before_a_mention, op_retitle_a_mention,
+              op_summary_mention, op_change_org, op_break, op_add, op_rename, op_delete, op_org_parent, op_edit_org, op_config]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -214,6 +258,57 @@ def test_one_edit_rewrites_few_files(corpus: Path, tmp_path: Path) -> None:
     result = build_site(corpus, out, TODAY)
     assert f"contacts/{victim.stem}.html" in result.changed
     assert len(result.changed) < len(result.files) // 2
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_an_edit_that_names_no_one_new_renders_no_named_page(corpus: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A note's words edited, or a note added that names no one: the pages of the people
+    the file names show nothing of that (naming_face), so they are not rendered again.
+    A title changed in a note that names them is on those pages: they are."""
+    from site_builder import build as build_mod
+    from site_builder.loader import load
+
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    crm = load(corpus, cache=False).crm
+    victim = next(c for c in crm.contacts.values()
+                  if any(s.participants or s.mentions for s in c.sections)
+                  and {*incremental.cache_mod.references(c)} - {c.org, c.slug} & crm.contacts.keys())
+    family = {o for o in incremental.DependencyMap.of(crm).family(victim.org)} if victim.org else set()
+    named = sorted((incremental.cache_mod.references(victim) & crm.contacts.keys()) - {victim.slug})
+    rendered: list[str] = []
+    real = build_mod.render_page
+    monkeypatch.setattr(build_mod, "render_page", lambda env, page: rendered.append(page.path) or real(env, page))
+    path = corpus / victim.path
+    for change in ("words", "note"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text + ("\nOne more line in the last note.\n" if change == "words" else
+                                "\n## 2026-11-19 note: Quiet\n\nNobody named here.\n"), encoding="utf-8")
+        rendered.clear()
+        build_site(corpus, out, TODAY, workers=1)
+        entity_pages = {p for p in rendered if p.startswith(("contacts/", "orgs/"))}
+        assert f"contacts/{victim.slug}.html" in entity_pages, change
+        assert entity_pages <= {f"contacts/{victim.slug}.html", *(f"orgs/{o}.html" for o in family)}, change
+        assert_same_as_clean(corpus, out, tmp_path)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    section = next(s for s in victim.sections if s.participants or s.mentions)
+    assert lines[section.line - 1].startswith(f"## {section.date.isoformat()}")  # its heading
+    lines[section.line - 1] += " (retitled)"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    rendered.clear()
+    build_site(corpus, out, TODAY, workers=1)
+    shown = {*section.participants, *section.mentions} & set(named)
+    assert shown and {f"contacts/{slug}.html" for slug in shown} <= set(rendered)
+    assert_same_as_clean(corpus, out, tmp_path)
+    # Its summary comes to name someone a note of it names already (nothing else changes
+    # in whom it names): that page's backlinks gain "in the summary".
+    text = path.read_text(encoding="utf-8")
+    end = text.index("\n---", 3) + len("\n---\n")
+    path.write_text(text[:end] + f"Knows @{sorted(shown)[0]} well.\n" + text[end:], encoding="utf-8")
+    rendered.clear()
+    build_site(corpus, out, TODAY, workers=1)
+    assert f"contacts/{sorted(shown)[0]}.html" in rendered
     assert_same_as_clean(corpus, out, tmp_path)
 
 
