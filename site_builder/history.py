@@ -396,7 +396,7 @@ def blob_statuses(root: Path, blobs: list[str], cache: bool = True,
     return wanted
 
 
-def work_tree_statuses(root: Path, files: list[str], wanted: set[str]) -> dict[str, str | None]:
+def work_tree_statuses(root: Path, files: Sequence[str], wanted: set[str]) -> dict[str, str | None]:
     """{blob id: status} for the blobs of wanted that are, byte for byte, one of these
     files as it is now (its git blob id made from its bytes, as `git hash-object` makes
     it). At 10,000 contacts with the cache gone (a cold build, a fresh clone), git's
@@ -440,7 +440,12 @@ def _read_no_symlink(path: Path) -> bytes | None:
     except OSError:
         return None
     try:
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read()
+        handle = os.fdopen(fd, "rb")
     except OSError:
+        os.close(fd)
         return None
+    with handle:
+        try:
+            return handle.read()
+        except OSError:
+            return None
