@@ -7,6 +7,7 @@ import shutil
 import sys
 import tempfile
 from datetime import date
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -272,11 +273,14 @@ def test_an_edit_that_names_no_one_new_renders_no_named_page(corpus: Path, tmp_p
     out = tmp_path / "site"
     build_site(corpus, out, TODAY)
     crm = load(corpus, cache=False).crm
-    victim = next(c for c in crm.contacts.values()
-                  if any(s.participants or s.mentions for s in c.sections)
-                  and {*incremental.cache_mod.references(c)} - {c.org, c.slug} & crm.contacts.keys())
-    family = {o for o in incremental.DependencyMap.of(crm).family(victim.org)} if victim.org else set()
-    named = sorted((incremental.cache_mod.references(victim) & crm.contacts.keys()) - {victim.slug})
+
+    def people_named_in_notes(contact: Any) -> set[str]:
+        return {slug for s in contact.sections for slug in (*s.participants, *s.mentions)
+                if slug in crm.contacts and slug != contact.slug}
+
+    victim = next(c for c in crm.contacts.values() if people_named_in_notes(c))
+    family = incremental.DependencyMap.of(crm).family(victim.org) if victim.org else set()
+    named = sorted(people_named_in_notes(victim))
     rendered: list[str] = []
     real = build_mod.render_page
     monkeypatch.setattr(build_mod, "render_page", lambda env, page: rendered.append(page.path) or real(env, page))
