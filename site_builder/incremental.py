@@ -238,6 +238,8 @@ def naming_face(entity: Entity) -> str:
     on that page. So a note added or edited without a change in whom it names leaves the
     pages of the people the file names as they were: at 10,000 contacts a file names
     about 30 of them, and each was rendered again after any edit of it."""
+    # Here, not at the top: a build answered as a no-op imports this module, and pages
+    # brings in Jinja and cmark.
     from .pages import note_numbers
     from .render import MENTION_SCAN
 

@@ -272,7 +272,7 @@ def make_notes(entity: Entity, crm: CRM, links: Links, bodies: list[Markup] | No
             if person is None:
                 person = people[base, slug] = _participant(crm, slug, base)
             participants.append(dict(person))  # each note its own, as a theme may change one
-        add(Note(ids[s.line], s.date, kind, display_title(title) if title.startswith("@") else title, html,
+        add(Note(ids[s.line], s.date, kind, display_title(title), html,
                  is_touch, participants, list(dict.fromkeys(topics)) if len(topics) > 1 else list(topics)))
     return notes
 
