@@ -826,18 +826,18 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     payloads: dict[int, tuple[dict[str, object], ...]] = {}
     for number in (range(STATS_PARTS) if dirty is None else dirty):
         payloads[number] = tuple({} for _ in range(_MAPS))
+    # Each key's part is worked out once, not once per map that has it (nine maps share
+    # two sets of keys: paths and slugs); after an edit only a few parts are written.
+    part_of = {key: number for key in set().union(*maps) if (number := _part(key)) in payloads}
     for i, entries in enumerate(maps):
+        targets = [(key, payloads[part_of[key]][i]) for key in entries if key in part_of]
         if i == _CONTACTS:  # kept packed (PackedFigures): only the parts written are packed
-            for key in entries:
-                payload = payloads.get(_part(key))
-                if payload is not None:
-                    payload[i][key] = (entries.packed(key) if isinstance(entries, PackedFigures)
-                                       else pack_entry(entries[key]))
+            for key, target in targets:
+                target[key] = (entries.packed(key) if isinstance(entries, PackedFigures)
+                               else pack_entry(entries[key]))
             continue
-        for key, value in entries.items():
-            payload = payloads.get(_part(key))
-            if payload is not None:
-                payload[i][key] = value
+        for key, target in targets:
+            target[key] = entries[key]
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -879,7 +879,11 @@ def _dirty_parts(memory: StatsMemory, inputs: dict[str, str], headings: dict[str
     dirty = {_part(slug) for slug in (*contacts, *orgs)}
     for now, before in ((memory.digests, stored.digests), (inputs, stored.inputs), (headings, stored.headings)):
         if now != before:
-            dirty.update(_part(key) for key in now.keys() | before.keys() if now.get(key) != before.get(key))
+            try:  # values are str or bytes: the items' symmetric difference is the change
+                changed = {key for key, _ in now.items() ^ before.items()}
+            except TypeError:  # a value of another type, read back from a damaged memory
+                changed = {key for key in now.keys() | before.keys() if now.get(key) != before.get(key)}
+            dirty.update(map(_part, changed))
     # A file added or gone adds or drops its slug's figures (and signs), in the slug's part.
     for path in memory.digests.keys() ^ stored.digests.keys():
         dirty.add(_part(path))
