@@ -51,7 +51,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__, fs
-from .model import CRM, Contact, Entity, Org, build_contact, build_org, raw_front_matter, set_raw_front_matter
+from .model import (CONTACT_COLD_FIELDS, CRM, Contact, Entity, LazyContact, Org, build_contact, build_org,
+                    cold_values, new_lazy_contact, packed_cold, packed_contact_state, raw_front_matter,
+                    set_raw_front_matter, unpack_cold)
 from .parse import MENTION, ParsedFile
 from .problems import Problem
 
@@ -134,10 +136,15 @@ class _SafeUnpickler(pickle.Unpickler):
     ALLOWED = {("datetime", "date"), ("datetime", "datetime"), ("datetime", "timedelta"),
                ("datetime", "timezone"), ("decimal", "Decimal"),
                # The model's plain records: made with __new__ and given their fields,
-               # no code of theirs runs (Birthday's __setstate__ only sets its fields).
+               # no code of theirs runs (a Birthday is made by its __init__, which only
+               # sets its three fields).
                ("site_builder.model", "Contact"), ("site_builder.model", "Org"),
                ("site_builder.model", "Deal"), ("site_builder.model", "Invoice"),
                ("site_builder.model", "Birthday"), ("site_builder.parse", "Section"),
+               # A contact whose less-read fields stay packed (a PackedCold, below):
+               # made empty (no arguments), then given its fields.
+               ("site_builder.model", "LazyContact"), ("site_builder.model", "new_lazy_contact"),
+               ("site_builder.cache", "PackedCold"),
                # A file's sections as bytes (its __setstate__ takes bytes and nothing
                # else); they are decoded by this same unpickler when read.
                ("site_builder.cache", "LazySections"),
@@ -404,9 +411,15 @@ _UNDECODED = object()  # what _decode_kept gives for bytes that do not decode
 
 def _decode_kept(data: bytes | None) -> Any:
     """A kept pickle's value by the restricted unpickler, or _UNDECODED."""
+    if not gc.isenabled():  # a caller decoding many at once has paused it already
+        return _unpickle_kept(data)
+    with gc_paused():
+        return _unpickle_kept(data)
+
+
+def _unpickle_kept(data: bytes | None) -> Any:
     try:
-        with gc_paused():
-            return _SafeUnpickler(io.BytesIO(data or b"")).load()
+        return _SafeUnpickler(io.BytesIO(data or b"")).load()
     except Exception:
         return _UNDECODED
 
@@ -750,10 +763,66 @@ def _shard_pickler(places: dict[int, tuple[Any, ...]]) -> Callable[[Any], pickle
 
     def make(sink: Any) -> pickle.Pickler:
         pickler = pickle.Pickler(sink, protocol=5)
-        pickler.dispatch_table = {**copyreg.dispatch_table, LazySections: reduce_sections}  # type: ignore[misc]
+        pickler.dispatch_table = {**copyreg.dispatch_table, LazySections: reduce_sections,  # type: ignore[misc]
+                                  Contact: _reduce_packed_contact, LazyContact: _reduce_packed_contact}
         return pickler
 
     return make
+
+
+def _reduce_packed_contact(contact: Contact) -> Any:
+    """A contact as a parse shard keeps it: a LazyContact with its less-read fields
+    packed (model.CONTACT_COLD_FIELDS); one still packed is written as it is."""
+    packed = packed_cold(contact)
+    if packed is None:
+        packed = PackedCold.of(cold_values(contact))
+    return new_lazy_contact, (), (None, packed_contact_state(contact, packed))
+
+
+class PackedCold:
+    """The fields of a cached contact that few builds read for many contacts
+    (model.CONTACT_COLD_FIELDS, held by a model.LazyContact), kept as the bytes of
+    their pickle until one is read, like PackedFrontMatter; decoded by the restricted
+    unpickler, or if that fails, from the file parsed again when its bytes are still
+    the ones cached."""
+
+    __slots__ = ("_data", "_value", "_source")
+
+    def __init__(self) -> None:
+        self._data: bytes | None = None
+        self._value: tuple[Any, ...] | None = None
+        self._source: tuple[Path, str, str] | None = None  # root, file and its digest, to parse again
+
+    @classmethod
+    def of(cls, values: tuple[Any, ...]) -> "PackedCold":
+        made = cls()
+        made._value = values
+        return made
+
+    def unpack_cold(self) -> tuple[Any, ...]:
+        if not self.try_decode():
+            entity = _parse_source_again(self._source)
+            if not isinstance(entity, Contact):
+                raise RuntimeError(f"{CACHE_DIR}/ holds a damaged entry for {self._source[1]}; "  # type: ignore[index]
+                                   f"delete {CACHE_DIR}/ and run again")
+            self._value, self._data = cold_values(entity), None
+        return self._value  # type: ignore[return-value]
+
+    def try_decode(self) -> bool:
+        """Decode the bytes now, if not done yet; False when they do not decode."""
+        if self._value is not None:
+            return True
+        found = _decode_kept(self._data)
+        if not (isinstance(found, tuple) and len(found) == len(CONTACT_COLD_FIELDS)):
+            return False
+        self._value, self._data = found, None
+        return True
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        return _kept_state(self._data, self._value)
+
+    def __setstate__(self, state: Any) -> None:
+        self._data, self._value, self._source = _kept_bytes(state, "contact fields"), None, None
 
 
 class PackedFrontMatter:
@@ -836,6 +905,8 @@ def decode_loaded(encoded: Encoded) -> LoadedFile:
         raise ValueError("not a loaded file")
     if entity is not None and not isinstance(entity.sections, (LazySections, list)):
         raise ValueError("not a file's sections")
+    if entity is not None and entity.__class__ is LazyContact and not isinstance(packed_cold(entity), PackedCold):
+        raise ValueError("not a contact's packed fields")
     if entity is not None:
         front, lines = raw_front_matter(entity)
         if not ((front.__class__ is dict and lines.__class__ is dict)
@@ -934,6 +1005,9 @@ class ParseCache:
                 sections._source = (self.root, rel, digest)
             if isinstance(front, PackedFrontMatter):
                 front._source = (self.root, rel, digest)
+            packed = packed_cold(entity)
+            if packed is not None:
+                packed._source = (self.root, rel, digest)
         return loaded
 
     def put(self, file: fs.SourceFile, digest: str, encoded: Encoded, now_ns: int) -> None:
@@ -1048,12 +1122,21 @@ def decode_sections(shard: dict[str, tuple[str, Encoded]]) -> None:
     decode is dropped (its file is then parsed again, like any miss). The front matter
     stays packed even so (PackedFrontMatter): a full build reads it in its forked
     checks and render workers, each for its own files, and `crm stats` not at all
-    (decoding it here made `crm stats --json` at 10,000 peak 90 MB higher)."""
-    for rel, (_, encoded) in list(shard.items()):
-        entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
-        sections = getattr(entity, "sections", None)
-        if isinstance(sections, LazySections) and not sections.try_decode():
-            del shard[rel]
+    (decoding it here made `crm stats --json` at 10,000 peak 90 MB higher). A contact's
+    packed fields (model.LazyContact) are unpacked too: here, once, rather than in each
+    forked process that reads them all (the checks, the stats, the pages), which made
+    a day's first build 0.5 s slower."""
+    with gc_paused():
+        for rel, (_, encoded) in list(shard.items()):
+            entity = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
+            sections = getattr(entity, "sections", None)
+            if isinstance(sections, LazySections) and not sections.try_decode():
+                del shard[rel]
+            elif entity.__class__ is LazyContact:
+                if packed_cold(entity).try_decode():  # type: ignore[union-attr]
+                    unpack_cold(entity)
+                else:
+                    del shard[rel]
 
 
 def _is_shard(value: Any) -> bool:

@@ -60,6 +60,11 @@ class Birthday:
     def iso(self) -> str:
         return f"{self.year:04d}-{self.month:02d}-{self.day:02d}" if self.year else f"--{self.month:02d}-{self.day:02d}"
 
+    def __reduce__(self) -> tuple[type, tuple[int, int, int | None]]:
+        # Made again by its __init__: a frozen dataclass's own __setstate__ looks up its
+        # fields on every call (a tenth of the time it takes to unpickle 10,000 contacts).
+        return Birthday, (self.month, self.day, self.year)
+
 
 @dataclass(slots=True)
 class Deal:
@@ -195,6 +200,117 @@ class _FrontMatterField:
 _META_SLOT, _LINES_SLOT = Entity.__dict__["meta"], Entity.__dict__["lines"]
 Entity.meta = _FrontMatterField(_META_SLOT, 0)  # type: ignore[assignment]
 Entity.lines = _FrontMatterField(_LINES_SLOT, 1)  # type: ignore[assignment]
+
+
+# A contact's fields that a rebuild after an edit reads for few contacts (the changed
+# ones, the people whose figures they move, the pages rendered): a cached contact holds
+# them packed (LazyContact) until one is read. The others (its slug, path, name, tags,
+# emails, org, referrer, tier, privacy, sections and front matter) are read for nearly
+# every contact by the checks, the stats and the site-wide pages.
+CONTACT_COLD_FIELDS: tuple[str, ...] = (
+    "custom", "summary", "summary_line", "aka", "phones", "addresses", "links", "deals", "invoices",
+    "pronouns", "title", "role", "status", "since", "customer_since", "source", "cadence_days",
+    "follow_up", "snooze_until", "preferred_channel", "newsletter", "timezone", "location",
+    "birthday", "family", "interests", "trivia",
+)
+_COLD_SLOTS = tuple(getattr(Contact, name) for name in CONTACT_COLD_FIELDS)  # the slots' own descriptors
+_COLD_SETTERS = tuple(slot.__set__ for slot in _COLD_SLOTS)
+_HOLDER_SLOT = _COLD_SLOTS[0]  # a packed contact holds its packed fields here, the others unset
+
+
+def unpack_cold(contact: Any) -> None:
+    """Give a LazyContact its packed fields and make it a plain Contact, whose fields are
+    then read at a slot's speed (the packed object: unpack_cold() gives the values in
+    CONTACT_COLD_FIELDS' order; cache.PackedCold)."""
+    if contact.__class__ is not LazyContact:
+        return
+    values = _HOLDER_SLOT.__get__(contact).unpack_cold()
+    for set_slot, value in zip(_COLD_SETTERS, values):
+        set_slot(contact, value)
+    contact.__class__ = Contact
+
+
+class _ColdField:
+    """A packed field of LazyContact: reading or setting any of them unpacks them all."""
+
+    __slots__ = ("_slot", "_holds")
+
+    def __init__(self, slot: Any, holds: bool) -> None:
+        self._slot = slot
+        self._holds = holds  # the field that holds the packed object (see is_packed_cold)
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        unpack_cold(obj)
+        return self._slot.__get__(obj)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if self._holds and is_packed_cold(value):  # as unpickling a cached contact does
+            self._slot.__set__(obj, value)
+            return
+        unpack_cold(obj)
+        self._slot.__set__(obj, value)
+
+
+def is_packed_cold(value: Any) -> bool:
+    return getattr(value.__class__, "unpack_cold", None) is not None
+
+
+class LazyContact(Contact):
+    """A contact from the parse cache whose CONTACT_COLD_FIELDS are still packed (the
+    object in its first one, the others unset): unpickling 10,000 contacts whole was
+    most of a rebuild's load. The first read of any of them unpacks them all and makes
+    the object a plain Contact (same slots, so __class__ can change). Equal to the
+    Contact it packs; pickled outside the parse cache, it is unpacked first."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        unpack_cold(self)
+        return self == other  # a plain Contact's __eq__, which hands another LazyContact back here
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        unpack_cold(self)
+        return self.__reduce_ex__(protocol)
+
+    def __repr__(self) -> str:
+        unpack_cold(self)
+        return repr(self)
+
+
+for _name, _slot in zip(CONTACT_COLD_FIELDS, _COLD_SLOTS):
+    setattr(LazyContact, _name, _ColdField(_slot, _slot is _HOLDER_SLOT))
+
+
+def new_lazy_contact() -> LazyContact:
+    """An empty LazyContact, which unpickling then gives its fields (a cached contact's
+    pickle: see cache._shard_pickler)."""
+    return LazyContact.__new__(LazyContact)
+
+
+def packed_contact_state(contact: Contact, packed: Any) -> dict[str, Any]:
+    """A contact's fields as a LazyContact's pickle holds them: every other field as
+    held, and packed (made from cold_values, or the one it already holds) in place of
+    CONTACT_COLD_FIELDS."""
+    state = {name: getattr(contact, name) for name in _field_names(Contact)
+             if name not in _COLD_NAMES and name not in ("meta", "lines")}
+    state["meta"], state["lines"] = raw_front_matter(contact)
+    state[CONTACT_COLD_FIELDS[0]] = packed
+    return state
+
+
+def cold_values(contact: Contact) -> tuple[Any, ...]:
+    return tuple(slot.__get__(contact) for slot in _COLD_SLOTS) if contact.__class__ is Contact \
+        else tuple(getattr(contact, name) for name in CONTACT_COLD_FIELDS)
+
+
+def packed_cold(contact: Contact) -> Any | None:
+    """The packed object of a contact still packed, else None."""
+    return _HOLDER_SLOT.__get__(contact) if contact.__class__ is LazyContact else None
+
+
+_COLD_NAMES = frozenset(CONTACT_COLD_FIELDS)
 
 
 @functools.lru_cache(maxsize=None)
