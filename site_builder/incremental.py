@@ -36,6 +36,7 @@ deletions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import multiprocessing
@@ -68,7 +69,10 @@ OutStamp = tuple[int, int, str]  # size, mtime_ns, digest of an output file
 # --- fingerprints ----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
 def all_modules() -> tuple[str, ...]:
+    """The package's source files, walked once per process (a build asks up to four
+    times): the code that runs does not change while it runs."""
     package = Path(__file__).parent
     return tuple(sorted(str(p.relative_to(package)) for p in package.rglob("*.py")))
 

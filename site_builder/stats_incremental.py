@@ -128,6 +128,14 @@ class PackedFigures(Mapping[str, Json]):
         """What the due list reads (one dict per contact: the fewer keys, the cheaper)."""
         return self.kept_fields(slug, DUE_FIELDS)
 
+    def kept_values(self, slug: str) -> tuple[object, ...] | None:
+        """The values kept beside a packed entry (KEPT_FIELDS, DUE_FIELDS first), or None
+        when the entry is open (read it as a dict then)."""
+        if slug in self._opened:
+            return None
+        packed = self._packed[slug]
+        return packed[1] if packed is not None else None
+
     def last_touch(self, slug: str) -> Any:
         kept = self._kept(slug)
         return kept.get("last_touch") if isinstance(kept, dict) else kept[_LAST_TOUCH]

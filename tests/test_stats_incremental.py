@@ -548,3 +548,25 @@ def test_another_day_keeps_the_unchanged_files_inputs_and_heading_digests(
     memory, loaded = stats_incremental.read_memory(root), load(root)
     stats_incremental.compute(loaded.crm, date(2026, 11, 23), memory, loaded.digests)
     assert memory.last == "full" and memory.headings == {} and memory.inputs == {}
+
+
+
+def test_the_due_lists_quick_test_says_nothing_due_exactly_when_no_item_is_made() -> None:
+    """stats_due._surely_nothing_due, on the values kept beside a packed entry, agrees
+    with the items _contact_items makes from the same values (dates compared as ISO
+    text), over every combination of values around the horizon."""
+    import itertools
+    from datetime import timedelta
+
+    from site_builder import stats_due
+
+    horizon = TODAY + timedelta(days=7)
+    days = (None, "", *((horizon + timedelta(days=d)).isoformat() for d in (-8, -1, 0, 1)))
+    for over, snoozed, follow_up, next_due, birthday, never, cadence in itertools.product(
+            (False, True), (False, True), days, days, days, (False, True), (None, 0, 30)):
+        s = {"name": "Ada", "last_touch": "2026-11-01", "touches_7d": 4, "over_contacted": over, "snoozed": snoozed,
+             "follow_up": follow_up, "next_due": next_due, "cadence_days": cadence, "never_touched": never,
+             "next_birthday": birthday, "age_next": 40, "since": "2026-01-05"}
+        values = tuple(s[name] for name in stats_due.DUE_FIELDS)
+        over_item, items = stats_due._contact_items("ada", s, TODAY, horizon, 3)
+        assert stats_due._surely_nothing_due(values, horizon.isoformat()) == (over_item is None and not items), s
