@@ -327,6 +327,84 @@ def test_a_long_running_calendar_reuses_its_text_only_while_every_event_is_the_s
         assert again is text and again == fresh
 
 
+def test_a_rebuild_keeps_calendar_ics_while_no_event_changed(root: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-shot rebuild keeps calendar.ics as it is when the files changed since have
+    the events the calendar's shards hold for them (calendar-head.bin says which text
+    those shards make, and the output file is that text); anything else (an event, a
+    file in or out of the calendar, a damaged head, an output file edited by hand)
+    writes what a fresh calendar gives."""
+    from site_builder import build as build_mod
+    from site_builder.cache import cache_dir
+    from site_builder.loader import load
+
+    out = tmp_path / "site"
+    answers: list[bool] = []
+    real = build_mod._calendar_kept_as_is
+
+    def kept_as_is(*args, **kwargs):  # type: ignore[no-untyped-def]
+        answers.append(real(*args, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(build_mod, "_calendar_kept_as_is", kept_as_is)
+
+    def built() -> tuple[str, str, bool]:
+        answers.clear()
+        build_mod.build_site(root, out, TODAY, workers=1)
+        assert len(answers) == 1
+        return ((out / "calendar.ics").read_bytes().decode("utf-8"),
+                build_calendar(load(root, cache=False).crm, None, TODAY), answers[0])
+
+    def edit(rel: str, old: str, new: str) -> None:
+        path = root / rel
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    text, fresh, kept = built()
+    assert text == fresh and not kept  # nothing to keep yet
+    stamp = (out / "calendar.ics").stat().st_mtime_ns
+    edit("contacts/zoe-muller.md", "Prefers short calls", "Prefers shorter calls")
+    text, fresh, kept = built()
+    assert text == fresh and kept and (out / "calendar.ics").stat().st_mtime_ns == stamp
+    edit("contacts/zoe-muller.md", "Prefers shorter calls", "Prefers the shortest calls")  # again, from the same shards
+    assert built()[2]
+    for rel, old, new in [
+        ("contacts/zoe-muller.md", "Phase 2 go/no-go", "Phase 2 decision"),  # a planned event's title
+        ("contacts/zoe-muller.md", "follow_up: 2026-11-27", "follow_up: 2026-11-28"),
+        ("contacts/zhang-wei.md", "birthday: --02-29", "birthday: --03-01"),
+        ("contacts/zhang-wei.md", "name: 张伟", "name: 张伟\nprivate: true"),  # leaves the calendar
+        ("contacts/zhang-wei.md", "private: true", "private: false"),  # back in it
+    ]:
+        before = text
+        edit(rel, old, new)
+        text, fresh, kept = built()
+        assert text == fresh and text != before and not kept, (rel, new)
+    (root / "contacts/new-person.md").write_text("---\nname: New Person\nbirthday: 1991-05-05\n---\n", encoding="utf-8")
+    text, fresh, kept = built()
+    assert text == fresh and "new-person.birthday" in text and not kept
+    (root / "contacts/new-person.md").unlink()
+    text, fresh, kept = built()
+    assert text == fresh and "new-person" not in text and not kept
+    edit("contacts/zoe-muller.md", "Prefers the shortest calls", "Prefers short calls")
+    assert built()[2]
+    (cache_dir(root) / build_mod.CALENDAR_HEAD).write_bytes(b"damaged")
+    edit("contacts/zoe-muller.md", "Prefers short calls", "Prefers shorter calls")
+    text, fresh, kept = built()
+    assert text == fresh and not kept
+    (out / "calendar.ics").write_bytes(b"edited by hand")
+    edit("contacts/zoe-muller.md", "Prefers shorter calls", "Prefers short calls")
+    text, fresh, kept = built()
+    assert text == fresh and not kept
+    # Shards and head written for an event the output does not show yet (a build that
+    # stopped after its forked calendar job): the output is not that head's text.
+    edit("contacts/zoe-muller.md", "follow_up: 2026-11-28", "follow_up: 2026-11-29")
+    loaded = load(root, cache=False)
+    build_mod.calendar_text(loaded.crm, TODAY, build_calendar, loaded.digests)
+    text, fresh, kept = built()
+    assert text == fresh and "20261129" in text and not kept
+
+
 def test_a_writer_given_the_digest_of_unchanged_data_neither_encodes_nor_stages_it(tmp_path: Path) -> None:
     from site_builder.cache import digest_bytes
     from site_builder.incremental import StagingWriter

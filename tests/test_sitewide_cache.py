@@ -554,6 +554,38 @@ def test_a_tag_change_renders_only_the_pages_of_that_contacts_tags(corpus: Path,
     assert_same_as_clean(corpus, out, tmp_path)
 
 
+@pytest.mark.parametrize("edit", [new_touch, edit_name, add_tag, remove_tags], ids=lambda e: e.__name__)
+def test_only_the_tag_pages_rendered_have_their_rows_made(corpus: Path, tmp_path: Path, rendered_pages: list[str],
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          edit: Callable[[Path], None]) -> None:
+    """The tag pages are signed without their rows (pages.tag_page_signatures): a page
+    kept has none made, and the pages whose rows changed are the ones rendered."""
+    from site_builder import pages
+
+    asked: list[str] = []
+    real = pages.tag_contexts
+
+    def tag_contexts(site: Any, tags: dict[str, str], crm: Any = None) -> dict[str, dict[str, Any]]:
+        asked.extend(tags.values())
+        return real(site, tags, crm)
+
+    monkeypatch.setattr(pages, "tag_contexts", tag_contexts)
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    tag_pages = {p.relative_to(out).as_posix() for p in (out / "tags").glob("*.html")} - {"tags/index.html"}
+    assert set(asked) == tag_pages  # the first build makes every page
+    asked.clear()
+    rendered_pages.clear()
+    edit(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    tag_pages = {p.relative_to(out).as_posix() for p in (out / "tags").glob("*.html")} - {"tags/index.html"}
+    again = {p for p in rendered_pages if p in tag_pages}
+    # A new tag is a new link on every tag page; otherwise only the edited contact's tags.
+    assert again == tag_pages if edit is add_tag else 0 < len(again) < len(tag_pages)
+    assert set(asked) == again
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
 @pytest.mark.parametrize("edit", [edit_emails, edit_location], ids=lambda e: e.__name__)
 def test_a_user_index_that_shows_the_contact_is_signed_by_its_file(corpus: Path, tmp_path: Path,
                                                                   edit: Callable[[Path], None]) -> None:

@@ -195,6 +195,14 @@ def _pieces_unchanged(crm: CRM, today: date, include_private: bool, store: Piece
     return True
 
 
+def same_calendar(crm: CRM, today: date, header: str, old: dict[str, Piece], digests: dict[str, str],
+                  include_private: bool = False) -> bool:
+    """Whether the calendar made now would be the one whose header and pieces these were
+    (old: every file's digest, with the pieces of at least the files whose digest is
+    not that one's): told from the changed files' events alone."""
+    return header == _header(crm) and _pieces_unchanged(crm, today, include_private, Pieces(old), digests)
+
+
 def _entity_at(crm: CRM, path: str) -> Entity | None:
     folder = path.partition("/")[0]
     entities: dict[str, Any] = crm.contacts if folder == "contacts" else crm.orgs if folder == "orgs" else {}
