@@ -28,7 +28,7 @@ from . import cache as cache_mod
 from . import fs, incremental, notes_cache, rowcache
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, hold_until_exit, load
 from .model import CRM
-from .pages import (BacklinkPositions, DirectoryMemo, Page, SiteInput, backlink_positions, common_context,
+from .pages import (BacklinkPositions, DirectoryMemo, MemoEntry, Page, SiteInput, backlink_positions, common_context,
                     directory_rows, plan_pages, prepare_entity_pages, problem_totals, remember_directory_rows,
                     search_meta, search_row, search_row_sources, search_rows, tag_files, tag_page_signatures,
                     wanted_entities)
@@ -785,11 +785,12 @@ def render_site_wide(site: SiteInput, writer: incremental.StagingWriter,
 
 def _render_row_pages(site: SiteInput, writer: incremental.StagingWriter,
                       reuse: incremental.PageReuse | None, rows: RowStore | None) -> None:
+    kept: DirectoryMemo | None = None
     if rows is not None and site.directory_rows_cache is None and reuse is not None and reuse.digests:
         # `crm build`: the directory's rows of the last build, taken over where the same
         # file, stats and org give the same row (`crm serve` keeps them in its memory).
         kept = read_directory_memo(rows, site.today)
-        write_directory_memo(rows, kept, remember_directory_rows(site, kept, reuse.digests))
+        remembered = remember_directory_rows(site, kept, reuse.digests)
     row_cache = RowCache.load(rows.folder, rows.key, rows.memory, rows.name) if rows is not None else None
     env = make_environment(site.crm.root, site.today, row_cache)
     writer.write(MARKER_FILE, MARKER_TEXT)
@@ -803,6 +804,8 @@ def _render_row_pages(site: SiteInput, writer: incremental.StagingWriter,
         row_cache.know_digests(known)
     _render_pages(site, writer, reuse, env, pages, row_cache, known, signed.signatures)
     write_search_data(site, writer, row_cache, reuse.digests if reuse is not None else None, reuse)
+    if kept is not None:  # after search-data.js: the rows' pieces go with them
+        write_directory_memo(rows, kept, remembered, site.search_pieces)  # type: ignore[arg-type]
     totals = problem_totals(site)
     writer.write(SITE_STATUS_FILE, site_status_js(totals["errors"], totals["warnings"]))
     for name in STATIC_FILES:
@@ -871,9 +874,9 @@ def _render_pages(site: SiteInput, writer: incremental.StagingWriter, reuse: inc
 
 
 # directory-XX.bin: the directory's rows (pages.DirectoryMemo) split by a hash of the slug,
-# so that after one edit one sixteenth of them is written again, not all.
+# so that after one edit the few shards of the rows made again are written, not all.
 DIRECTORY_KIND = "directory"
-DIRECTORY_SHARDS = 16
+DIRECTORY_SHARDS = 64
 
 
 def _directory_shard(slug: str) -> int:
@@ -897,24 +900,36 @@ def read_directory_memo(store: RowStore, today: date) -> DirectoryMemo:
 
 
 def _stored_row_ok(slug: Any, entry: Any) -> bool:
-    return (type(slug) is str and type(entry) is tuple and len(entry) == 3 and type(entry[0]) is tuple
-            and type(entry[1]) is dict and entry[1].get("contact", False) is None and type(entry[2]) is bytes)
+    return (type(slug) is str and type(entry) is tuple and len(entry) == 4 and type(entry[0]) is tuple
+            and type(entry[1]) is dict and entry[1].get("contact", False) is None and type(entry[2]) is bytes
+            and (entry[3] is None or type(entry[3]) is str))
 
 
-def write_directory_memo(store: RowStore, old: DirectoryMemo, new: DirectoryMemo) -> None:
-    """Write the shards whose rows differ from old's (a row made again, added or gone),
-    each row's "contact" None (the Contact is this build's object, filled in when the row
-    is taken over). A row without a digest (it could not be pickled) is not kept."""
+def write_directory_memo(store: RowStore, old: DirectoryMemo, new: DirectoryMemo,
+                         pieces: dict[int, tuple[dict[str, Any], str]] | None = None) -> None:
+    """Write the shards whose rows differ from old's (a row made again, added or gone, or
+    its search-data.js piece made), each row's "contact" None (the Contact is this build's
+    object, filled in when the row is taken over). pieces: the rows' pieces, by id(row)
+    (SiteInput.search_pieces). A row without a digest (it could not be pickled) is not kept."""
+    pieces = pieces or {}
+
+    def piece_of(entry: MemoEntry) -> str | None:
+        found = pieces.get(id(entry[1]))
+        return found[1] if found is not None and found[0] is entry[1] else entry[3]
+
+    # A row's piece changes with its key (made again: its entry's piece is None) or
+    # comes for a row whose entry had none.
     dirty = {_directory_shard(slug) for slug, entry in new.rows.items()
-             if (was := old.rows.get(slug)) is None or was[0] != entry[0] or was[2] != entry[2]}
+             if (was := old.rows.get(slug)) is None or was[0] != entry[0] or was[2] != entry[2]
+             or (entry[3] is None and id(entry[1]) in pieces)}
     dirty |= {_directory_shard(slug) for slug in old.rows.keys() - new.rows.keys()}
     shards: dict[int, dict[str, Any]] = {shard: {} for shard in dirty}
-    for slug, (key, row, digest) in new.rows.items():
+    for slug, entry in new.rows.items():
         shard = shards.get(_directory_shard(slug))
-        if shard is not None and digest is not None:
-            values = dict(row)
+        if shard is not None and entry[2] is not None:
+            values = dict(entry[1])
             values["contact"] = None
-            shard[slug] = (key, values, digest)
+            shard[slug] = (entry[0], values, entry[2], piece_of(entry))
     for number, shard in sorted(shards.items()):
         cache_mod.write_blob(_directory_file(store.folder, number), DIRECTORY_KIND, store.key, shard)
 
@@ -957,7 +972,17 @@ def write_search_data(site: SiteInput, writer: Any, row_cache: RowCache | None =
             writer.keep(SEARCH_DATA_FILE)
             row_cache.keep_unused = True
             return
-    writer.write(SEARCH_DATA_FILE, search_data_text((_search_piece(row_cache, r, digests) for r in rows), meta))
+    pieces = site.search_pieces
+
+    def piece(row: dict[str, Any]) -> str:
+        found = pieces.get(id(row))
+        if found is not None and found[0] is row:
+            return found[1]
+        text = _search_piece(row_cache, row, digests)  # type: ignore[arg-type]
+        pieces[id(row)] = (row, text)
+        return text
+
+    writer.write(SEARCH_DATA_FILE, search_data_text(map(piece, rows), meta))
 
 
 def _search_data_signature(rows: list[dict[str, Any]], meta: dict[str, Any],

@@ -88,6 +88,9 @@ class SiteInput:
     # How many of those rows remember_directory_rows made rather than took over: with any,
     # a page of every row (the directory, search-data.js) cannot sign as last time.
     directory_rows_made: int = 0
+    # id(row) -> (row, its piece of search-data.js) for the directory's rows whose piece is
+    # known (kept with the row by remember_directory_rows, or made by this build).
+    search_pieces: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict)
     # (the tags it was made for, tag_members(self, those tags)): made once per build.
     tag_members_cache: tuple[dict[str, str], dict[str, list[dict[str, Any]]]] | None = None
     # The Jinja environment contact and org pages are rendered with, made once per build
@@ -725,13 +728,13 @@ class _RowMaker:
 # could depend on (the program, crm.yaml) is in the key of the file that keeps rows
 # between processes (build.read_directory_memo), or does not change in a process.
 RowKey = tuple[str, str | None, bytes | None, tuple[str, str | None]]
-MemoEntry = tuple[RowKey, dict[str, Any], bytes | None]
+# (its key, the row, its rowcache digest, its piece of search-data.js: None until made)
+MemoEntry = tuple[RowKey, dict[str, Any], bytes | None, str | None]
 
 
 @dataclass
 class DirectoryMemo:
-    """The last build's directory rows: slug -> (RowKey, the row, its rowcache digest),
-    for one today. A long-running process (`crm serve`) keeps it in memory; `crm build`
+    """The last build's directory rows: slug -> MemoEntry, for one today. A long-running process (`crm serve`) keeps it in memory; `crm build`
     keeps it in .crm-cache, each row's "contact" None there (build.write_directory_memo)."""
 
     today: date | None = None
@@ -745,7 +748,8 @@ def remember_directory_rows(site: SiteInput, memo: DirectoryMemo,
     row would be the same; returns the memo for the next build. At 10,000 contacts that
     is a look-up per contact instead of making a row and pickling it for its digest.
     digests: the files' digests; without them a row is taken over only when its
-    contact is the same object."""
+    contact is the same object. A row taken over brings its piece of search-data.js
+    (site.search_pieces), which its key also determines."""
     from .rowcache import row_values, values_digest
 
     signs = getattr(site.stats, "contact_signs", None) if site.stats is not None else None
@@ -760,6 +764,7 @@ def remember_directory_rows(site: SiteInput, memo: DirectoryMemo,
     rows: list[dict[str, Any]] = []
     remembered: dict[str, MemoEntry] = {}
     known: dict[int, tuple[dict[str, Any], bytes | None]] = {}
+    pieces: dict[int, tuple[dict[str, Any], str]] = {}
     made = 0
     for slug, c in site.crm.contacts.items():
         file_digest = digest_of(c.path)
@@ -774,17 +779,20 @@ def remember_directory_rows(site: SiteInput, memo: DirectoryMemo,
                 row["contact"] = c
                 entry = old
             else:  # a kept row of another object of the same file: not changed under its holders
-                entry = (key, _with_contact(row, c), old[2])
+                entry = (key, _with_contact(row, c), old[2], old[3])
         else:
             row = make.row(c)
-            entry = (key, row, values_digest(row_values(row)))
+            entry = (key, row, values_digest(row_values(row)), None)
             made += 1
         row = entry[1]
         rows.append(row)
         remembered[slug] = entry
         known[id(row)] = (row, entry[2])
+        if entry[3] is not None:
+            pieces[id(row)] = (row, entry[3])
     rows.sort(key=_row_order)
     site.directory_rows_cache, site.directory_row_digests, site.directory_rows_made = rows, known, made
+    site.search_pieces = pieces
     return DirectoryMemo(site.today, remembered)
 
 
@@ -970,15 +978,12 @@ def tag_page_signatures(site: SiteInput, tags: dict[str, str],
     if not known or not signs:
         return None
     members = tag_members(site, tags)
-    parts: dict[str, bytes] = {}
-    for tag, listed_rows in members.items():
-        signed = []
-        for listed in listed_rows:
-            entry, stats_sign = known.get(id(listed)), signs.get(listed["slug"])
-            if entry is None or entry[0] is not listed or entry[1] is None or stats_sign is None:
-                return None
-            signed.append(entry[1] + stats_sign)
-        parts[tag] = b"".join(signed)
+    try:  # (known holds this build's directory rows: remember_directory_rows)
+        part_of = {id(listed): known[id(listed)][1] + signs[listed["slug"]]  # type: ignore[operator]
+                   for listed in directory_rows(site) if listed["contact"].tags}
+        parts = {tag: b"".join([part_of[id(listed)] for listed in listed_rows]) for tag, listed_rows in members.items()}
+    except (KeyError, TypeError):  # a row's digest or its entry's sign not known
+        return None
     orgs = _tag_org_rows(site.crm, tags)
     pages = [Page(path, "tag.html", {"nav": "tags", "tag": tag, "contacts": ("signed rows", parts[tag]),
                                      "orgs": orgs[tag]}) for tag, path in tags.items()]
