@@ -6,8 +6,9 @@ Builds once (as serve does when it starts), then appends a section to CONTACT.md
 builds again through the same LiveBuilder, which keeps what it loaded and the stats'
 memory between builds (--saves N: N such saves, each appending another section). Prints
 one JSON line about the last save's build: wall seconds, CPU seconds (this process and
-the worker processes it waited for) and the process's peak RSS in MB (the first build
-included: it is the serve process's peak). The file is put back as it was afterwards.
+the worker processes it waited for), the process's peak RSS in MB (the first build
+included: it is the serve process's peak) and the seconds until the new site was in
+place, when the open page reloads (reload_seconds). The file is put back as it was afterwards.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         print(status.failure, file=sys.stderr)
         return 2
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "peak_mb": peak}))
+    # status.seconds: from the save's build starting until its site was in place, when
+    # the open page reloads (the build's record is written after that).
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "peak_mb": peak, "reload_seconds": status.seconds}))
     return 0
 
 
