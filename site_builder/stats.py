@@ -104,7 +104,18 @@ def compute(crm: CRM, today: date) -> Stats:
         return _compute(crm, today)
     finally:
         if was_enabled:
+            freeze_survivors()
             gc.enable()
+
+
+def freeze_survivors() -> None:
+    """Keep what a computation made (the figures live on; none of it is in a cycle) out
+    of the collections that allocations after it set off: those would scan all of it,
+    young, as many times as it moves up a generation (after an addition at 10,000, the
+    due list that followed took 165 ms instead of 50). Frozen objects are still freed by
+    reference counting; a long-running process unfreezes them now and then
+    (cache.release_frozen)."""
+    gc.freeze()
 
 
 def _compute(crm: CRM, today: date) -> Stats:
@@ -118,6 +129,14 @@ def context_of(crm: CRM, today: date, spans: dict[str, tuple[int, int]] | None =
 
 
 def compute_in_context(ctx: "_Context") -> Stats:
+    """Every figure from ctx; its index's org groups are unlinked afterwards (SectionIndex.unlink)."""
+    try:
+        return _compute_in_context(ctx)
+    finally:
+        ctx.index.unlink()
+
+
+def _compute_in_context(ctx: "_Context") -> Stats:
     crm, today = ctx.crm, ctx.today
     contacts = {slug: contact_stats(c, ctx) for slug, c in crm.contacts.items()}
     assign_rfm(contacts, ctx)

@@ -44,6 +44,7 @@ from .model import CRM, Config, Contact, Entity, slug_of
 from .parse import Section
 from .stats_money import Money
 from .stats import (SUMMARY_FIELDS, Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue,
+                    freeze_survivors,
                     assign_rfm, attention_counts, compute_in_context, contact_stats, context_of, money_of, org_children,
                     org_group, org_stats, rfm_scores, share_of_revenue, summary_stats)
 from .stats_due import DUE_FIELDS
@@ -311,6 +312,7 @@ def compute(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str],
         return stats
     finally:
         if was_enabled:
+            freeze_survivors()
             gc.enable()
 
 
@@ -461,6 +463,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
                 if orgs[slug]["share_of_revenue"] != old_stats.orgs[slug]["share_of_revenue"]:
                     changed_orgs.add(slug)
 
+    ctx.index.unlink()  # the figures that read its org groups are made
     days = _updated(memory.days, changed, now, lambda entity: touch_days(entity, crm.config, today))
     if keep:
         summary = _adjusted_summary(old_stats.summary, [old_stats.contacts[s] for s in people],

@@ -60,6 +60,13 @@ class SectionIndex:
     def org(self, slug: str) -> Linked:
         return self.orgs.get(slug) or Linked()
 
+    def unlink(self) -> None:
+        """Break the cycles of the org groups (an org is in its own chain: Linked.up), once
+        the figures are made: the index then goes by reference counting, as the
+        computations that freeze what they made need (stats.freeze_survivors)."""
+        for linked in self.orgs.values():
+            linked.up = ()
+
 
 class _TouchKind(dict[str, "str | None"]):
     """kind -> the one shared str for that kind when it is a touch kind, else None; asked

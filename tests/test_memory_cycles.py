@@ -64,3 +64,38 @@ def test_loading_the_sample_crm_leaves_no_cycles() -> None:
     with cyclic_garbage() as found:
         results = loader.parse_many(files, workers=1)
     assert len(results) == len(files) and not found, found
+
+
+def test_computing_the_stats_leaves_no_cycles(tmp_path: Path) -> None:
+    """The stats' computations freeze what they made (stats.freeze_survivors): a cycle
+    among it would stay frozen until `crm serve` next unfreezes. Full, and from memory
+    after an edit."""
+    import shutil
+    from datetime import date
+
+    from site_builder import stats, stats_incremental
+
+    root = tmp_path / "crm"
+    shutil.copytree(REPO / "contacts", root / "contacts")
+    shutil.copytree(REPO / "orgs", root / "orgs")
+    today = date(2026, 11, 22)
+    # Cycles in the data too: two people who referred each other, two orgs each the
+    # other's parent (the checks report them; the figures must still not loop).
+    (root / "contacts" / "cyc-a.md").write_text("---\nname: Cyc A\nreferred_by: cyc-b\nstatus: customer\n"
+                                              "org: cyc-x\n---\n## 2026-11-01 call: Hello\n", encoding="utf-8")
+    (root / "contacts" / "cyc-b.md").write_text("---\nname: Cyc B\nreferred_by: cyc-a\norg: cyc-y\n---\n",
+                                              encoding="utf-8")
+    (root / "orgs" / "cyc-x.md").write_text("---\nname: Cyc X\nparent: cyc-y\n---\n", encoding="utf-8")
+    (root / "orgs" / "cyc-y.md").write_text("---\nname: Cyc Y\nparent: cyc-x\n---\n", encoding="utf-8")
+    loaded = loader.load(root, cache=False)
+    memory = stats_incremental.StatsMemory()
+    with cyclic_garbage() as found:
+        stats.compute(loaded.crm, today)
+        stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
+    assert not found, found
+    first = sorted((root / "contacts").glob("*.md"))[0]
+    first.write_text(first.read_text(encoding="utf-8") + "\n## 2026-11-20 call: One more\n\nA call.\n", encoding="utf-8")
+    loaded = loader.load(root, cache=False)
+    with cyclic_garbage() as found:
+        stats_incremental.compute(loaded.crm, today, memory, loaded.digests, signed=True)
+    assert memory.last == "incremental" and not found, found
