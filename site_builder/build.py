@@ -859,9 +859,9 @@ def _render_pages(site: SiteInput, writer: incremental.StagingWriter, reuse: inc
                   known: dict[int, Any] | None, presigned: dict[str, str] | None = None) -> None:
     """presigned: pages already signed (and kept, if they could be: left out of pages)."""
     for page in pages:
-        if presigned and page.path in presigned:
-            pass  # signed, and its signature recorded, by _sign_tag_pages
-        elif reuse is not None and _signed_page(page, row_cache, known, site.directory_rows_made):
+        signed_already = presigned is not None and page.path in presigned  # (its signature recorded)
+        if not signed_already and reuse is not None and _signed_page(page, row_cache, known,
+                                                                     site.directory_rows_made):
             signature = reuse.signature(page.path, page.template, page.context)
             if signature is not None:
                 writer.page_signatures[page.path] = signature
@@ -1061,16 +1061,19 @@ def _calendar_kept_as_is(crm: CRM, today: date, calendar: Any, digests: dict[str
     if len(changed) > CALENDAR_KEPT_MAX_CHANGED:  # (files gone: same_calendar says no)
         return False
     old: dict[str, Any] = {path: (digest, None, None) for path, digest in files.items()}
-    for shard in {_calendar_shard(path) for path in changed if path in files}:
+    by_shard: dict[int, list[str]] = {}
+    for path in changed:
+        if path in files:  # (a new file is not in the shards: same_calendar looks at it)
+            by_shard.setdefault(_calendar_shard(path), []).append(path)
+    for shard, paths in by_shard.items():
         stored = cache_mod.read_blob(_shard_file(folder, shard), "calendar", key)
         if not isinstance(stored, dict):
             return False
-        for path in changed:
+        for path in paths:
             piece = stored.get(path)
-            if path in files and _calendar_shard(path) == shard:
-                if not (type(piece) is tuple and len(piece) == 3 and piece[0] == files[path]):
-                    return False
-                old[path] = piece
+            if not (type(piece) is tuple and len(piece) == 3 and piece[0] == files[path]):
+                return False
+            old[path] = piece
     return same_calendar(crm, today, head[0], old, digests)
 
 

@@ -301,8 +301,8 @@ def packed_contact_state(contact: Contact, packed: Any) -> dict[str, Any]:
 
 
 def cold_values(contact: Contact) -> tuple[Any, ...]:
-    return tuple(slot.__get__(contact) for slot in _COLD_SLOTS) if contact.__class__ is Contact \
-        else tuple(getattr(contact, name) for name in CONTACT_COLD_FIELDS)
+    """The values of CONTACT_COLD_FIELDS, in that order (a packed contact unpacked first)."""
+    return tuple(getattr(contact, name) for name in CONTACT_COLD_FIELDS)
 
 
 def packed_cold(contact: Contact) -> Any | None:

@@ -734,8 +734,9 @@ MemoEntry = tuple[RowKey, dict[str, Any], bytes | None, str | None]
 
 @dataclass
 class DirectoryMemo:
-    """The last build's directory rows: slug -> MemoEntry, for one today. A long-running process (`crm serve`) keeps it in memory; `crm build`
-    keeps it in .crm-cache, each row's "contact" None there (build.write_directory_memo)."""
+    """The last build's directory rows: slug -> MemoEntry, for one today. A long-running
+    process (`crm serve`) keeps it in memory; `crm build` keeps it in .crm-cache, each
+    row's "contact" None there (build.write_directory_memo)."""
 
     today: date | None = None
     rows: dict[str, MemoEntry] = field(default_factory=dict)

@@ -44,9 +44,8 @@ from .model import CRM, Config, Contact, Entity, slug_of
 from .parse import Section
 from .stats_money import Money
 from .stats import (SUMMARY_FIELDS, Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue,
-                    freeze_survivors,
-                    assign_rfm, attention_counts, compute_in_context, contact_stats, context_of, money_of, org_children,
-                    org_group, org_stats, rfm_scores, share_of_revenue, summary_stats)
+                    assign_rfm, attention_counts, compute_in_context, contact_stats, context_of, freeze_survivors,
+                    money_of, org_children, org_group, org_stats, rfm_scores, share_of_revenue, summary_stats)
 from .stats_due import DUE_FIELDS
 from .stats_touches import org_chain
 
