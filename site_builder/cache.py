@@ -45,7 +45,6 @@ import sys
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator

@@ -550,7 +550,6 @@ def test_another_day_keeps_the_unchanged_files_inputs_and_heading_digests(
     assert memory.last == "full" and memory.headings == {} and memory.inputs == {}
 
 
-
 def test_the_due_lists_quick_test_says_nothing_due_exactly_when_no_item_is_made() -> None:
     """stats_due._surely_nothing_due, on the values kept beside a packed entry, agrees
     with the items _contact_items makes from the same values (dates compared as ISO
