@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 import jinja2
 from markupsafe import Markup
@@ -344,7 +344,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     if forked_in_full:
         memory.dependencies = memory.checks = None  # type: ignore[union-attr]
     if memory is not None and cache and not forked_in_full:
-        def remembered() -> tuple[dict[str, bytes], dict[str, set[str]]]:
+        def remembered() -> tuple[dict[str, bytes], Mapping[str, set[str]]]:
             # The first build starts from what the last `crm build` kept; the process's
             # memory is not written back on every save (a later `crm build` works out
             # the difference from the older file).
@@ -568,7 +568,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             render_site_wide(site, writer, reuse, rows, part)
         signatures: dict[str, str] = {}
 
-        def dependencies() -> tuple[dict[str, bytes], dict[str, set[str]]]:
+        def dependencies() -> tuple[dict[str, bytes], Mapping[str, set[str]]]:
             """(dependency parts of the signatures, named_by)."""
             ready = parts.result() if parts is not None else None
             if ready is not None:
@@ -577,7 +577,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             # work, here.
             return incremental.page_dependencies(site.crm, loaded.digests, remember=cache)
 
-        def sign(ready: tuple[dict[str, bytes], dict[str, set[str]]]) -> None:
+        def sign(ready: tuple[dict[str, bytes], Mapping[str, set[str]]]) -> None:
             signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,
                                                           shared, site.history, parts=ready[0]))
 

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -75,7 +75,7 @@ class SiteInput:
     # slug -> keys ("c:SLUG", "o:SLUG") of the files that name it, when the caller has
     # them (incremental.DependencyMap.named_by): a few pages' backlinks are then looked
     # for in those files only, not in every section of the CRM (0.15 s at 10,000).
-    namers: dict[str, set[str]] | None = None
+    namers: Mapping[str, set[str]] | None = None
     # notes_cache.NotesCache, when the build keeps files' rendered Markdown between builds:
     # its rendered(entity, links) answers what file_markdown(entity, links) would.
     notes_cache: Any = None
@@ -301,7 +301,7 @@ BacklinkIndex = dict[str, list[tuple[Entity, Section | None, str]]]
 
 
 def backlink_index(crm: CRM, only: set[str] | None = None,
-                   namers: dict[str, set[str]] | None = None) -> BacklinkIndex:
+                   namers: Mapping[str, set[str]] | None = None) -> BacklinkIndex:
     """slug -> every (file, section, note id) that @mentions it; section None (and id "")
     for the summary. only: just these slugs (an incremental build renders a few pages);
     namers (SiteInput.namers): then only the files that name them are read."""
@@ -430,7 +430,7 @@ def _runs(entities: list[Entity]) -> list[Entity]:
     return [e for i, e in enumerate(entities) if i == 0 or entities[i - 1] is not e]
 
 
-def _namers_of(crm: CRM, slugs: set[str], namers: dict[str, set[str]]) -> list[Entity]:
+def _namers_of(crm: CRM, slugs: set[str], namers: Mapping[str, set[str]]) -> list[Entity]:
     """The files that name any of slugs, in crm.entities() order (backlinks keep it)."""
     keys: set[str] = set()
     for slug in slugs:
