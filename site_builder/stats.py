@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import gc
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -585,7 +584,11 @@ def _median(values: Iterable[int | None]) -> int | float | None:
     present = [v for v in values if v is not None]
     if not present:
         return None
-    middle = statistics.median(present)
+    # statistics.median's arithmetic, without importing statistics (and fractions): 7 ms
+    # of every command's start-up.
+    present.sort()
+    half = len(present) // 2
+    middle = present[half] if len(present) % 2 else (present[half - 1] + present[half]) / 2
     return int(middle) if middle == int(middle) else round(float(middle), 2)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from site_builder.loader import load_crm
 from site_builder.stats import Stats, compute, due_items
@@ -427,3 +429,18 @@ def test_json_is_serialisable_and_sorted(stats: Stats) -> None:
     }
     for contact in data["contacts"]:
         assert required <= contact.keys()
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(-1000, 100000)), max_size=12))
+def test_median_is_statistics_median(values: list[int | None]) -> None:
+    """stats._median does statistics.median's arithmetic (statistics is not imported)."""
+    import statistics
+
+    from site_builder.stats import _median
+
+    present = [v for v in values if v is not None]
+    want = None
+    if present:
+        middle = statistics.median(present)
+        want = int(middle) if middle == int(middle) else round(float(middle), 2)
+    assert _median(values) == want and type(_median(values)) is type(want)
