@@ -157,9 +157,9 @@ def remove_leftovers(out: Path) -> None:
 
 def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None, digests: dict[str, str] | None = None,
                   background: list[incremental.Forked | incremental.Later] | None = None
-                  ) -> tuple[Any, Any, dict[str, Markup]]:
-    """(stats, due items (Deferred: made when the due page is), charts); (None, None, {})
-    while site_builder.stats is unavailable.
+                  ) -> tuple[Any, Any, Any]:
+    """(stats, due items, charts), the last two Deferred (made when the due page and the
+    dashboard are); (None, None, {}) while site_builder.stats is unavailable.
     With the files' digests (a cached build), only what the changed files can change is
     worked out again (stats_incremental), from what the last computation left: in memory
     (a long-running process) or in .crm-cache/stats.bin; that file is written by a forked
@@ -176,7 +176,7 @@ def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None, diges
     if memory is not None:
         memory.due = due_memory = memory.due or stats_module.DueMemory()
     due = Deferred(lambda: stats_module.due_items(crm.config, stats, today, within=7, memory=due_memory))
-    return stats, due, dashboard_charts(stats)
+    return stats, due, Deferred(lambda: dashboard_charts(stats))
 
 
 def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests: dict[str, str],
@@ -215,7 +215,7 @@ def check_and_compute(crm: CRM, loaded: Loaded, today: date, *, cache: bool, wor
                       memory: LoadMemory | None = None,
                       background: list[incremental.Forked | incremental.Later] | None = None,
                       forked: incremental.Forked | incremental.ForkedJob | None = None,
-                      ) -> tuple[list[Problem], Any, Any, dict[str, Markup]]:
+                      ) -> tuple[list[Problem], Any, Any, Any]:
     """The entity checks and the stats. When most files must be checked (a cold build),
     the checks run in a forked process while this one computes the stats. forked: the
     checks, already running in a forked process (build_site). A long-running process

@@ -61,7 +61,7 @@ class SiteInput:
     today: date
     stats: Any = None  # stats.Stats, or None while site_builder.stats is unavailable
     due: Any = None  # stats.due_items' report (attention, over-contacted), or a Deferred one
-    charts: dict[str, Markup] = field(default_factory=dict)
+    charts: Any = field(default_factory=dict)  # the dashboard's {name: SVG Markup}, or a Deferred one
     history: Any = None  # history.History, or None (no git)
     vcards: bool = False  # contacts/<slug>.vcf are published
     calendar: bool = False  # calendar.ics is published
@@ -542,10 +542,11 @@ def org_stats(site: SiteInput, slug: str) -> dict[str, Any]:
 
 
 class Deferred:
-    """A value made when it is first asked for (resolved): a build's due list
-    (SiteInput.due), which only the due page shows, is made by whichever process renders
-    that page, once the site-wide pages' process is forked, rather than before the fork
-    (40 ms at 10,000 contacts that the forked process started later)."""
+    """A value made when it is first asked for (resolved): a build's due list and charts
+    (SiteInput.due, charts), which only the due page and the dashboard show, are made by
+    whichever process renders those pages, once the site-wide pages' process is forked,
+    rather than before the fork (50 ms at 10,000 contacts that the forked process
+    started later)."""
 
     __slots__ = ("_make", "_value")
 
@@ -1357,7 +1358,7 @@ def _tag_row(listed: dict[str, Any], last_touch: Any) -> dict[str, Any]:
 
 def dashboard_context(site: SiteInput) -> dict[str, Any]:
     summary = dict(site.stats.summary) if site.stats is not None else {}
-    return {"nav": "dashboard", "summary": summary, "charts": site.charts,
+    return {"nav": "dashboard", "summary": summary, "charts": resolved(site.charts),
             "org_names": {slug: org.name for slug, org in site.crm.orgs.items()}}
 
 
