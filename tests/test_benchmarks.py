@@ -28,3 +28,52 @@ def test_the_benchmark_runs_every_scenario(tmp_path: Path) -> None:
     for label in ROWS:
         assert re.search(rf"\| {re.escape(label)} \| \d+\.\d\d s \(\d+\.\d\d s CPU\), \d+ MB \|", table), label
     assert re.search(r"\| crm serve: that save, until the page reloads \| \d+\.\d\d s \|", table)
+
+
+def _timeline_module():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("timeline", REPO / "benchmarks" / "timeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_timeline_stage_exists() -> None:
+    """benchmarks/timeline.py times functions by name: a renamed one must be renamed there."""
+    import importlib
+
+    for module_name, attribute in _timeline_module().STAGES:
+        assert callable(getattr(importlib.import_module(module_name), attribute)), (module_name, attribute)
+
+
+def test_the_timeline_reports_each_process(tmp_path: Path) -> None:
+    """A build under benchmarks/timeline.py: the command's own output, then its stages by
+    start and each process's totals (a CRM of 600 files: the site-wide pages and the
+    checks are forked, as at 10,000)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import generate
+
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=600, sections=2, seed=3)
+    command = [sys.executable, str(REPO / "benchmarks" / "timeline.py"), "--root", str(root), "--min-ms", "0",
+               "--", "build", "--today", "2026-11-22"]
+    cold = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert cold.returncode == 0, cold.stderr
+    assert "Built 600 contacts" in cold.stdout
+    with (root / "contacts" / sorted(p.name for p in (root / "contacts").iterdir())[0]).open("a") as handle:
+        handle.write("\n## 2026-11-21 call: One more\n\nA note.\n")
+    edit = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert edit.returncode == 0, edit.stderr
+    lines = edit.stderr.splitlines()
+    assert not any("not found" in line for line in lines), edit.stderr
+    stages = [line.split() for line in lines if re.match(r"(main|fork \d+) +\d+ +\d+ +\d+ +\d+  \w", line)]
+    by_name = {row[-1]: row for row in stages}
+    for name in ("build_site", "load", "read_memory", "page_signatures", "write_site", "commit"):
+        assert by_name[name][0] == "main", name
+    assert any(row[0] == "fork" and row[-1] == "render_site_wide" for row in stages), edit.stderr
+    starts = [int(row[-5]) for row in stages]
+    assert starts == sorted(starts)
+    totals = lines[lines.index(next(line for line in lines if line.startswith("process   exited"))) + 1:]
+    assert totals[0].startswith("main") and any(line.startswith("fork") for line in totals)
