@@ -28,7 +28,7 @@ from . import cache as cache_mod
 from . import fs, incremental, notes_cache, rowcache
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, hold_until_exit, load
 from .model import CRM
-from .pages import (BacklinkPositions, Deferred, DirectoryMemo, MemoEntry, Page, SiteInput, backlink_positions,
+from .pages import (BacklinkPositions, DirectoryMemo, MemoEntry, Page, SiteInput, backlink_positions,
                     common_context, directory_rows, plan_pages, prepare_entity_pages, problem_totals,
                     remember_directory_rows, search_meta, search_row, search_row_sources, search_rows, tag_files,
                     tag_page_signatures, wanted_entities)
@@ -158,8 +158,9 @@ def remove_leftovers(out: Path) -> None:
 def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None, digests: dict[str, str] | None = None,
                   background: list[incremental.Forked | incremental.Later] | None = None
                   ) -> tuple[Any, Any, Any]:
-    """(stats, due items, charts), the last two Deferred (made when the due page and the
-    dashboard are); (None, None, {}) while site_builder.stats is unavailable.
+    """(stats, due items, charts), the last two made when the due page and the dashboard
+    are (incremental.Later, pages.resolved); (None, None, {}) while site_builder.stats is
+    unavailable.
     With the files' digests (a cached build), only what the changed files can change is
     worked out again (stats_incremental), from what the last computation left: in memory
     (a long-running process) or in .crm-cache/stats.bin; that file is written by a forked
@@ -175,8 +176,8 @@ def compute_stats(crm: CRM, today: date, memory: LoadMemory | None = None, diges
     due_memory = None
     if memory is not None:
         memory.due = due_memory = memory.due or stats_module.DueMemory()
-    due = Deferred(lambda: stats_module.due_items(crm.config, stats, today, within=7, memory=due_memory))
-    return stats, due, Deferred(lambda: dashboard_charts(stats))
+    due = incremental.Later(lambda: stats_module.due_items(crm.config, stats, today, within=7, memory=due_memory))
+    return stats, due, incremental.Later(lambda: dashboard_charts(stats))
 
 
 def _remembered_stats(crm: CRM, today: date, memory: LoadMemory | None, digests: dict[str, str],

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from .incremental import Later
 from .model import CRM, STATUSES, TIERS, Contact, Entity, Invoice, Deal, Org
 from .parse import Section
 from .problems import Problem
@@ -60,8 +61,8 @@ class SiteInput:
     problems: list[Problem]
     today: date
     stats: Any = None  # stats.Stats, or None while site_builder.stats is unavailable
-    due: Any = None  # stats.due_items' report (attention, over-contacted), or a Deferred one
-    charts: Any = field(default_factory=dict)  # the dashboard's {name: SVG Markup}, or a Deferred one
+    due: Any = None  # stats.due_items' report (attention, over-contacted), or a Later one (resolved)
+    charts: Any = field(default_factory=dict)  # the dashboard's {name: SVG Markup}, or a Later one
     history: Any = None  # history.History, or None (no git)
     vcards: bool = False  # contacts/<slug>.vcf are published
     calendar: bool = False  # calendar.ics is published
@@ -541,29 +542,13 @@ def org_stats(site: SiteInput, slug: str) -> dict[str, Any]:
     return dict(site.stats.orgs.get(slug, {})) if site.stats is not None else {}
 
 
-class Deferred:
-    """A value made when it is first asked for (resolved): a build's due list and charts
-    (SiteInput.due, charts), which only the due page and the dashboard show, are made by
-    whichever process renders those pages, once the site-wide pages' process is forked,
-    rather than before the fork (50 ms at 10,000 contacts that the forked process
-    started later)."""
-
-    __slots__ = ("_make", "_value")
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make: Callable[[], Any] | None = make
-        self._value: Any = None
-
-    def get(self) -> Any:
-        if self._make is not None:
-            make, self._make = self._make, None
-            self._value = make()
-        return self._value
-
-
 def resolved(value: Any) -> Any:
-    """value, or what it stands for when it is Deferred."""
-    return value.get() if isinstance(value, Deferred) else value
+    """value, or its result when it is a job run when first asked for (incremental.Later):
+    a build's due list and charts (SiteInput.due, charts), which only the due page and
+    the dashboard show, are made by whichever process renders those pages, once the
+    site-wide pages' process is forked, rather than before the fork (50 ms at 10,000
+    contacts that the forked process started later)."""
+    return value.result() if isinstance(value, Later) else value
 
 
 def item_get(item: Any, key: str, default: Any = None) -> Any:

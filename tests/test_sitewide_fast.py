@@ -160,13 +160,13 @@ def test_due_groups_keep_the_stats_order_and_put_unknown_reasons_last() -> None:
     assert context["attention_count"] == 5
     other = context["groups"][-1]["items"]
     assert other[0]["href"] is None and other[0]["reason"] == "mystery" and other[1]["reason"] == ""
-    # A build's due list is Deferred (made by the process that renders the due page, once
-    # the site-wide pages' process is forked): the same page, made once.
-    from site_builder.pages import Deferred
+    # A build's due list is made by the process that renders the due page, once the
+    # site-wide pages' process is forked (incremental.Later): the same page, made once.
+    from site_builder.incremental import Later
 
     made = []
-    deferred = Deferred(lambda: made.append(1) or due)
-    site = SiteInput(crm=crm, problems=[], today=TODAY, due=deferred)
+    later = Later(lambda: made.append(1) or due)
+    site = SiteInput(crm=crm, problems=[], today=TODAY, due=later)
     assert not made
     assert due_context(site) == context == due_context(site) and made == [1]
 
