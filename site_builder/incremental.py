@@ -269,14 +269,28 @@ def _joined(names: set[str]) -> str | set[str]:
     return text if text and text.count(_SEP) == len(names) - 1 else names  # ({""} joins to "")
 
 
+def _split(stored: str | set[str]) -> set[str]:
+    """The set a stored entry stands for (_joined's inverse)."""
+    if type(stored) is not str:
+        return set(stored)
+    return set(stored.split(_SEP)) if stored else set()
+
+
+def joined_form(sets: Mapping[str, set[str]]) -> dict[str, str | set[str]]:
+    """Every entry of sets in its stored form (as JoinedSets keeps and deps.bin holds them)."""
+    if isinstance(sets, JoinedSets):
+        return sets.joined()
+    return {key: _joined(names) for key, names in sets.items()}
+
+
 class JoinedSets(MutableMapping[str, set[str]]):
     """key -> set of strings, each kept as one "\0"-joined string until it is first read
     (then the set, the same object at every later read). The dependency map's references
     and namers hold about 300,000 names each at 10,000 contacts, of which an edit reads a
-    few hundred: read from deps.bin as sets they took 95 ms of every edit's build, and
-    sending the namers to the main process 80 ms more; as joined strings, about 10 ms.
-    default: a missing key read by [] is added as an empty set (as a defaultdict(set));
-    get, `in` and pop never add one."""
+    few hundred: read from deps.bin as sets they took about 95 ms of every edit's build,
+    and sending the namers to the main process about 85 ms more (pickled there, unpickled
+    here); as joined strings, about 10 ms each. default: a missing key read by [] is added
+    as an empty set (as a defaultdict(set)); get, `in` and pop never add one."""
 
     __slots__ = ("_joined", "_sets", "_default")
 
@@ -287,9 +301,7 @@ class JoinedSets(MutableMapping[str, set[str]]):
 
     @classmethod
     def of(cls, sets: Mapping[str, set[str]], default: bool = False) -> JoinedSets:
-        if isinstance(sets, JoinedSets):
-            return cls(sets.joined(), default)
-        return cls({key: _joined(names) for key, names in sets.items()}, default)
+        return cls(joined_form(sets), default)
 
     def joined(self) -> dict[str, str | set[str]]:
         """Every entry in its stored form (the read ones joined again)."""
@@ -303,9 +315,7 @@ class JoinedSets(MutableMapping[str, set[str]]):
         if found is not None:
             return found
         if key in self._joined:
-            text = self._joined.pop(key)
-            found = self._sets[key] = (set(text.split(_SEP)) if text else set()) if type(text) is str \
-                else set(text)
+            found = self._sets[key] = _split(self._joined.pop(key))
             return found
         if not self._default:
             raise KeyError(key)
@@ -695,8 +705,8 @@ def write_dependencies(root: Path, memory: DependencyMemory) -> None:
     written costs only speed."""
     if memory.deps is None or memory.last not in ("full", "incremental"):
         return
-    payload = (memory.digests, JoinedSets.of(memory.deps.refs).joined(),
-               JoinedSets.of(memory.deps.named_by).joined(), memory.parts, memory.people, memory.deps.faces)
+    payload = (memory.digests, joined_form(memory.deps.refs), joined_form(memory.deps.named_by), memory.parts,
+               memory.people, memory.deps.faces)
     cache_mod.write_blob(cache_mod.cache_dir(root) / DEPS_FILE, DEPS_KIND,
                          cache_mod.program_fingerprint(all_modules()), payload)
 
