@@ -636,7 +636,7 @@ def test_a_rebuild_writes_the_stats_memory_while_the_site_wide_pages_render(
     monkeypatch.setattr(build_mod, "write_calendar", calendar)
     op_add_note(corpus, 3)
     build_site(corpus, out, TODAY, workers=2)
-    assert len(claims) == 2  # the list pages and the stats' memory
+    assert len(claims) == len(build_mod.LIST_PAGE_GROUPS) + 1  # the list pages' groups and the stats' memory
     assert log.read_text(encoding="utf-8").split("\n")[:-1] == [
         "site-wide forked", f"stats written {writer}", "site-wide done"]
     edited = contacts_of(corpus)[3]

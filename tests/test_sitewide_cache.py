@@ -715,6 +715,20 @@ def test_a_rebuild_s_list_pages_are_rendered_by_the_process_free_first(
     edited = contacts_of(corpus)[3]
     edited.write_text(edited.read_text(encoding="utf-8") + "\n## 2026-11-20 call\n\nA call.\n", encoding="utf-8")
     result = build_site(corpus, out, TODAY, workers=2)
-    assert sorted(log.read_text(encoding="utf-8").split("\n")[:-1]) == [f"lists {first}", "rows forked"]
+    # Group by group (build.LIST_PAGE_GROUPS), each taken by the process free first: here
+    # the other one waits until every group is taken.
+    groups = len(build_mod.LIST_PAGE_GROUPS)
+    assert sorted(log.read_text(encoding="utf-8").split("\n")[:-1]) == [f"lists {first}"] * groups + ["rows forked"]
     assert "due.html" in result.changed and "index.html" in result.changed
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_the_list_page_groups_are_the_list_pages_once_each() -> None:
+    """Each list page is in one group; only the group of the page of cached rows reads
+    and writes them (build.LIST_ROW_PAGES)."""
+    groups = build_mod.LIST_PAGE_GROUPS
+    assert frozenset().union(*groups) == build_mod.LIST_PAGES
+    assert sum(len(group) for group in groups) == len(build_mod.LIST_PAGES)
+    assert build_mod.LIST_ROW_PAGES <= build_mod.LIST_PAGES
+    assert all(page in build_mod.ROW_TEMPLATES for page in build_mod.LIST_ROW_PAGES)
+    assert [page for page in build_mod.LIST_PAGES if page in build_mod.ROW_TEMPLATES] == list(build_mod.LIST_ROW_PAGES)
