@@ -17,6 +17,11 @@ Layout (all files written atomically through fs.write_atomic):
   incremental save small: one edited file rewrites one shard of ~1/64 of the data.
 - `sections-XX.bin`: the bytes of the sections of each file of `parsed-XX.bin`, which
   names where each file's are (LazySections, SECTIONS_MAGIC): read only when used.
+- `hot-XX.bin`: the index of the contacts of `parsed-XX.bin`, written with it: each
+  one's digest, parse problems and model.INDEXED_FIELDS (an IndexedContact), which is
+  all a rebuild after an edit reads of most contacts. Such a rebuild reads these instead
+  of the shards (ParseCache.get_indexed), and a shard only for a contact it reads more
+  of. Orgs have shards of their own (ORG_SHARDS), which every load reads.
 - `check.bin`: the problems `crm check` found for one exact tree (a key over the program,
   crm.yaml and every file's digest), so an unchanged tree is answered from it.
 
@@ -50,9 +55,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__, fs
-from .model import (CONTACT_COLD_FIELDS, CRM, Contact, Entity, LazyContact, Org, build_contact, build_org,
-                    cold_values, new_lazy_contact, packed_cold, packed_contact_state, raw_front_matter,
-                    set_raw_front_matter, unpack_cold)
+from .model import (CONTACT_COLD_FIELDS, CRM, Contact, Entity, IndexedContact, LazyContact, Org, build_contact,
+                    build_org, cold_values, indexed_state, new_indexed_contact, new_lazy_contact, packed_cold,
+                    packed_contact_state, raw_front_matter, set_raw_front_matter, unpack_cold)
 from .parse import MENTION, ParsedFile
 from .problems import Problem
 
@@ -148,7 +153,11 @@ class _SafeUnpickler(pickle.Unpickler):
                # else); they are decoded by this same unpickler when read.
                ("site_builder.cache", "LazySections"),
                # A file's front matter and its lines as bytes, the same way.
-               ("site_builder.cache", "PackedFrontMatter")}
+               ("site_builder.cache", "PackedFrontMatter"),
+               # A contact of a parse shard's index (hot-XX.bin): made empty, then given
+               # its indexed fields; and what fills them all, made with no arguments.
+               ("site_builder.model", "IndexedContact"), ("site_builder.model", "new_indexed_contact"),
+               ("site_builder.cache", "HotShard")}
 
     _found: dict[tuple[str, str], Any] = {}  # each allowed class, once looked up
 
@@ -914,8 +923,92 @@ def decode_loaded(encoded: Encoded) -> LoadedFile:
     return LoadedFile(path, [Problem(*p) for p in problems], bool(ok), entity)
 
 
+# The orgs' parse shards, numbered after the contacts': a rebuild that reads the contacts
+# from their index (hot-XX.bin) still reads every org whole, and 500 orgs spread over the
+# contacts' shards made it read all of those.
+ORG_SHARDS = 4
+
+
 def _shard_of(rel: str) -> int:
-    return hashlib.blake2b(rel.encode(), digest_size=2).digest()[0] % SHARDS
+    first = hashlib.blake2b(rel.encode(), digest_size=2).digest()[0]
+    return SHARDS + first % ORG_SHARDS if rel.startswith("orgs/") else first % SHARDS
+
+
+class HotShard:
+    """What fills the IndexedContacts of one hot-XX.bin (model.fill_indexed): the parse
+    cache that read it, and the sections file its contacts' sections are in, named by
+    the token of its write (as a shard names it). Pickled with only that token."""
+
+    __slots__ = ("token", "store", "sections_file")
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.store: ParseCache | None = None
+        self.sections_file: SectionsFile | None = None
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return HotShard, (self.token,)
+
+    def full(self, rel: str, digest: str) -> Contact:
+        """The whole contact of file rel at digest: from its parse shard, else from the
+        file parsed again while its bytes are still the ones indexed."""
+        store = self.store
+        loaded = store.get(rel, digest) if store is not None else None
+        entity = loaded.entity if loaded is not None else None
+        if not isinstance(entity, Contact) or entity.__class__ is IndexedContact:
+            entity = _parse_source_again((store.root, rel, digest) if store is not None else None)
+        if not isinstance(entity, Contact):
+            raise RuntimeError(f"{CACHE_DIR}/ holds a damaged entry for {rel}; delete {CACHE_DIR}/ and run again")
+        return entity
+
+    def sections_at(self, place: Any, rel: str, digest: str) -> LazySections | None:
+        """A contact's sections at place (offset, length, CRC-32) in the sections file;
+        None when that is not a place (the whole contact is read instead)."""
+        if self.sections_file is None or self.store is None or not (
+                len(place) == 3 and all(type(n) is int and n >= 0 for n in place)):
+            return None
+        sections = LazySections.at((self.sections_file, *place))
+        sections._source = (self.store.root, rel, digest)
+        return sections
+
+
+class _ToIndex:
+    """A shard's contact as its hot-XX.bin entry pickles it: an IndexedContact."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+
+def _reduce_to_index(wrapped: _ToIndex) -> Any:
+    return new_indexed_contact, (), (None, wrapped.state)
+
+
+def _hot_entries(shard: dict[str, tuple[str, Encoded]],
+                 places: dict[int, tuple[Any, ...]]) -> tuple[HotShard, dict[str, Any]]:
+    """A parse shard's index: (its HotShard, {rel: (digest, parse problems, ok, its
+    contact as an IndexedContact)}) for every contact of the shard; places: where its
+    sections file has each file's sections (by id, from _write_shard_sections)."""
+    token = next(iter(places.values()))[0] if places else "0" * 2 * _TOKEN_BYTES
+    source = HotShard(token)
+    entries = {}
+    for rel, (digest, encoded) in shard.items():
+        contact = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
+        if isinstance(contact, Contact):
+            place = places.get(id(contact.sections))
+            try:
+                state = indexed_state(contact, (source, digest), place[1:] if place is not None else None)
+            except Exception:  # packed fields that do not decode, of a file changed since: not indexed
+                continue
+            entries[rel] = (digest, encoded[1], encoded[2], _ToIndex(state))
+    return source, entries
+
+
+def _hot_pickler(sink: Any) -> pickle.Pickler:
+    pickler = pickle.Pickler(sink, protocol=5)
+    pickler.dispatch_table = {**copyreg.dispatch_table, _ToIndex: _reduce_to_index}  # type: ignore[misc]
+    return pickler
 
 
 # --- the parse cache ---------------------------------------------------------------------
@@ -960,6 +1053,7 @@ class ParseCache:
     _shards: dict[int, dict[str, tuple[str, Encoded]]] = field(default_factory=dict)
     _dirty_shards: set[int] = field(default_factory=set)
     _index_dirty: bool = False
+    _hot: dict[int, dict[str, Any]] = field(default_factory=dict)  # hot-XX.bin as read
     # Sections made into objects as each shard is read (see open), not when first used.
     eager: bool = True
 
@@ -1009,6 +1103,46 @@ class ParseCache:
                 packed._source = (self.root, rel, digest)
         return loaded
 
+    def get_indexed(self, rel: str, digest: str) -> LoadedFile | None:
+        """The contact file rel at digest as its shard's index has it (an IndexedContact,
+        see model.INDEXED_FIELDS), or None (not indexed: get() it)."""
+        number = _shard_of(rel)
+        hot = self._hot.get(number)
+        if hot is None:
+            hot = self._hot[number] = self._read_hot(number)
+        entry = hot.get(rel)
+        # Each entry's shape checked as it is used (its source and sections when read: a
+        # planted one gives an error or a whole contact read instead, never code).
+        if not (type(entry) is tuple and len(entry) == 4 and entry[0] == digest and type(entry[1]) is tuple
+                and entry[3].__class__ is IndexedContact and entry[3].path == rel
+                and type(entry[3]._source) is tuple and len(entry[3]._source) == 2
+                and entry[3]._source[0].__class__ is HotShard):
+            return None
+        problems = entry[1]
+        try:
+            found = [Problem(*p) for p in problems] if problems else []
+        except TypeError:
+            return None
+        return LoadedFile(rel, found, bool(entry[2]), entry[3])
+
+    def forget_index(self) -> None:
+        """Let go of the indexes read (their contacts hold this cache, to fill them)."""
+        self._hot = {}
+
+    def _read_hot(self, number: int) -> dict[str, Any]:
+        """hot-XX.bin's entries, {} when it is missing, damaged, of the wrong shape, or
+        of another write than the shard's sections file."""
+        loaded = read_blob(self._hot_path(number), "hot", self.fingerprint)
+        if not (type(loaded) is tuple and len(loaded) == 2 and type(loaded[0]) is HotShard
+                and type(loaded[1]) is dict and type(loaded[0].token) is str):
+            return {}
+        source, entries = loaded
+        file = SectionsFile(self._sections_path(number), source.token)
+        if entries and file.descriptor() is None:
+            return {}
+        source.store, source.sections_file = self, file
+        return entries  # type: ignore[no-any-return]
+
     def put(self, file: fs.SourceFile, digest: str, encoded: Encoded, now_ns: int) -> None:
         racy = file.mtime_ns >= now_ns - RACY_NS
         stamp: Stamp = (file.size, None if racy else file.mtime_ns, digest)
@@ -1048,8 +1182,12 @@ class ParseCache:
             shard = self._shards[number]
             pack_front_matter(shard)
             places = _write_shard_sections(self._sections_path(number), shard)
-            if places is not None:
-                write_blob(self._shard_path(number), "parsed", self.fingerprint, shard, _shard_pickler(places))
+            if places is not None and write_blob(self._shard_path(number), "parsed", self.fingerprint, shard,
+                                                 _shard_pickler(places)) and number < SHARDS:
+                # After the shard: an index of an older write names another sections file.
+                write_blob(self._hot_path(number), "hot", self.fingerprint, _hot_entries(shard, places),
+                           _hot_pickler)
+                self._hot.pop(number, None)
         self._dirty_shards.clear()
         if self._index_dirty:
             if write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index):
@@ -1061,6 +1199,9 @@ class ParseCache:
 
     def _sections_path(self, number: int) -> Path:
         return self.folder / f"sections-{number:02x}.bin"
+
+    def _hot_path(self, number: int) -> Path:
+        return self.folder / f"hot-{number:02x}.bin"
 
     def _shard(self, number: int) -> dict[str, tuple[str, Encoded]]:
         shard = self._shards.get(number)

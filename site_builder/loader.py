@@ -286,6 +286,7 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
     parsed: dict[str, cache_mod.LoadedFile] = {}
     digests: dict[str, str] = {}
     misses: list[fs.SourceFile] = []
+    found: list[tuple[fs.SourceFile, str]] = []
     for file in files:
         digest = store.known_digest(file)
         if digest is None and file.rel in store.index:
@@ -294,24 +295,33 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
                 digest = cache_mod.digest_bytes(fs.read_bytes(file))
             except OSError:
                 digest = None
+        if digest is None:
+            misses.append(file)
+        else:
+            found.append((file, digest))
+    indexed = memory is None and lazy and _few_contacts_changed(store, files, misses, found)
+    for file, digest in found:
         hit = None
-        if digest is not None:
-            remembered = memory.files.get(file.rel) if memory is not None else None
+        if memory is not None:
+            remembered = memory.files.get(file.rel)
             hit = remembered[1] if remembered is not None and remembered[0] == digest else None
-            if hit is None:
-                hit = store.get(file.rel, digest)
+        if hit is None and indexed and file.rel.startswith("contacts/"):
+            hit = store.get_indexed(file.rel, digest)
+        if hit is None:
+            hit = store.get(file.rel, digest)
         if hit is None:
             misses.append(file)
             continue
         parsed[file.rel] = hit
-        digests[file.rel] = digest  # type: ignore[assignment]
-        store.remember(file, digest, now)  # type: ignore[arg-type]
+        digests[file.rel] = digest
+        store.remember(file, digest, now)
     for file, (result, digest) in zip(misses, parse_many(misses, workers, lazy)):
         parsed[file.rel] = result
         if digest is not None:
             digests[file.rel] = digest
             store.put(file, digest, cache_mod.encode_loaded(result), now)
     store.prune({f.rel for f in files})
+    store.forget_index()
     if len(misses) >= SAVE_APART_MIN and memory is None:
         _save_apart(store)
     else:
@@ -319,3 +329,21 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
     if memory is not None:
         memory.files = {rel: (digests[rel], result) for rel, result in parsed.items() if rel in digests}
     return [parsed[f.rel] for f in files], digests, {f.rel for f in misses}
+
+
+# Up to this many changed contact files (and no org file changed, added or deleted), a
+# one-shot rebuild reads the contacts from their shards' indexes (ParseCache.get_indexed):
+# beyond it the stats are worked out in full (stats_incremental.MAX_CHANGED_FILES), and an
+# addition or a deletion ranks everyone, which read every contact whole anyway.
+INDEXED_MAX_CHANGED = 64
+
+
+def _few_contacts_changed(store: cache_mod.ParseCache, files: list[fs.SourceFile],
+                          unknown: list[fs.SourceFile], found: list[tuple[fs.SourceFile, str]]) -> bool:
+    """Whether only a few contact files changed and none was added or deleted. unknown:
+    the files without a digest (new, or unreadable); found: the others, with theirs."""
+    if unknown or len(files) != len(store.index):
+        return False
+    index = store.index
+    changed = [file for file, digest in found if index[file.rel][2] != digest]
+    return len(changed) <= INDEXED_MAX_CHANGED and all(file.rel.startswith("contacts/") for file in changed)

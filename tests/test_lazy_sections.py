@@ -12,6 +12,14 @@ import pytest
 
 from site_builder import cache, loader
 
+
+@pytest.fixture(autouse=True)
+def shards_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a load reads from the parse shards themselves: never from their indexes
+    (hot-XX.bin, tests/test_indexed_contact.py), which a rebuild uses when few files changed."""
+    monkeypatch.setattr(loader, "INDEXED_MAX_CHANGED", -1)
+
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 import generate  # noqa: E402
