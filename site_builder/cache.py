@@ -157,7 +157,7 @@ class _SafeUnpickler(pickle.Unpickler):
                # A contact of a parse shard's index (hot-XX.bin): made empty, then given
                # its indexed fields; and what fills them all, made with no arguments.
                ("site_builder.model", "IndexedContact"), ("site_builder.model", "new_indexed_contact"),
-               ("site_builder.cache", "HotShard")}
+               ("site_builder.cache", "HotShard"), ("site_builder.cache", "LoadedFile")}
 
     _found: dict[tuple[str, str], Any] = {}  # each allowed class, once looked up
 
@@ -987,21 +987,22 @@ def _reduce_to_index(wrapped: _ToIndex) -> Any:
 
 def _hot_entries(shard: dict[str, tuple[str, Encoded]],
                  places: dict[int, tuple[Any, ...]]) -> tuple[HotShard, dict[str, Any]]:
-    """A parse shard's index: (its HotShard, {rel: (digest, parse problems, ok, its
-    contact as an IndexedContact)}) for every contact of the shard; places: where its
-    sections file has each file's sections (by id, from _write_shard_sections)."""
+    """A parse shard's index: (its HotShard, {rel: (digest, the file as loaded, its
+    contact an IndexedContact)}) for every contact of the shard read without a problem
+    (the few others are read from the shard); places: where its sections file has each
+    file's sections (by id, from _write_shard_sections)."""
     token = next(iter(places.values()))[0] if places else "0" * 2 * _TOKEN_BYTES
     source = HotShard(token)
     entries = {}
     for rel, (digest, encoded) in shard.items():
         contact = encoded[3] if isinstance(encoded, tuple) and len(encoded) == 4 else None
-        if isinstance(contact, Contact):
+        if isinstance(contact, Contact) and not encoded[1]:
             place = places.get(id(contact.sections))
             try:
                 state = indexed_state(contact, (source, digest), place[1:] if place is not None else None)
             except Exception:  # packed fields that do not decode, of a file changed since: not indexed
                 continue
-            entries[rel] = (digest, encoded[1], encoded[2], _ToIndex(state))
+            entries[rel] = (digest, LoadedFile(rel, [], bool(encoded[2]), _ToIndex(state)))  # type: ignore[arg-type]
     return source, entries
 
 
@@ -1053,7 +1054,7 @@ class ParseCache:
     _shards: dict[int, dict[str, tuple[str, Encoded]]] = field(default_factory=dict)
     _dirty_shards: set[int] = field(default_factory=set)
     _index_dirty: bool = False
-    _hot: dict[int, dict[str, Any]] = field(default_factory=dict)  # hot-XX.bin as read
+    _hot: dict[str, Any] | None = None  # every hot-XX.bin's entries, once read
     # Sections made into objects as each shard is read (see open), not when first used.
     eager: bool = True
 
@@ -1106,28 +1107,35 @@ class ParseCache:
     def get_indexed(self, rel: str, digest: str) -> LoadedFile | None:
         """The contact file rel at digest as its shard's index has it (an IndexedContact,
         see model.INDEXED_FIELDS), or None (not indexed: get() it)."""
-        number = _shard_of(rel)
-        hot = self._hot.get(number)
+        hot = self._hot
         if hot is None:
-            hot = self._hot[number] = self._read_hot(number)
+            hot = self._hot = self._read_indexes()
         entry = hot.get(rel)
         # Each entry's shape checked as it is used (its source and sections when read: a
         # planted one gives an error or a whole contact read instead, never code).
-        if not (type(entry) is tuple and len(entry) == 4 and entry[0] == digest and type(entry[1]) is tuple
-                and entry[3].__class__ is IndexedContact and entry[3].path == rel
-                and type(entry[3]._source) is tuple and len(entry[3]._source) == 2
-                and entry[3]._source[0].__class__ is HotShard):
+        if type(entry) is not tuple or len(entry) != 2 or entry[0] != digest:
             return None
-        problems = entry[1]
-        try:
-            found = [Problem(*p) for p in problems] if problems else []
-        except TypeError:
+        loaded = entry[1]
+        if loaded.__class__ is not LoadedFile:
             return None
-        return LoadedFile(rel, found, bool(entry[2]), entry[3])
+        contact = loaded.entity
+        if not (contact.__class__ is IndexedContact and loaded.path == rel and contact.path == rel
+                and loaded.problems.__class__ is list and not loaded.problems
+                and type(contact._source) is tuple and len(contact._source) == 2
+                and contact._source[0].__class__ is HotShard):
+            return None
+        return loaded  # type: ignore[no-any-return]
 
     def forget_index(self) -> None:
         """Let go of the indexes read (their contacts hold this cache, to fill them)."""
-        self._hot = {}
+        self._hot = None
+
+    def _read_indexes(self) -> dict[str, Any]:
+        """Every contact shard's index, in one map (a rebuild looks every contact up)."""
+        found: dict[str, Any] = {}
+        for number in range(SHARDS):
+            found.update(self._read_hot(number))
+        return found
 
     def _read_hot(self, number: int) -> dict[str, Any]:
         """hot-XX.bin's entries, {} when it is missing, damaged, of the wrong shape, or
@@ -1187,7 +1195,6 @@ class ParseCache:
                 # After the shard: an index of an older write names another sections file.
                 write_blob(self._hot_path(number), "hot", self.fingerprint, _hot_entries(shard, places),
                            _hot_pickler)
-                self._hot.pop(number, None)
         self._dirty_shards.clear()
         if self._index_dirty:
             if write_blob(self.folder / "index.bin", "index", self.fingerprint, self.index):

@@ -287,9 +287,12 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
     digests: dict[str, str] = {}
     misses: list[fs.SourceFile] = []
     found: list[tuple[fs.SourceFile, str]] = []
+    stamped: set[str] = set()  # the files whose digest their stamp gave: nothing to remember
     for file in files:
         digest = store.known_digest(file)
-        if digest is None and file.rel in store.index:
+        if digest is not None:
+            stamped.add(file.rel)
+        elif file.rel in store.index:
             # Stamp changed: the bytes may not have (git checkout, touch, copy).
             try:
                 digest = cache_mod.digest_bytes(fs.read_bytes(file))
@@ -314,7 +317,8 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
             continue
         parsed[file.rel] = hit
         digests[file.rel] = digest
-        store.remember(file, digest, now)
+        if file.rel not in stamped:
+            store.remember(file, digest, now)
     for file, (result, digest) in zip(misses, parse_many(misses, workers, lazy)):
         parsed[file.rel] = result
         if digest is not None:

@@ -237,10 +237,13 @@ def test_a_planted_index_never_runs_and_never_stands(corpus: Path, tmp_path: Pat
     digest = real[rel][0]
     state = model.indexed_state(want["ada"], (source, digest), None)
     bad_source = dict(state, _source="not a source")
-    for payload in (Exploit(), {"not": "an index"}, (source, {rel: (digest, (), True, Exploit())}),
-                    (source, {rel: (digest, (), True, "not a contact")}),
-                    (source, {rel: (digest, (("x",),), True, cache._ToIndex(state))}),
-                    (source, {rel: (digest, (), True, cache._ToIndex(bad_source))})):
+    def entry(entity: object, problems: list[object] | None = None) -> tuple[str, object]:
+        return digest, cache.LoadedFile(rel, problems or [], True, entity)  # type: ignore[arg-type]
+
+    for payload in (Exploit(), {"not": "an index"}, (source, {rel: entry(Exploit())}),
+                    (source, {rel: entry("not a contact")}), (source, {rel: (digest, "not a file")}), (source, {rel: 7}),
+                    (source, {rel: entry(cache._ToIndex(state), ["not a problem"])}),
+                    (source, {rel: entry(cache._ToIndex(bad_source))})):
         cache.write_blob(hot, "hot", fingerprint, payload, cache._hot_pickler)
         crm = rebuild_load(corpus).crm
         assert "ada" not in indexed(crm) and indexed(crm)  # the other shards' contacts are
