@@ -569,3 +569,62 @@ def test_the_due_lists_quick_test_says_nothing_due_exactly_when_no_item_is_made(
         values = tuple(s[name] for name in stats_due.DUE_FIELDS)
         over_item, items = stats_due._contact_items("ada", s, TODAY, horizon, 3)
         assert stats_due._surely_nothing_due(values, horizon.isoformat()) == (over_item is None and not items), s
+
+
+@pytest.mark.parametrize("where, bad", [
+    (stats_incremental._CONTACTS, "not a packed entry"),
+    (stats_incremental._CONTACTS, (b"figures",)),
+    (stats_incremental._CONTACTS, ("not bytes", ())),
+    (stats_incremental._CONTACTS, (b"figures", ("too", "short"))),
+    (2, ["not", "an org's figures"]),
+    (4, ("a footprint", "too short")),
+])
+def test_a_stats_part_with_an_entry_of_another_shape_is_not_trusted(tmp_path: Path, where: int, bad: object) -> None:
+    """Every entry of every part is checked for its shape (in bulk: stats_incremental._all_of)."""
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
+    stats_incremental.write_memory(root, memory)
+    fingerprint = stats_incremental._stats_fingerprint()
+    folder = cache.cache_dir(root)
+    generations, head, payloads = cache.read_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND,
+                                                     fingerprint, stats_incremental.STATS_PARTS)
+    number = next(n for n, payload in enumerate(payloads) if payload[where])
+    maps = list(payloads[number])
+    key = next(iter(maps[where]))
+    maps[where] = {**maps[where], key: bad}
+    cache.write_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND, fingerprint, head,
+                        {number: tuple(maps)}, generations, stats_incremental.STATS_PARTS)
+    assert stats_incremental.read_memory(root).stats is None
+
+
+def test_signs_of_another_shape_are_dropped_not_trusted(tmp_path: Path) -> None:
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    assert stats_incremental.read_memory(root).contact_signs
+    fingerprint = stats_incremental._stats_fingerprint()
+    folder = cache.cache_dir(root)
+    generations, head, payloads = cache.read_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND,
+                                                     fingerprint, stats_incremental.STATS_PARTS)
+    number = next(n for n, payload in enumerate(payloads) if payload[7])
+    maps = list(payloads[number])
+    maps[7] = {key: b"short" for key in maps[7]}
+    cache.write_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND, fingerprint, head,
+                        {number: tuple(maps)}, generations, stats_incremental.STATS_PARTS)
+    read = stats_incremental.read_memory(root)
+    assert read.stats is not None and read.contact_signs == {} and read.org_signs == {}
+
+
+def test_all_of_checks_every_value() -> None:
+    check = stats_incremental._all_of
+    assert check([], dict) and check([(1, 2), (3, 4)], tuple, 2) and check(iter([b"a", b"b"]), bytes)
+    assert not check([(1, 2), (3,)], tuple, 2) and not check([(1, 2), [3, 4]], tuple, 2)
+    assert not check([{}, dict()], tuple) and not check([True, 1], int)
