@@ -325,11 +325,11 @@ def _parse_cached(root: Path, files: list[fs.SourceFile], workers: int | None,
             digests[file.rel] = digest
             store.put(file, digest, cache_mod.encode_loaded(result), now)
     store.prune({f.rel for f in files})
-    store.forget_index()
     if len(misses) >= SAVE_APART_MIN and memory is None:
         _save_apart(store)
     else:
         store.save()
+    store.forget_index()
     if memory is not None:
         memory.files = {rel: (digests[rel], result) for rel, result in parsed.items() if rel in digests}
     return [parsed[f.rel] for f in files], digests, {f.rel for f in misses}

@@ -288,3 +288,26 @@ def test_a_rebuilds_site_is_the_clean_builds(corpus: Path, tmp_path: Path) -> No
     a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
     b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file()}
     assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+
+
+def test_an_edit_writes_its_shards_index_again_with_the_others_unchanged(corpus: Path) -> None:
+    """The index of a shard written again after an edit gives its other contacts their
+    fields as before and their sections' new places (the sections file is written anew)."""
+    loader.load(corpus)
+    by_shard: dict[int, list[str]] = {}
+    for path in sorted((corpus / "contacts").glob("*.md")):
+        by_shard.setdefault(cache._shard_of(f"contacts/{path.name}"), []).append(path.stem)
+    edited, *neighbours = next(slugs for slugs in by_shard.values() if len(slugs) > 1)
+    append(corpus, f"contacts/{edited}.md")
+    rebuild_load(corpus)  # reads the index, then writes the shard and its index again
+    other = next(slugs[0] for slugs in by_shard.values() if edited not in slugs)
+    append(corpus, f"contacts/{other}.md")
+    fresh = loader.load(corpus, cache=False).crm
+    crm = rebuild_load(corpus).crm
+    for slug in [*neighbours, edited]:
+        contact = crm.contacts[slug]
+        assert type(contact) is model.IndexedContact
+        sections = contact.sections
+        assert cache.read_sections(sections._at) is not None  # its place in the new sections file
+        assert list(sections) == list(fresh.contacts[slug].sections)
+        assert contact == fresh.contacts[slug]
