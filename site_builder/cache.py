@@ -719,7 +719,6 @@ def _write_shard_sections(sections_path: Path,
     each undecoded LazySections there (the file written is kept open for them); the
     arguments of each one's place (by id) for the shard's pickle, or None when the file
     could not be written (then nothing is changed)."""
-    token = os.urandom(_TOKEN_BYTES).hex()
     lazy: list[LazySections] = []
     chunks: list[bytes] = []
     for rel, (_, encoded) in list(shard.items()):
@@ -732,20 +731,10 @@ def _write_shard_sections(sections_path: Path,
                 continue
             lazy.append(sections)
             chunks.append(chunk)
-    opened: list[int] = []
-
-    def write(handle: Any) -> None:
-        handle.write(_sections_head(token))
-        for chunk in chunks:
-            handle.write(chunk)
-        handle.flush()
-        opened.append(os.open(handle.name, _READ_FLAGS))  # the file renamed next, whatever comes later
-
-    if not _write_atomically(sections_path, write):
-        for fd in opened:
-            os.close(fd)
+    file = write_token_file(sections_path, chunks)
+    if file is None:
         return None
-    file = SectionsFile(sections_path, token, opened[0])
+    token = file.token
     # Decoded sections get the same place, to be read back only if let go of (let_go),
     # which opens the file, when it is still the one at its path: held open for them
     # all from now, every save would keep one more file open (its changed files' own).
@@ -759,6 +748,29 @@ def _write_shard_sections(sections_path: Path,
         sections._data = None
         offset += len(chunk)
     return places
+
+
+def write_token_file(path: Path, chunks: list[bytes]) -> SectionsFile | None:
+    """Write chunks one after another behind a header line naming a new random token
+    (a sections file, or the stats' figures: what names a place in it names the token
+    too, so that a file of another write is never read), atomically; the file, already
+    open for reading (it stays readable after a later write replaces it at its path),
+    or None when it could not be written."""
+    token = os.urandom(_TOKEN_BYTES).hex()
+    opened: list[int] = []
+
+    def write(handle: Any) -> None:
+        handle.write(_sections_head(token))
+        for chunk in chunks:
+            handle.write(chunk)
+        handle.flush()
+        opened.append(os.open(handle.name, _READ_FLAGS))  # the file renamed next, whatever comes later
+
+    if not _write_atomically(path, write):
+        for fd in opened:
+            os.close(fd)
+        return None
+    return SectionsFile(path, token, opened[0])
 
 
 def _shard_pickler(places: dict[int, tuple[Any, ...]]) -> Callable[[Any], pickle.Pickler]:

@@ -74,6 +74,12 @@ STATS_PARTS = 64
 KEPT_FIELDS = (*DUE_FIELDS, *(name for name in SUMMARY_FIELDS if name not in DUE_FIELDS))
 _LAST_TOUCH = KEPT_FIELDS.index("last_touch")
 Packed = tuple[bytes, tuple[object, ...]]  # an entry's pickle, and its KEPT_FIELDS
+# Where a stored entry's pickle is: (its part, offset, length, CRC-32) in that part's
+# figures file (figures-XX.bin, FIGURES_NAME), which is read only for the entries
+# read (16 of the 23 MB of the stats' memory at 10,000 contacts).
+Place = tuple[int, int, int, int]
+StoredPacked = tuple["bytes | Place", tuple[object, ...]]
+FIGURES_NAME = "figures"
 
 
 _kept_row = itemgetter(*KEPT_FIELDS)
@@ -89,15 +95,18 @@ def pack_entry(entry: Json) -> Packed:
 
 class PackedFigures(Mapping[str, Json]):
     """The contacts' figures as stats.bin keeps them: each entry the bytes of its pickle,
-    unpacked (by the cache's restricted unpickler) when first read. A build after an edit
+    or their place in its part's figures file (read then), unpacked (by the cache's
+    restricted unpickler) when first read. A build after an edit
     reads the figures of the few contacts whose pages it renders or whose rows changed;
     unpickling all 10,000 entries (56 figures each) took about 170 ms. What the due list,
     the tag pages, the summary and the RFM ranks read of everyone is kept beside each
     entry (kept_fields)."""
 
-    def __init__(self, packed: dict[str, Packed | None], opened: dict[str, Json] | None = None) -> None:
+    def __init__(self, packed: dict[str, StoredPacked | None], opened: dict[str, Json] | None = None,
+                 files: list[Any] | None = None) -> None:
         self._packed = packed  # slug -> packed entry, in the CRM's order; None: only opened
         self._opened: dict[str, Json] = opened if opened is not None else {}
+        self._files = files if files is not None else []  # each part's figures file (cache.SectionsFile)
 
     def __getitem__(self, slug: str) -> Json:
         found = self._opened.get(slug)
@@ -105,9 +114,33 @@ class PackedFigures(Mapping[str, Json]):
             packed = self._packed[slug]
             if packed is None:
                 raise KeyError(slug)
-            found = _unpack(packed[0])
+            found = _unpack(self._bytes(packed[0]))
             self._opened[slug] = found
         return found
+
+    def _bytes(self, held: bytes | Place) -> bytes:
+        """An entry's pickle: held, or read from its place in its part's figures file."""
+        if held.__class__ is bytes:
+            return held  # type: ignore[return-value]
+        try:
+            part, offset, length, crc = held  # type: ignore[misc]
+            data = self._files[part].read(offset, length)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            data = None
+        if data is None or zlib.crc32(data) != crc:
+            raise ValueError("a contact's figures in .crm-cache/figures-XX.bin do not read back: "
+                             "delete the .crm-cache folder and build again")
+        return data
+
+    def hold(self, slug: str, packed: Packed) -> None:
+        """Hold an entry's pickle itself, as written (see write_memory)."""
+        if self._packed.get(slug) is not None:
+            self._packed[slug] = packed
+
+    def __reduce__(self) -> Any:
+        # Pickled (never by the build itself), every entry's pickle goes with it.
+        return PackedFigures, ({slug: (None if packed is None else (self._bytes(packed[0]), packed[1]))
+                                for slug, packed in self._packed.items()}, self._opened)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._packed)
@@ -154,7 +187,10 @@ class PackedFigures(Mapping[str, Json]):
         """The entry as stats.bin keeps it: packed again when open (a computation may have
         changed it since)."""
         found = self._opened.get(slug)
-        return pack_entry(found) if found is not None else self._packed[slug]  # type: ignore[return-value]
+        if found is not None:
+            return pack_entry(found)
+        held, kept = self._packed[slug]  # type: ignore[misc]
+        return self._bytes(held), kept
 
     def with_entries(self, fresh: dict[str, Json], order: Iterable[str]) -> PackedFigures:
         """These figures with fresh entries in place of (or beside) theirs, in order: the
@@ -170,7 +206,7 @@ class PackedFigures(Mapping[str, Json]):
                 packed[slug] = self._packed[slug]
                 if slug in self._opened:
                     opened[slug] = self._opened[slug]
-        return PackedFigures(packed, opened)
+        return PackedFigures(packed, opened, self._files)
 
 
 class KeptFields(Mapping[str, Json]):
@@ -763,11 +799,19 @@ def read_memory(root: Path) -> StatsMemory:
         key, summary, total = head  # type: ignore[misc]
         maps: list[dict[str, object]] = [{} for _ in range(_MAPS)]
         for payload in payloads:
-            if not (isinstance(payload, tuple) and len(payload) == _MAPS and all(type(m) is dict for m in payload)):
+            if not (isinstance(payload, tuple) and len(payload) == _MAPS + 1
+                    and all(type(m) is dict for m in payload[:_MAPS]) and type(payload[_MAPS]) is str):
                 return StatsMemory()
             for merged, part in zip(maps, payload):
                 merged.update(part)
     except (TypeError, ValueError):
+        return StatsMemory()
+    # Each part's figures file, opened now (a later write replaces it at its path): one of
+    # another write than its part, or missing, and the memory is not whole.
+    folder = cache.cache_dir(root)
+    files = [cache.SectionsFile(_figures_path(folder, number), payload[_MAPS])
+             for number, payload in enumerate(payloads)]
+    if any(payload[_CONTACTS] and file.descriptor() is None for payload, file in zip(payloads, files)):
         return StatsMemory()
     digests, packed, orgs, days, footprints, inputs, headings, contact_signs, org_signs = maps
     # The figures in the CRM's order (by slug), as a computation gives them: a build with
@@ -776,10 +820,10 @@ def read_memory(root: Path) -> StatsMemory:
     if not (isinstance(key, str) and isinstance(summary, dict) and isinstance(total, dict)):
         return StatsMemory()
     if not (_all_of(orgs.values(), dict) and _all_of(packed.values(), tuple, 2)
-            and _all_of(map(_FIRST, packed.values()), bytes) and _all_of(map(_SECOND, packed.values()), tuple,
-                                                                      len(KEPT_FIELDS))):
+            and _all_of(map(_FIRST, packed.values()), tuple, 4) and _all_of(map(_SECOND, packed.values()), tuple,
+                                                                         len(KEPT_FIELDS))):
         return StatsMemory()
-    contacts = PackedFigures(packed)  # type: ignore[arg-type]
+    contacts = PackedFigures(packed, None, files)  # type: ignore[arg-type]
     if not _all_of(footprints.values(), tuple, 3):
         return StatsMemory()
     # Signs of other figures than these (or of another shape) are not kept: made again.
@@ -814,6 +858,37 @@ _CONTACTS = 1
 
 def _part(key: str) -> int:
     return zlib.crc32(key.encode()) % STATS_PARTS
+
+
+def _figures_path(folder: Path, number: int) -> Path:
+    return folder / f"{FIGURES_NAME}-{number:02x}.bin"
+
+
+def _write_figures(folder: Path, payloads: dict[int, tuple[dict[str, object], ...]],
+                   figures: Mapping[str, Json]) -> dict[int, tuple[dict[str, object], ...]] | None:
+    """Each part's contacts' pickles into its figures file, the part then holding their
+    places (and the file's token, last); the written entries' pickles held by figures
+    (a PackedFigures) from now, so that a long-running process keeps no replaced file
+    open. None when a file cannot be written."""
+    from . import cache
+
+    ready = {}
+    hold = figures.hold if isinstance(figures, PackedFigures) else None
+    for number, maps in payloads.items():
+        entries = maps[_CONTACTS]
+        chunks = [packed[0] for packed in entries.values()]  # type: ignore[index]
+        file = cache.write_token_file(_figures_path(folder, number), chunks)
+        if file is None:
+            return None
+        offset = 0
+        for slug, chunk in zip(list(entries), chunks):
+            kept = entries[slug][1]  # type: ignore[index]
+            if hold is not None:
+                hold(slug, (chunk, kept))
+            entries[slug] = ((number, offset, len(chunk), zlib.crc32(chunk)), kept)
+            offset += len(chunk)
+        ready[number] = (*maps, file.token)
+    return ready
 
 
 def _all_inputs(memory: StatsMemory) -> dict[str, str]:
@@ -872,10 +947,11 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        generations = cache.write_sharded(cache.cache_dir(root), STATS_NAME, STATS_KIND, _stats_fingerprint(),
-                                          (memory.key, stats.summary, memory.total), payloads,
-                                          memory.stored.generations if dirty is not None and memory.stored else None,
-                                          STATS_PARTS)
+        folder = cache.cache_dir(root)
+        ready = _write_figures(folder, payloads, stats.contacts)
+        generations = None if ready is None else cache.write_sharded(
+            folder, STATS_NAME, STATS_KIND, _stats_fingerprint(), (memory.key, stats.summary, memory.total), ready,
+            memory.stored.generations if dirty is not None and memory.stored else None, STATS_PARTS)
     finally:
         if was_enabled:
             gc.enable()

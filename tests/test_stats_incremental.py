@@ -573,9 +573,10 @@ def test_the_due_lists_quick_test_says_nothing_due_exactly_when_no_item_is_made(
 
 @pytest.mark.parametrize("where, bad", [
     (stats_incremental._CONTACTS, "not a packed entry"),
-    (stats_incremental._CONTACTS, (b"figures",)),
-    (stats_incremental._CONTACTS, ("not bytes", ())),
-    (stats_incremental._CONTACTS, (b"figures", ("too", "short"))),
+    (stats_incremental._CONTACTS, ((0, 0, 1, 2),)),
+    (stats_incremental._CONTACTS, ((0, 0, 1), ())),
+    (stats_incremental._CONTACTS, (b"not a place", ())),
+    (stats_incremental._CONTACTS, ((0, 0, 1, 2), ("too", "short"))),
     (2, ["not", "an org's figures"]),
     (4, ("a footprint", "too short")),
 ])
@@ -628,3 +629,79 @@ def test_all_of_checks_every_value() -> None:
     assert check([], dict) and check([(1, 2), (3, 4)], tuple, 2) and check(iter([b"a", b"b"]), bytes)
     assert not check([(1, 2), (3,)], tuple, 2) and not check([(1, 2), [3, 4]], tuple, 2)
     assert not check([{}, dict()], tuple) and not check([True, 1], int)
+
+
+def _stored(root: Path) -> Any:
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    return memory
+
+
+def test_the_figures_are_read_from_their_files_only_when_read(tmp_path: Path) -> None:
+    """The contacts' pickles are kept in figures-XX.bin: a read memory holds their places
+    and reads an entry when it is first read."""
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    memory = _stored(root)
+    assert sorted(p.name for p in cache.cache_dir(root).glob("figures-*.bin")) == [
+        f"figures-{n:02x}.bin" for n in range(stats_incremental.STATS_PARTS)]
+    read = stats_incremental.read_memory(root)
+    figures = read.stats.contacts
+    assert all(type(packed[0]) is tuple and len(packed[0]) == 4 for packed in figures._packed.values())
+    assert as_json(read.stats) == as_json(memory.stats)
+
+
+@pytest.mark.parametrize("damage", ["missing", "another write"])
+def test_a_figures_file_of_another_write_makes_the_memory_untrusted(tmp_path: Path, damage: str) -> None:
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    _stored(root)
+    path = next(p for p in sorted(cache.cache_dir(root).glob("figures-*.bin")) if p.stat().st_size > 40)
+    if damage == "missing":
+        path.unlink()
+    else:
+        older = path.read_bytes()
+        _stored(root)  # every part written again, each file under a new token
+        path.write_bytes(older)
+    assert stats_incremental.read_memory(root).stats is None
+
+
+def test_a_figure_that_does_not_read_back_is_an_error_that_says_what_to_do(tmp_path: Path) -> None:
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    _stored(root)
+    read = stats_incremental.read_memory(root)
+    slug = next(iter(read.stats.contacts))
+    part, offset, length, _ = read.stats.contacts._packed[slug][0]
+    path = cache.cache_dir(root) / f"figures-{part:02x}.bin"
+    data = bytearray(path.read_bytes())
+    data[len(cache._sections_head("0" * 16)) + offset] ^= 0xFF  # the first byte of that entry
+    path.write_bytes(bytes(data))  # the same file (its descriptor is open), changed in place
+    with pytest.raises(ValueError, match="delete the .crm-cache folder"):
+        read.stats.contacts[slug]
+
+
+def test_written_figures_are_held_so_no_replaced_file_stays_open(tmp_path: Path) -> None:
+    """A long-running process writes the memory after each save: the entries it wrote
+    are held as their pickles, not as places in the file it replaced."""
+    root = corpus(tmp_path / "crm")
+    _stored(root)
+    memory = stats_incremental.read_memory(root)
+    loaded = load(root)
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    op_add_note(root, 3)
+    loaded = load(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    figures = memory.stats.contacts
+    written = {stats_incremental._part(slug) for slug, packed in figures._packed.items()
+               if packed is not None and type(packed[0]) is bytes}
+    assert written and all(type(packed[0]) is bytes for slug, packed in figures._packed.items()
+                           if packed is not None and stats_incremental._part(slug) in written)
+    assert as_json(stats_incremental.read_memory(root).stats) == as_json(got)
+    assert {slug: figures[slug] for slug in figures} == {slug: got.contacts[slug] for slug in got.contacts}
