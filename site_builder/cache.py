@@ -750,6 +750,11 @@ def _write_shard_sections(sections_path: Path,
     return places
 
 
+def is_token(value: Any) -> bool:
+    """Whether value can be a token file's token (read from a cache file: checked first)."""
+    return type(value) is str and len(value) == 2 * _TOKEN_BYTES and value.isascii() and value.isalnum()
+
+
 def write_token_file(path: Path, chunks: list[bytes]) -> SectionsFile | None:
     """Write chunks one after another behind a header line naming a new random token
     (a sections file, or the stats' figures: what names a place in it names the token
@@ -1162,7 +1167,7 @@ class ParseCache:
         of another write than the shard's sections file."""
         loaded = read_blob(self._hot_path(number), "hot", self.fingerprint)
         if not (type(loaded) is tuple and len(loaded) == 2 and type(loaded[0]) is HotShard
-                and type(loaded[1]) is dict and type(loaded[0].token) is str):
+                and type(loaded[1]) is dict and is_token(loaded[0].token)):
             return {}
         source, entries = loaded
         file = SectionsFile(self._sections_path(number), source.token)

@@ -800,7 +800,7 @@ def read_memory(root: Path) -> StatsMemory:
         maps: list[dict[str, object]] = [{} for _ in range(_MAPS)]
         for payload in payloads:
             if not (isinstance(payload, tuple) and len(payload) == _MAPS + 1
-                    and all(type(m) is dict for m in payload[:_MAPS]) and type(payload[_MAPS]) is str):
+                    and all(type(m) is dict for m in payload[:_MAPS]) and cache.is_token(payload[_MAPS])):
                 return StatsMemory()
             for merged, part in zip(maps, payload):
                 merged.update(part)

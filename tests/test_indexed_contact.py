@@ -236,6 +236,7 @@ def test_a_planted_index_never_runs_and_never_stands(corpus: Path, tmp_path: Pat
     source, real = entries
     digest = real[rel][0]
     state = model.indexed_state(want["ada"], (source, digest), None)
+    odd_token = cache.HotShard("é" * 16)
     bad_source = dict(state, _source="not a source")
     def entry(entity: object, problems: list[object] | None = None) -> tuple[str, object]:
         return digest, cache.LoadedFile(rel, problems or [], True, entity)  # type: ignore[arg-type]
@@ -243,7 +244,7 @@ def test_a_planted_index_never_runs_and_never_stands(corpus: Path, tmp_path: Pat
     for payload in (Exploit(), {"not": "an index"}, (source, {rel: entry(Exploit())}),
                     (source, {rel: entry("not a contact")}), (source, {rel: (digest, "not a file")}), (source, {rel: 7}),
                     (source, {rel: entry(cache._ToIndex(state), ["not a problem"])}),
-                    (source, {rel: entry(cache._ToIndex(bad_source))})):
+                    (source, {rel: entry(cache._ToIndex(bad_source))}), (odd_token, {rel: entry(cache._ToIndex(state))})):
         cache.write_blob(hot, "hot", fingerprint, payload, cache._hot_pickler)
         crm = rebuild_load(corpus).crm
         assert "ada" not in indexed(crm) and indexed(crm)  # the other shards' contacts are

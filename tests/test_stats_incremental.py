@@ -654,7 +654,7 @@ def test_the_figures_are_read_from_their_files_only_when_read(tmp_path: Path) ->
     assert as_json(read.stats) == as_json(memory.stats)
 
 
-@pytest.mark.parametrize("damage", ["missing", "another write"])
+@pytest.mark.parametrize("damage", ["missing", "another write", "odd token"])
 def test_a_figures_file_of_another_write_makes_the_memory_untrusted(tmp_path: Path, damage: str) -> None:
     from site_builder import cache
 
@@ -663,6 +663,14 @@ def test_a_figures_file_of_another_write_makes_the_memory_untrusted(tmp_path: Pa
     path = next(p for p in sorted(cache.cache_dir(root).glob("figures-*.bin")) if p.stat().st_size > 40)
     if damage == "missing":
         path.unlink()
+    elif damage == "odd token":
+        fingerprint = stats_incremental._stats_fingerprint()
+        folder = cache.cache_dir(root)
+        generations, head, payloads = cache.read_sharded(folder, stats_incremental.STATS_NAME,
+                                                         stats_incremental.STATS_KIND, fingerprint,
+                                                         stats_incremental.STATS_PARTS)
+        cache.write_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND, fingerprint, head,
+                            {0: (*payloads[0][:-1], "é" * 16)}, generations, stats_incremental.STATS_PARTS)
     else:
         older = path.read_bytes()
         _stored(root)  # every part written again, each file under a new token
