@@ -571,6 +571,28 @@ def test_the_due_lists_quick_test_says_nothing_due_exactly_when_no_item_is_made(
         assert stats_due._surely_nothing_due(values, horizon.isoformat()) == (over_item is None and not items), s
 
 
+def _stored(root: Path) -> Any:
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    return memory
+
+
+def _rewrite_part(root: Path, where: int, change: Any) -> None:
+    """The first stored part whose map where is not empty written again (under a new
+    generation, as write_memory would) with change(its payload as a list) in its place."""
+    from site_builder import cache
+
+    fingerprint = stats_incremental._stats_fingerprint()
+    folder = cache.cache_dir(root)
+    generations, head, payloads = cache.read_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND,
+                                                     fingerprint, stats_incremental.STATS_PARTS)
+    number = next(n for n, payload in enumerate(payloads) if payload[where])
+    cache.write_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND, fingerprint, head,
+                        {number: tuple(change(list(payloads[number])))}, generations, stats_incremental.STATS_PARTS)
+
+
 @pytest.mark.parametrize("where, bad", [
     (stats_incremental._CONTACTS, "not a packed entry"),
     (stats_incremental._CONTACTS, ((0, 0, 1, 2),)),
@@ -582,44 +604,27 @@ def test_the_due_lists_quick_test_says_nothing_due_exactly_when_no_item_is_made(
 ])
 def test_a_stats_part_with_an_entry_of_another_shape_is_not_trusted(tmp_path: Path, where: int, bad: object) -> None:
     """Every entry of every part is checked for its shape (in bulk: stats_incremental._all_of)."""
-    from site_builder import cache
-
     root = corpus(tmp_path / "crm")
-    loaded = load(root)
-    memory = stats_incremental.StatsMemory()
-    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests)
-    stats_incremental.write_memory(root, memory)
-    fingerprint = stats_incremental._stats_fingerprint()
-    folder = cache.cache_dir(root)
-    generations, head, payloads = cache.read_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND,
-                                                     fingerprint, stats_incremental.STATS_PARTS)
-    number = next(n for n, payload in enumerate(payloads) if payload[where])
-    maps = list(payloads[number])
-    key = next(iter(maps[where]))
-    maps[where] = {**maps[where], key: bad}
-    cache.write_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND, fingerprint, head,
-                        {number: tuple(maps)}, generations, stats_incremental.STATS_PARTS)
+    _stored(root)
+
+    def plant(maps: list[Any]) -> list[Any]:
+        maps[where] = {**maps[where], next(iter(maps[where])): bad}
+        return maps
+
+    _rewrite_part(root, where, plant)
     assert stats_incremental.read_memory(root).stats is None
 
 
 def test_signs_of_another_shape_are_dropped_not_trusted(tmp_path: Path) -> None:
-    from site_builder import cache
-
     root = corpus(tmp_path / "crm")
-    loaded = load(root)
-    memory = stats_incremental.StatsMemory()
-    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
-    stats_incremental.write_memory(root, memory)
+    _stored(root)
     assert stats_incremental.read_memory(root).contact_signs
-    fingerprint = stats_incremental._stats_fingerprint()
-    folder = cache.cache_dir(root)
-    generations, head, payloads = cache.read_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND,
-                                                     fingerprint, stats_incremental.STATS_PARTS)
-    number = next(n for n, payload in enumerate(payloads) if payload[7])
-    maps = list(payloads[number])
-    maps[7] = {key: b"short" for key in maps[7]}
-    cache.write_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND, fingerprint, head,
-                        {number: tuple(maps)}, generations, stats_incremental.STATS_PARTS)
+
+    def plant(maps: list[Any]) -> list[Any]:
+        maps[7] = {key: b"short" for key in maps[7]}
+        return maps
+
+    _rewrite_part(root, 7, plant)
     read = stats_incremental.read_memory(root)
     assert read.stats is not None and read.contact_signs == {} and read.org_signs == {}
 
@@ -629,14 +634,6 @@ def test_all_of_checks_every_value() -> None:
     assert check([], dict) and check([(1, 2), (3, 4)], tuple, 2) and check(iter([b"a", b"b"]), bytes)
     assert not check([(1, 2), (3,)], tuple, 2) and not check([(1, 2), [3, 4]], tuple, 2)
     assert not check([{}, dict()], tuple) and not check([True, 1], int)
-
-
-def _stored(root: Path) -> Any:
-    loaded = load(root)
-    memory = stats_incremental.StatsMemory()
-    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
-    stats_incremental.write_memory(root, memory)
-    return memory
 
 
 def test_the_figures_are_read_from_their_files_only_when_read(tmp_path: Path) -> None:
@@ -664,13 +661,7 @@ def test_a_figures_file_of_another_write_makes_the_memory_untrusted(tmp_path: Pa
     if damage == "missing":
         path.unlink()
     elif damage == "odd token":
-        fingerprint = stats_incremental._stats_fingerprint()
-        folder = cache.cache_dir(root)
-        generations, head, payloads = cache.read_sharded(folder, stats_incremental.STATS_NAME,
-                                                         stats_incremental.STATS_KIND, fingerprint,
-                                                         stats_incremental.STATS_PARTS)
-        cache.write_sharded(folder, stats_incremental.STATS_NAME, stats_incremental.STATS_KIND, fingerprint, head,
-                            {0: (*payloads[0][:-1], "é" * 16)}, generations, stats_incremental.STATS_PARTS)
+        _rewrite_part(root, stats_incremental._CONTACTS, lambda maps: [*maps[:-1], "é" * 16])
     else:
         older = path.read_bytes()
         _stored(root)  # every part written again, each file under a new token
