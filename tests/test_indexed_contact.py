@@ -312,3 +312,11 @@ def test_an_edit_writes_its_shards_index_again_with_the_others_unchanged(corpus:
         assert cache.read_sections(sections._at) is not None  # its place in the new sections file
         assert list(sections) == list(fresh.contacts[slug].sections)
         assert contact == fresh.contacts[slug]
+
+
+def test_the_index_is_used_up_to_where_the_stats_are_worked_out_in_full() -> None:
+    """Beyond stats_incremental.MAX_CHANGED_FILES the stats read every contact whole: the
+    index would only add the filling of each (kept apart so that a load imports no stats)."""
+    from site_builder import stats_incremental
+
+    assert loader.INDEXED_MAX_CHANGED == stats_incremental.MAX_CHANGED_FILES
