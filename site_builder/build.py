@@ -310,19 +310,37 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     fingerprint = incremental.site_fingerprint(source, target, today, themes)
     head = incremental.git_head(source)  # read before the history is, so a commit made meanwhile shows next time
     state = _load_state(source, target, memory) if cache else None
+    # With a record of a large site, the output folder is scanned in a forked process
+    # while this one finds the sources and reads their stamps: a no-op build then waits
+    # for the scan's verdict only, and any other build has it for later.
+    early = _early_work_forked(source, target, state, len(state.manifest), workers) if state is not None else None
     # A long-running process's first build loads everything even when nothing changed:
     # what it loads and computes is what makes every later save cheap.
     # The files are found once: the no-op test looks at their stamps, the loader reads them.
-    discovered = fs.discover(source)
-    if state is not None and (memory is None or memory.files):
-        previous = incremental.unchanged_result(state, source, target, fingerprint, head, discovered)
-        if previous is not None:
-            return result_from_record(target, previous)
+    try:
+        discovered = fs.discover(source)
+        if state is not None and (memory is None or memory.files):
+            previous = incremental.unchanged_result(state, source, target, fingerprint, head, discovered,
+                                                    as_recorded=early.first if early is not None else None)
+            if previous is not None:
+                return result_from_record(target, previous)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
+    if early is not None:
+        early.go_on()
+    else:
+        early = _early_work_forked(source, target, state, len(discovered[0]), workers)
     # A rebuild of the same site renders few pages and reads few files' sections.
     incremental_build = state is not None and state.fingerprint == fingerprint
-    early = _early_work_forked(source, target, state, discovered, workers)
-    loaded = load(source, cache=cache, workers=workers, memory=memory, discovered=discovered,
-                  lazy=incremental_build)
+    try:
+        loaded = load(source, cache=cache, workers=workers, memory=memory, discovered=discovered,
+                      lazy=incremental_build)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
     crm = loaded.crm
     # A rebuild signs every page: the part of that which needs no stats is worked out in
     # a second process while this one checks and computes the stats; a long-running
@@ -457,21 +475,28 @@ def _large(crm: CRM) -> bool:
     return len(crm.contacts) + len(crm.orgs) >= incremental.PARALLEL_MIN_PAGES
 
 
-def _early_work_forked(root: Path, target: Path, state: incremental.BuildState | None, discovered: fs.Discovered,
-                       workers: int | None) -> incremental.Forked | None:
-    """Work that needs no loaded CRM, done in a forked process while this one loads it
-    (the other CPU is idle then): the theme compiled, the output folder scanned and its
-    trusted files found (incremental.scan_output, trusted_output; 20,000 stat calls at
-    10,000 contacts), and the git history of a new HEAD read into .crm-cache. result():
-    (compiled templates, on_disk, trusted). None where it is not worth it: a small CRM,
-    one CPU, a process that has compiled the theme before (a long-running one, which
-    loads little)."""
-    if (workers or os.cpu_count() or 1) < 2 or len(discovered[0]) < PARALLEL_MIN_FILES or theme_compiled():
+def _early_work_forked(root: Path, target: Path, state: incremental.BuildState | None, files: int,
+                       workers: int | None) -> incremental.TwoStep | None:
+    """Work that needs no loaded CRM, done in a forked process while this one finds the
+    files and loads them (the other CPU is idle then). First the output folder scanned
+    (incremental.scan_output, 20,000 stat calls at 10,000 contacts); its first answer is
+    whether the output is as state records it (the last test of a no-op build). Then, if
+    this process goes on: the theme compiled, the output's trusted files found
+    (trusted_output) and the git history of a new HEAD read into .crm-cache. result():
+    (compiled templates, on_disk, trusted). files: about how many files the CRM has.
+    None where it is not worth it: a small CRM, one CPU, a process that has compiled the
+    theme before (a long-running one, which loads little)."""
+    if (workers or os.cpu_count() or 1) < 2 or files < PARALLEL_MIN_FILES or theme_compiled():
         return None
+    recorded = {rel: stamp[:2] for rel, stamp in state.manifest.items()} if state is not None else None
 
-    def job() -> tuple[dict[str, bytes], dict[str, tuple[int, int]], dict[str, str]]:
-        compiled = compile_theme(root)
+    def scan() -> tuple[bool, dict[str, tuple[int, int]]]:
         on_disk = incremental.scan_output(target)
+        return on_disk == recorded, on_disk
+
+    def then(on_disk: dict[str, tuple[int, int]]) -> tuple[dict[str, bytes], dict[str, tuple[int, int]],
+                                                           dict[str, str]]:
+        compiled = compile_theme(root)
         trusted = incremental.trusted_output(state, target, on_disk)
         # After a commit the git history is read again (0.75 s at 10,000 contacts and
         # ten commits, more with a longer history): here it is, into .crm-cache, from
@@ -480,7 +505,7 @@ def _early_work_forked(root: Path, target: Path, state: incremental.BuildState |
             read_git_history(root)
         return compiled, on_disk, trusted
 
-    return incremental.Forked.start(job)
+    return incremental.TwoStep.start(scan, then)
 
 
 def theme_dirs(root: Path) -> list[Path]:

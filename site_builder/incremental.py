@@ -36,6 +36,7 @@ deletions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -43,6 +44,8 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import signal
+import struct
 import subprocess
 import tempfile
 from collections import defaultdict
@@ -209,10 +212,13 @@ def trusted_output(state: BuildState | None, target: Path,
 
 
 def unchanged_result(state: BuildState | None, root: Path, target: Path, fingerprint: str,
-                     head: str, discovered: fs.Discovered | None = None) -> dict[str, Any] | None:
+                     head: str, discovered: fs.Discovered | None = None,
+                     as_recorded: Callable[[], bool] | None = None) -> dict[str, Any] | None:
     """The previous build's result when nothing it depends on changed and the output is
     exactly as that build left it; None otherwise. Reads no source file in full.
-    discovered: fs.discover(root), when the caller has it."""
+    discovered: fs.discover(root), when the caller has it. as_recorded: whether the
+    output's stamps are the recorded ones, when the caller has it worked out (asked
+    last, only when everything else is unchanged)."""
     if state is None or state.fingerprint != fingerprint:
         return None
     files, discovery = discovered if discovered is not None else fs.discover(root)
@@ -223,6 +229,8 @@ def unchanged_result(state: BuildState | None, root: Path, target: Path, fingerp
         return None
     if head != state.head:
         return None
+    if as_recorded is not None:
+        return state.result if as_recorded() else None
     on_disk = scan_output(target)
     if on_disk != {rel: stamp[:2] for rel, stamp in state.manifest.items()}:
         return None
@@ -948,6 +956,156 @@ class Forked:
 
     def cancel(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class TwoStep:
+    """A forked process that answers twice: first() as soon as it has it, then, only if
+    this process asks it to go on, then(kept) (kept: what first() kept for it). Nothing
+    of then() runs before that, so stopping the process after its first answer never
+    cuts anything short (a no-op build scans the output this way while it looks at the
+    sources, and stops there). result() and cancel() as Forked's. The answers travel
+    back pickled through a pipe; an exception raised in the process is raised here."""
+
+    def __init__(self, pid: int, answers: int, go: int) -> None:
+        self._pid, self._answers, self._go = pid, answers, go
+        self._first: tuple[bool, Any] | None = None
+        self._done = False
+
+    @classmethod
+    def start(cls, first: Callable[[], tuple[Any, Any]], then: Callable[[Any], Any]) -> "TwoStep | None":
+        """None, with nothing started, where processes cannot be forked."""
+        try:
+            answers_read, answers_write = os.pipe()
+            go_read, go_write = os.pipe()
+        except (AttributeError, OSError):
+            return None
+        try:
+            pid = os.fork()
+        except (AttributeError, OSError):
+            for descriptor in (answers_read, answers_write, go_read, go_write):
+                os.close(descriptor)
+            return None
+        if pid == 0:  # pragma: no cover - runs in the forked process (its coverage is not gathered)
+            os.close(answers_read)
+            os.close(go_write)
+            _two_steps(first, then, answers_write, go_read)
+        os.close(answers_write)
+        os.close(go_read)
+        return cls(pid, answers_read, go_write)
+
+    def first(self) -> Any:
+        """What first() returned (waits for it)."""
+        if self._first is None:
+            self._first = _receive(self._answers)
+        ok, value = self._first
+        if not ok:
+            raise value
+        return value
+
+    def go_on(self) -> None:
+        """Let then() run (once; at once, so that it runs while this process goes on)."""
+        if self._go >= 0:
+            _write_all(self._go, b"g")
+            os.close(self._go)
+            self._go = -1
+
+    def result(self) -> Any:
+        """What then() returned (asks for it, and waits)."""
+        self.first()
+        self.go_on()
+        try:
+            ok, value = _receive(self._answers)
+        finally:
+            self.cancel()
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the process where it is (after first(), it is waiting: nothing is cut
+        short; before, it is killed) and wait for it to end."""
+        if self._done:
+            return
+        self._done = True
+        if self._go >= 0:
+            os.close(self._go)  # an end of file: it exits without running then()
+            self._go = -1
+            if self._first is None:
+                with contextlib.suppress(OSError):
+                    os.kill(self._pid, signal.SIGKILL)  # still in first(), which writes nothing
+        os.close(self._answers)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self._pid, 0)
+
+
+def _two_steps(first: Callable[[], tuple[Any, Any]], then: Callable[[Any], Any],
+               answers: int, go: int) -> None:  # pragma: no cover - runs in the forked process
+    """TwoStep's forked process, to its end (os._exit: nothing of the parent's atexit)."""
+    code = 1
+    try:
+        try:
+            message, kept = first()
+            _send(answers, (True, message))
+        except Exception as error:
+            _send(answers, (False, _portable(error)))
+            return
+        if os.read(go, 1) != b"g":  # stopped: the parent has its answer
+            code = 0
+            return
+        try:
+            _send(answers, (True, then(kept)))
+        except Exception as error:
+            _send(answers, (False, _portable(error)))
+            return
+        code = 0
+    except BaseException:  # Ctrl-C reaches the whole process group: the parent says so
+        pass
+    finally:
+        os._exit(code)
+
+
+def _portable(error: Exception) -> Exception:
+    """error itself when it pickles, else a RuntimeError that says what it was."""
+    try:
+        pickle.loads(pickle.dumps(error, protocol=5))
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
+
+
+_LENGTH = struct.Struct("<Q")
+
+
+def _send(descriptor: int, value: Any) -> None:
+    data = pickle.dumps(value, protocol=5)
+    _write_all(descriptor, _LENGTH.pack(len(data)) + data)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
+
+
+def _receive(descriptor: int) -> tuple[bool, Any]:
+    """One answer of a TwoStep process: (ok, value), or (False, an error) when the
+    process ended without giving it."""
+    head = _read_exactly(descriptor, _LENGTH.size)
+    data = _read_exactly(descriptor, _LENGTH.unpack(head)[0]) if head is not None else None
+    if data is None:
+        return False, RuntimeError("a forked process of the build ended without an answer")
+    return pickle.loads(data)  # type: ignore[no-any-return]
+
+
+def _read_exactly(descriptor: int, size: int) -> bytes | None:
+    parts, left = [], size
+    while left:
+        part = os.read(descriptor, min(left, 1 << 20))
+        if not part:
+            return None
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
 _FORKED: dict[str, Any] = {}

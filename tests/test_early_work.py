@@ -5,6 +5,7 @@ output folder scanned, so that a file changed or deleted by hand is still rewrit
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -152,3 +153,59 @@ def test_the_history_of_a_new_head_is_read_in_the_forked_process(corpus: Path, t
     page = sorted((out / "contacts").glob("*.html"))[0].read_text(encoding="utf-8")
     assert "Import" in page or "2026-11-01" in page  # the file's history is on its page
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_a_no_op_build_waits_for_the_scan_only_and_stops_the_rest(corpus: Path, tmp_path: Path,
+                                                                  fresh_process: list[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The early process scans the output first: a build that finds nothing changed takes
+    that verdict and stops the process before it compiles the theme or reads git."""
+    _trusted_stamps(corpus)
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    marker = tmp_path / "then-ran"
+    monkeypatch.setattr(build_mod, "load", lambda *a, **k: pytest.fail("a no-op build loads nothing"))
+    started: list[bool] = []
+    real = build_mod.compile_theme
+
+    def compile_theme(root: Path) -> Any:
+        marker.write_text("compiled", encoding="utf-8")  # in the forked process
+        return real(root)
+
+    monkeypatch.setattr(build_mod, "compile_theme", compile_theme)
+    real_early = build_mod._early_work_forked
+
+    def early(*args: Any) -> Any:
+        monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())  # as in a new process
+        job = real_early(*args)
+        started.append(job is not None)
+        return job
+
+    monkeypatch.setattr(build_mod, "_early_work_forked", early)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    result = build_site(corpus, out, TODAY, workers=2)
+    assert started == [True] and result.changed == []
+    assert not marker.exists()  # stopped after its first answer
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_an_output_file_changed_by_hand_alone_is_seen_by_the_early_scan(corpus: Path, tmp_path: Path,
+                                                                          fresh_process: list[str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _trusted_stamps(corpus)
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())
+    page = sorted((out / "contacts").glob("*.html"))[3]
+    page.write_text("changed by hand", encoding="utf-8")
+    result = build_site(corpus, out, TODAY, workers=2)  # the sources as recorded: only the scan can tell
+    assert page.relative_to(out).as_posix() in result.changed
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def _trusted_stamps(corpus: Path) -> None:
+    """Source files older than the parse cache's "racy" window, as a user's files edited a
+    while ago: their stamps are trusted, so a build with none changed can be a no-op."""
+    old = 1_600_000_000_000_000_000
+    for path in [*corpus.glob("contacts/*.md"), *corpus.glob("orgs/*.md")]:
+        os.utime(path, ns=(old, old))
