@@ -33,7 +33,8 @@ from typing import Any, Callable  # noqa: E402
 
 # (module, attribute) of each stage: the module is the one its caller reads it from.
 STAGES: tuple[tuple[str, str], ...] = (
-    ("site_builder.commands.build", "build_site"),
+    ("site_builder.build_start", "start_build"),
+    ("site_builder.build", "build_site"),
     ("site_builder.build", "load"),
     ("site_builder.build", "check_and_compute"),
     ("site_builder.build", "compute_stats"),

@@ -3,7 +3,6 @@ names) that tests can call directly, with the clock and the root passed in."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import cache as cache_mod
 from . import fs
+from .clock import TODAY_ENV, resolve_today  # noqa: F401  (the API's, and the CLI's)
 from .config import CONFIG_FILE, parse_config
 from .loader import load
 from .model import CRM, Config
@@ -19,18 +19,6 @@ if TYPE_CHECKING:
     from .stats import Stats
 from .problems import HasProblems, Problem, sorted_problems
 from .validate import validate
-
-TODAY_ENV = "CRM_TODAY"
-
-
-def resolve_today(value: str | date | None = None) -> date:
-    """--today, else $CRM_TODAY, else the system clock (the only place that reads it)."""
-    if isinstance(value, date):
-        return value
-    text = value or os.environ.get(TODAY_ENV)
-    if text:
-        return date.fromisoformat(text.strip())
-    return date.today()
 
 
 class CheckResult(HasProblems):

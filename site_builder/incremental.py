@@ -36,30 +36,33 @@ deletions.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
 import io
-import multiprocessing
 import os
 import pickle
+import select
 import shutil
 import signal
 import struct
 import subprocess
 import tempfile
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, MutableMapping
 
 from . import cache as cache_mod
 from . import fs
 from .config import CONFIG_FILE
 from .model import CRM, Entity
 from .problems import Problem
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 BUILD_KIND = "build"
 # Below this many pages, forking workers costs more than rendering in this process.
@@ -905,6 +908,9 @@ def render_entities_parallel(site: Any, writer: StagingWriter, paths: list[str],
     split(paths, size): the tasks, of about size pages each, when the caller groups the
     pages in its own way (notes_cache.NotesCache.chunks); by default runs of paths."""
     try:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork")
     except ValueError:  # no fork on this platform
         return False
@@ -960,8 +966,9 @@ class Forked:
 
 class TwoStep:
     """A forked process that answers twice: first() as soon as it has it, then, only if
-    this process asks it to go on, then(kept) (kept: what first() kept for it). Nothing
-    of then() runs before that, so stopping the process after its first answer never
+    this process asks it to go on, then(kept) (kept: what first() kept for it). first()
+    and prepare() (run between the two, while the process waits to be told) must change
+    nothing outside the process: stopping the process before it is told to go on never
     cuts anything short (a no-op build scans the output this way while it looks at the
     sources, and stops there). result() and cancel() as Forked's. The answers travel
     back pickled through a pipe; an exception raised in the process is raised here."""
@@ -972,8 +979,10 @@ class TwoStep:
         self._done = False
 
     @classmethod
-    def start(cls, first: Callable[[], tuple[Any, Any]], then: Callable[[Any], Any]) -> "TwoStep | None":
+    def start(cls, first: Callable[[], tuple[Any, Any]], then: Callable[[Any], Any],
+              prepare: Callable[[], None] | None = None) -> "TwoStep | None":
         """None, with nothing started, where processes cannot be forked."""
+        _reap_stopped()
         try:
             answers_read, answers_write = os.pipe()
             go_read, go_write = os.pipe()
@@ -988,7 +997,7 @@ class TwoStep:
         if pid == 0:  # pragma: no cover - runs in the forked process (its coverage is not gathered)
             os.close(answers_read)
             os.close(go_write)
-            _two_steps(first, then, answers_write, go_read)
+            _two_steps(first, then, prepare, answers_write, go_read)
         os.close(answers_write)
         os.close(go_read)
         return cls(pid, answers_read, go_write)
@@ -1022,23 +1031,48 @@ class TwoStep:
         return value
 
     def cancel(self) -> None:
-        """Stop the process where it is (after first(), it is waiting: nothing is cut
-        short; before, it is killed) and wait for it to end."""
+        """Stop the process. Told to go on, it is waited for (as Forked's); else it is
+        not: still in first(), it is killed; past it (in prepare(), or waiting), it is
+        told to stop, and ends by itself, reaped later (a no-op build does not wait for
+        the renderer that prepare() imports)."""
         if self._done:
             return
         self._done = True
-        if self._go >= 0:
-            os.close(self._go)  # an end of file: it exits without running then()
-            self._go = -1
-            if self._first is None:
-                with contextlib.suppress(OSError):
-                    os.kill(self._pid, signal.SIGKILL)  # still in first(), which writes nothing
+        if self._go < 0:
+            os.close(self._answers)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+            return
+        os.close(self._go)  # an end of file: it exits without running then()
+        self._go = -1
+        answered = self._first is not None or bool(select.select([self._answers], [], [], 0)[0])
         os.close(self._answers)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self._pid, 0)
+        if not answered:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+            return
+        _STOPPED.append(self._pid)
 
 
-def _two_steps(first: Callable[[], tuple[Any, Any]], then: Callable[[Any], Any],
+_STOPPED: list[int] = []  # TwoStep processes told to stop, not yet reaped
+
+
+def _reap_stopped(wait: bool = False) -> None:
+    for pid in list(_STOPPED):
+        try:
+            done, _ = os.waitpid(pid, 0 if wait else os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _STOPPED.remove(pid)
+
+
+atexit.register(_reap_stopped, True)
+
+
+def _two_steps(first: Callable[[], tuple[Any, Any]], then: Callable[[Any], Any], prepare: Callable[[], None] | None,
                answers: int, go: int) -> None:  # pragma: no cover - runs in the forked process
     """TwoStep's forked process, to its end (os._exit: nothing of the parent's atexit)."""
     code = 1
@@ -1049,6 +1083,9 @@ def _two_steps(first: Callable[[], tuple[Any, Any]], then: Callable[[Any], Any],
         except Exception as error:
             _send(answers, (False, _portable(error)))
             return
+        if prepare is not None:
+            with contextlib.suppress(Exception):  # then() meets the same error, and says so
+                prepare()
         if os.read(go, 1) != b"g":  # stopped: the parent has its answer
             code = 0
             return
@@ -1151,6 +1188,9 @@ def _fork_jobs(jobs: list[Callable[[], Any]]) -> tuple[ProcessPoolExecutor, list
     or None where processes cannot be forked. The jobs are not pickled: with fork, the
     first submit starts the process, which has its copy of _FORKED."""
     try:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork")
     except ValueError:
         return None
@@ -1176,6 +1216,8 @@ class Claim:
     def __init__(self) -> None:
         try:
             # Shared memory with a lock, which a forked process inherits.
+            import multiprocessing
+
             self._taken: Any = multiprocessing.get_context("fork").Value("b", 0)
         except (ValueError, OSError):  # no fork here (nothing is forked) or no shared memory
             self._taken = None

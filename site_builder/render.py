@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from . import cmark_free
 from .fs import is_inside
+from .theme import builtin_theme_dir, user_theme_dir  # noqa: F401  (render's names too)
 
 # --- Markdown ----------------------------------------------------------------------
 
@@ -255,17 +256,6 @@ def humanize_key(key: str) -> str:
 # --- the environment -----------------------------------------------------------------
 
 
-def builtin_theme_dir() -> Path:
-    """site_builder/templates in an installed wheel; the repository's templates/ otherwise."""
-    import site_builder
-
-    package = Path(site_builder.__file__).resolve().parent
-    installed = package / "templates"
-    if (installed / "base.html").is_file():
-        return installed
-    return package.parent / "templates"
-
-
 class RootedFileSystemLoader(jinja2.FileSystemLoader):
     """A user's template folder: a template that is a link leading out of the CRM is ignored."""
 
@@ -278,15 +268,6 @@ class RootedFileSystemLoader(jinja2.FileSystemLoader):
         if filename is None or not is_inside(Path(filename), self._root):
             raise jinja2.TemplateNotFound(template)
         return source, filename, uptodate
-
-
-def user_theme_dir(root: Path) -> Path | None:
-    folder = root / "templates"
-    if not folder.is_dir() or not is_inside(folder, root):
-        return None
-    if folder.resolve() == builtin_theme_dir().resolve():
-        return None  # the repository itself: its templates/ is the built-in theme
-    return folder
 
 
 def theme_file(name: str, root: Path) -> Path:

@@ -3,6 +3,7 @@ result is had without stopping the others, and an error is raised where it is as
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_a_claim_is_taken_once_by_this_process_or_a_forked_one(monkeypatch: pyte
             def no_shared_memory(method: str) -> None:
                 raise OSError(method)
 
-            patch.setattr(incremental.multiprocessing, "get_context", no_shared_memory)
+            patch.setattr(multiprocessing, "get_context", no_shared_memory)
             claim = incremental.Claim()
     else:
         claim = incremental.Claim()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from site_builder import incremental
 from site_builder.incremental import TwoStep
 
 
@@ -41,10 +43,33 @@ def test_cancelled_after_the_first_answer_the_rest_never_runs(tmp_path: Path) ->
     job = TwoStep.start(lambda: (True, None), lambda kept: marker.write_text("ran"))
     assert job is not None
     assert job.first() is True
-    job.cancel()
+    job.cancel()  # not waited for: it ends by itself
+    incremental._reap_stopped(wait=True)
     assert not _alive(job._pid)
     assert not marker.exists()
     job.cancel()  # twice: nothing more to do
+
+
+def test_prepare_runs_between_the_steps_and_a_stop_does_not_wait_for_it(tmp_path: Path) -> None:
+    prepared, ran = tmp_path / "prepared", tmp_path / "ran"
+
+    def prepare() -> None:
+        time.sleep(0.5)
+        prepared.write_text("x")
+
+    job = TwoStep.start(lambda: (1, None), lambda kept: ran.write_text("x"), prepare)
+    assert job is not None
+    assert job.first() == 1
+    started = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - started < 0.4  # the no-op build's answer does not wait for prepare()
+    incremental._reap_stopped(wait=True)
+    assert prepared.exists() and not ran.exists()
+
+    job = TwoStep.start(lambda: (1, None), lambda kept: (prepared.read_text(), ran.write_text("y"))[0], prepare)
+    assert job is not None
+    assert job.result() == "x"  # then() after prepare()
+    assert ran.read_text() == "y"
 
 
 def test_cancelled_before_the_first_answer_the_process_is_stopped(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..build import BuildError, build_site
+from ..build_start import BuildError, start_build
 from ..fs import NotACrmError
 from ..problems import problems_as_text
 from .common import not_a_crm, root_option, today_option
@@ -42,7 +42,13 @@ def build_command(root: Path, out: Path | None, today: date) -> None:
     2 when the build cannot run. Rebuilds only re-render what changed.
     """
     try:
-        result = build_site(root, out, today)
+        start = start_build(root, out, today)
+        result = start.answer
+        if result is None:
+            # The renderer is imported only now: a build with nothing changed never needs it.
+            from ..build import build_site
+
+            result = build_site(root, out, today, start=start)
     except NotACrmError as exc:
         not_a_crm(exc)
         return
