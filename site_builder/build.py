@@ -621,9 +621,9 @@ def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incr
         "features": result.features,
     }
     tree_key = loaded.tree_key()
+    manifest, digests = incremental.manifest_after(target, writer)
     state = incremental.BuildState(fingerprint, tree_key, writer.shared,  # type: ignore[attr-defined]
-                                   writer.signatures, incremental.manifest_after(target, writer),  # type: ignore[attr-defined]
-                                   record, head)
+                                   writer.signatures, manifest, digests, record, head)  # type: ignore[attr-defined]
     incremental.save_state(site.crm.root, target, state)
     return state
 

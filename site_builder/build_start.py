@@ -181,7 +181,7 @@ def early_work_forked(root: Path, target: Path, state: incremental.BuildState | 
     theme before (a long-running one, which loads little)."""
     if (workers or os.cpu_count() or 1) < 2 or files < EARLY_WORK_MIN_FILES or _theme_compiled():
         return None
-    recorded = {rel: stamp[:2] for rel, stamp in state.manifest.items()} if state is not None else None
+    recorded = state.manifest if state is not None else None
 
     def scan() -> tuple[bool, dict[str, tuple[int, int]]]:
         on_disk = incremental.scan_output(target)

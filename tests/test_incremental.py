@@ -385,6 +385,35 @@ def test_corrupt_build_record_is_discarded(corpus: Path, tmp_path: Path) -> None
     assert_same_as_clean(corpus, out, tmp_path)
 
 
+@pytest.mark.parametrize("plant", ["old-shape", "keys-differ", "digest-not-text", "stamp-too-long"])
+def test_a_build_record_of_the_wrong_shape_is_not_used(corpus: Path, tmp_path: Path, plant: str) -> None:
+    """A record written with a valid checksum but the wrong shape (the manifest as an
+    older program kept it, stamps and digests of other files, values of another type)
+    is not trusted: the build goes on as without one, and its site is a clean build's."""
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY)
+    target = out.resolve()
+    state = incremental.load_state(corpus, target)
+    assert state is not None
+    manifest, digests = dict(state.manifest), dict(state.digests)
+    first = next(iter(manifest))
+    if plant == "old-shape":
+        manifest = {rel: (*stamp, digests[rel]) for rel, stamp in manifest.items()}
+    elif plant == "keys-differ":
+        del digests[first]
+    elif plant == "digest-not-text":
+        digests[first] = digests[first].encode()
+    else:
+        manifest[first] = (*manifest[first], 0)
+    planted = incremental.BuildState(state.fingerprint, state.tree_key, state.shared, state.signatures,
+                                     manifest, digests, state.result, state.head)
+    incremental.save_state(corpus, target, planted)
+    assert incremental.load_state(corpus, target) is None
+    op_add_note(corpus, 3)
+    build_site(corpus, out, TODAY)
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
 def _git(root: Path, *args: str) -> None:
     import subprocess
 
