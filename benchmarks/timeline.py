@@ -150,6 +150,22 @@ def report(sink: str, min_ms: float) -> str:
     return "\n".join(out)
 
 
+def _wait_for_children() -> None:
+    """Wait for this process's forked processes to end, so that each has added its
+    records (its end is recorded as it exits, not as it is waited for here)."""
+    try:  # first each process pool's own thread, which waits for the pool's processes
+        from concurrent.futures import process
+
+        process._python_exit()  # type: ignore[attr-defined]
+    except Exception as error:  # a report must never change how a process ends
+        print(f"timeline: {error}", file=sys.stderr)
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
+
+
 def main(argv: list[str] | None = None) -> int:
     global _sink
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -171,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         global _sink
         _flush()
         if os.getpid() == _main_pid and _sink is not None and os.path.exists(_sink):
+            _wait_for_children()  # the build does not wait for its forked processes to end
             print(report(_sink, args.min_ms), file=sys.stderr)
             os.unlink(_sink)
             _sink = None

@@ -382,7 +382,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         if memory is not None:
             path = incremental.state_path(source, target)
             memory.state = (path, cache_mod.file_stamp(path), saved)
-    hold_until_exit(site, state, writer, checked, due, charts)
+    hold_until_exit(site, state, writer, checked, due, charts, background)
     return result
 
 
@@ -518,11 +518,9 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         for _, job in idle_jobs:
             job.cancel()  # run here, or taken by the forked process (which has now run it)
         rendered = set(dirty)
-        for page in entity_pages:
-            if page not in rendered:
-                writer.keep(page)
-                if page in vcards:
-                    writer.keep(vcards[page])
+        kept = [page for page in entity_pages if page not in rendered]
+        writer.keep_all(kept)
+        writer.keep_all([vcards[page] for page in kept if page in vcards])
         if commit_in_place(state, target, writer):
             incremental.commit(staging, target, writer, on_disk)
         else:

@@ -110,6 +110,7 @@ class Start:
 def start_build(root: Path, out: Path | None = None, today: date | None = None, *, cache: bool = True,
                 workers: int | None = None, memory: LoadMemory | None = None) -> Start:
     """The build's start (see Start); raises NotACrmError, BuildError."""
+    incremental.finish_forked()  # a long-running process: what the last build left to end by itself
     today = resolve_today(today)
     source = fs.find_root(Path(root))
     target = check_output_folder(source, Path(out) if out is not None else source / "output")

@@ -67,7 +67,10 @@ def run() -> None:
     process ends with os._exit once stdout and stderr are flushed: every file a command
     writes is complete and renamed into place before it returns, and its worker
     processes have been waited for, but for the parse cache a cold load leaves to a
-    forked process (loader.SAVE_APART_MIN), which is waited for after the output."""
+    forked process (loader.SAVE_APART_MIN) and the forked processes a build let end by
+    themselves once it had their results (incremental.finish_forked), which are waited
+    for after the output. A forked process a no-op build stopped (incremental.TwoStep)
+    ends by itself, its output pointed away from the command's."""
     from . import loader
 
     loader.keep_until_exit(True)
@@ -82,6 +85,8 @@ def run() -> None:
         except (OSError, ValueError):  # a closed pipe (crm ... | head): nothing more to say
             pass
     loader.finish_cache_writes()  # after the output: a cold load's cache is written meanwhile
+    if "site_builder.incremental" in sys.modules:
+        sys.modules["site_builder.incremental"].finish_forked()
     os._exit(code)
 
 

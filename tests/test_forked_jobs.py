@@ -84,3 +84,77 @@ def test_a_claim_is_taken_once_by_this_process_or_a_forked_one(monkeypatch: pyte
         assert not claim.taken
         assert claim.take() is True and claim.taken
         assert claim.take() is False
+
+
+def _slow_to_end(value: int) -> int:
+    """A job whose process then takes a second to end (a finalizer run as it exits)."""
+    from multiprocessing import util
+
+    util.Finalize(None, time.sleep, args=(1.0,), exitpriority=0)
+    return value
+
+
+def test_a_result_does_not_wait_for_its_process_to_end() -> None:
+    """The build takes a forked job's result and goes on: the process's end (the kernel
+    freeing its copy of the build's pages) is not waited for."""
+    job = incremental.Forked.start(lambda: _slow_to_end(7))
+    assert job is not None
+    started = time.monotonic()
+    assert job.result() == 7
+    assert time.monotonic() - started < 0.8
+    jobs = incremental.ForkedJobs.start([lambda: _slow_to_end(1), lambda: 2])
+    assert jobs is not None
+    started = time.monotonic()
+    assert jobs.job(0).result() == 1 and jobs.job(1).result() == 2
+    jobs.cancel()
+    assert time.monotonic() - started < 0.8
+
+
+def test_a_job_cancelled_while_it_runs_is_waited_for(tmp_path: Path) -> None:
+    """Cancelled before it is done, a job is waited for: nothing of it runs on after."""
+    marker = tmp_path / "done"
+
+    def job() -> None:
+        time.sleep(0.5)
+        marker.write_text("done")
+
+    started = incremental.Forked.start(job)
+    assert started is not None
+    time.sleep(0.1)  # running
+    started.cancel()
+    assert marker.exists()
+
+
+def test_finish_forked_leaves_no_process_behind() -> None:
+    """What _shut_down let end by itself is waited for by finish_forked (cli.run calls it
+    before the command exits): no pool process is left waiting for a stop sign."""
+    import multiprocessing as mp
+
+    jobs = [incremental.Forked.start(lambda: 1) for _ in range(3)]
+    assert all(job is not None and job.result() == 1 for job in jobs)
+    incremental.finish_forked()
+    assert incremental._ENDING == []
+    assert mp.active_children() == []
+
+
+def test_crm_build_in_a_pipe_ends_with_its_processes(tmp_path: Path) -> None:
+    """`crm build` with its output captured (a pipe, as `crm build | cat` or a script
+    has it) returns: none of its forked processes outlives it holding the pipe. A pool
+    process that never got its stop sign once held a build's pipe open forever."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO, TODAY_ARG
+
+    root = tmp_path / "crm"
+    for name in ("contacts", "orgs"):
+        shutil.copytree(REPO / name, root / name)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(3):
+        shutil.rmtree(root / ".crm-cache", ignore_errors=True)  # a cold build: forked jobs
+        done = subprocess.run([sys.executable, "-c", "from site_builder.cli import run; run()", "build",
+                               "--root", str(root), "--today", TODAY_ARG],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "Built 16 contacts" in done.stdout

@@ -29,7 +29,9 @@ def test_the_first_answer_then_the_result_with_what_first_kept(tmp_path: Path) -
     assert job.first() == "scanned"  # asked again: the same answer, nothing read twice
     result = job.result()
     assert result["sum"] == 6 and result["pid"] != os.getpid()
-    assert not _alive(job._pid)  # reaped
+    assert job._pid in incremental._STOPPED  # not waited for: reaped later
+    incremental._reap_stopped(wait=True)
+    assert not _alive(job._pid) and job._pid not in incremental._STOPPED
 
 
 def test_the_result_without_asking_for_the_first_answer() -> None:
