@@ -36,7 +36,7 @@ from .pages import (BacklinkPositions, DirectoryMemo, MemoEntry, Page, SiteInput
                     remember_directory_rows, search_meta, search_row, search_row_sources, search_rows, tag_files,
                     tag_page_signatures, wanted_entities)
 from .problems import Problem, sorted_problems
-from .render import compile_theme, make_environment, take_compiled, theme_file  # noqa: F401  (compile_theme: build_start's)
+from .render import make_environment, take_compiled, theme_file
 from .rowcache import RowCache, RowMemory, row_values
 from .site_data import SEARCH_DATA_FILE, search_data_js, search_data_text, search_row_json
 from .site_status import SITE_STATUS_FILE, site_status_js
@@ -339,9 +339,10 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         vcard, calendar = export_functions(crm)
         scanned: tuple[dict[str, tuple[int, int]], dict[str, str]] | None = None
         if early is not None:  # before anything renders or is forked to, and before the history is read
-            compiled, *scan = early.result()
+            compiled, scanned = early.result()
             take_compiled(compiled)
-            scanned = (scan[0], scan[1])
+            if scanned is None:  # the output as the record has it
+                scanned = (state.manifest, state.digests)  # type: ignore[union-attr]
         site = SiteInput(crm=crm, problems=problems, today=today, stats=stats, due=due, charts=charts,
                          history=read_git_history(crm.root), vcards=vcard is not None,
                          calendar=calendar is not None and stats is not None)

@@ -93,8 +93,8 @@ def result_from_record(target: Path, record: dict[str, Any]) -> BuildResult:
 class Start:
     """What a build knows before it loads anything. answer: the last build's result when
     nothing changed since (the build is done); else the rest is what build_site goes on
-    from, and early is the forked process's job (result(): (compiled templates, on_disk,
-    trusted)), which the caller must cancel if it stops."""
+    from, and early is the forked process's job (see early_work_forked), which the
+    caller must cancel if it stops."""
 
     today: date
     source: Path
@@ -174,34 +174,40 @@ def early_work_forked(root: Path, target: Path, state: incremental.BuildState | 
     files and loads them (the other CPU is idle then). First the output folder scanned
     (incremental.scan_output, 20,000 stat calls at 10,000 contacts); its first answer is
     whether the output is as state records it (the last test of a no-op build). Then the
-    renderer imported (this process imports it only once the build goes on), and, if
+    theme's and the history's modules imported (this process imports them only once the
+    build goes on), and, if
     this process goes on: the theme compiled, the output's trusted files found
     (trusted_output) and the git history of a new HEAD read into .crm-cache. result():
-    (compiled templates, on_disk, trusted). files: about how many files the CRM has.
+    (compiled templates, (on_disk, trusted)), or (compiled templates, None) when the
+    output is as state records it (on_disk is then state.manifest, and trusted
+    state.digests). files: about how many files the CRM has.
     None where it is not worth it: a small CRM, one CPU, a process that has compiled the
     theme before (a long-running one, which loads little)."""
     if (workers or os.cpu_count() or 1) < 2 or files < EARLY_WORK_MIN_FILES or _theme_compiled():
         return None
     recorded = state.manifest if state is not None else None
 
-    def scan() -> tuple[bool, dict[str, tuple[int, int]]]:
+    def scan() -> tuple[bool, tuple[bool, dict[str, tuple[int, int]]]]:
         on_disk = incremental.scan_output(target)
-        return on_disk == recorded, on_disk
+        as_recorded = on_disk == recorded
+        return as_recorded, (as_recorded, on_disk)
 
     def prepare() -> None:
-        from . import build  # noqa: F401  (imported while the parent finds the sources; no side effect)
+        from . import history, render  # noqa: F401  (while the parent finds the sources; no side effect)
 
-    def then(on_disk: dict[str, tuple[int, int]]) -> tuple[dict[str, bytes], dict[str, tuple[int, int]],
-                                                           dict[str, str]]:
-        from . import build
+    def then(kept: tuple[bool, dict[str, tuple[int, int]]]) -> tuple[dict[str, bytes], Any]:
+        from . import history, render
 
-        compiled = build.compile_theme(root)
-        trusted = incremental.trusted_output(state, target, on_disk)
+        as_recorded, on_disk = kept
+        compiled = render.compile_theme(root)
+        # Output as recorded (the usual case): the parent has the stamps and the digests
+        # in its record already; sending 41,000 entries back took it about 20 ms.
+        scanned = None if as_recorded else (on_disk, incremental.trusted_output(state, target, on_disk))
         # After a commit the git history is read again (0.75 s at 10,000 contacts and
         # ten commits, more with a longer history): here it is, into .crm-cache, from
         # where this process's own read_git_history then takes it.
         with contextlib.suppress(Exception):  # that read says what went wrong, if anything
-            build.read_git_history(root)
-        return compiled, on_disk, trusted
+            history.read_history(root)
+        return compiled, scanned
 
     return incremental.TwoStep.start(scan, then, prepare)

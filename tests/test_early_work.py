@@ -168,13 +168,13 @@ def test_a_no_op_build_waits_for_the_scan_only_and_stops_the_rest(corpus: Path, 
     marker = tmp_path / "then-ran"
     monkeypatch.setattr(build_mod, "load", lambda *a, **k: pytest.fail("a no-op build loads nothing"))
     started: list[bool] = []
-    real = build_mod.compile_theme
+    real = render.compile_theme
 
     def compile_theme(root: Path) -> Any:
         marker.write_text("compiled", encoding="utf-8")  # in the forked process
         return real(root)
 
-    monkeypatch.setattr(build_mod, "compile_theme", compile_theme)
+    monkeypatch.setattr(render, "compile_theme", compile_theme)
     real_early = build_start.early_work_forked
 
     def early(*args: Any) -> Any:
@@ -238,3 +238,35 @@ def test_crm_build_with_nothing_changed_never_imports_the_renderer(tmp_path: Pat
     again = imported()
     assert "site_builder.build_start" in again
     assert not {"jinja2", "site_builder.build", "site_builder.pages", "site_builder.render"} & again
+
+
+def test_an_output_as_recorded_is_not_sent_back(corpus: Path, tmp_path: Path, fresh_process: list[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an edit with the output as the last build left it, the early process sends
+    back the compiled theme only: the build takes the output's stamps and digests from
+    its record (41,000 entries at 10,000 contacts not pickled twice)."""
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=2)
+    answers: list[Any] = []
+    real = build_start.early_work_forked
+
+    def early(*args: Any) -> Any:
+        monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())
+        job = real(*args)
+        if job is not None:
+            result = job.result
+
+            def recorded_result() -> Any:
+                answers.append(result())
+                return answers[-1]
+
+            job.result = recorded_result  # type: ignore[method-assign]
+        return job
+
+    monkeypatch.setattr(build_start, "early_work_forked", early)
+    contact = sorted((corpus / "contacts").glob("*.md"))[4]
+    with contact.open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-20 call: Checked in\n\nAll well.\n")
+    build_site(corpus, out, TODAY, workers=2)
+    assert len(answers) == 1 and answers[0][1] is None and answers[0][0]
+    assert_same_as_clean(corpus, out, tmp_path)
