@@ -93,16 +93,7 @@ def test_rebuilds_with_the_output_scanned_early_find_what_was_changed_by_hand(
         corpus: Path, tmp_path: Path, fresh_process: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)
-    scans: list[int] = []
-    real = build_start.early_work_forked
-
-    def early(*args: Any) -> Any:
-        monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())  # as in a new process
-        job = real(*args)
-        scans.append(job is not None)
-        return job
-
-    monkeypatch.setattr(build_start, "early_work_forked", early)
+    jobs = _early_jobs(monkeypatch)
     contact = sorted((corpus / "contacts").glob("*.md"))[2]
     with contact.open("a", encoding="utf-8") as handle:
         handle.write("\nOne more line.\n")
@@ -110,7 +101,7 @@ def test_rebuilds_with_the_output_scanned_early_find_what_was_changed_by_hand(
     page.write_text("changed by hand", encoding="utf-8")
     (out / "dashboard.html").unlink()
     result = build_site(corpus, out, TODAY, workers=2)
-    assert scans == [True]
+    assert [job is not None for job in jobs] == [True]
     assert page.relative_to(out).as_posix() in result.changed and "dashboard.html" in result.changed
     assert_same_as_clean(corpus, out, tmp_path)
 
@@ -167,7 +158,6 @@ def test_a_no_op_build_waits_for_the_scan_only_and_stops_the_rest(corpus: Path, 
     build_site(corpus, out, TODAY, workers=2)
     marker = tmp_path / "then-ran"
     monkeypatch.setattr(build_mod, "load", lambda *a, **k: pytest.fail("a no-op build loads nothing"))
-    started: list[bool] = []
     real = render.compile_theme
 
     def compile_theme(root: Path) -> Any:
@@ -175,18 +165,10 @@ def test_a_no_op_build_waits_for_the_scan_only_and_stops_the_rest(corpus: Path, 
         return real(root)
 
     monkeypatch.setattr(render, "compile_theme", compile_theme)
-    real_early = build_start.early_work_forked
-
-    def early(*args: Any) -> Any:
-        monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())  # as in a new process
-        job = real_early(*args)
-        started.append(job is not None)
-        return job
-
-    monkeypatch.setattr(build_start, "early_work_forked", early)
+    jobs = _early_jobs(monkeypatch)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     result = build_site(corpus, out, TODAY, workers=2)
-    assert started == [True] and result.changed == []
+    assert [job is not None for job in jobs] == [True] and result.changed == []
     assert not marker.exists()  # stopped after its first answer
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
 
@@ -248,25 +230,34 @@ def test_an_output_as_recorded_is_not_sent_back(corpus: Path, tmp_path: Path, fr
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)
     answers: list[Any] = []
+    jobs = _early_jobs(monkeypatch, answers)
+    contact = sorted((corpus / "contacts").glob("*.md"))[4]
+    with contact.open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-20 call: Checked in\n\nAll well.\n")
+    build_site(corpus, out, TODAY, workers=2)
+    assert len(jobs) == 1 and len(answers) == 1 and answers[0][1] is None and answers[0][0]
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def _early_jobs(monkeypatch: pytest.MonkeyPatch, answers: list[Any] | None = None) -> list[Any]:
+    """The early job of each build from now on (None where it forks none), each started
+    as in a new process (nothing compiled yet); answers: what their result() gave."""
+    jobs: list[Any] = []
     real = build_start.early_work_forked
 
     def early(*args: Any) -> Any:
         monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())
         job = real(*args)
-        if job is not None:
+        jobs.append(job)
+        if job is not None and answers is not None:
             result = job.result
 
             def recorded_result() -> Any:
                 answers.append(result())
                 return answers[-1]
 
-            job.result = recorded_result  # type: ignore[method-assign]
+            job.result = recorded_result
         return job
 
     monkeypatch.setattr(build_start, "early_work_forked", early)
-    contact = sorted((corpus / "contacts").glob("*.md"))[4]
-    with contact.open("a", encoding="utf-8") as handle:
-        handle.write("\n## 2026-11-20 call: Checked in\n\nAll well.\n")
-    build_site(corpus, out, TODAY, workers=2)
-    assert len(answers) == 1 and answers[0][1] is None and answers[0][0]
-    assert_same_as_clean(corpus, out, tmp_path)
+    return jobs
