@@ -52,7 +52,7 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__, fs
 from .model import (CONTACT_COLD_FIELDS, CRM, Contact, Entity, IndexedContact, LazyContact, Org, build_contact,
@@ -748,6 +748,18 @@ def _write_shard_sections(sections_path: Path,
         sections._data = None
         offset += len(chunk)
     return places
+
+
+def all_of(values: Iterable[object], kind: type, length: int | None = None) -> bool:
+    """Whether every value is exactly of kind (and of length): a shape check of what a
+    cache file held, over 10,000 entries in C (set, map, type, len), where a generator
+    took 20 ms of a rebuild."""
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    if not values:
+        return True
+    if set(map(type, values)) != {kind}:
+        return False
+    return length is None or set(map(len, values)) == {length}  # type: ignore[arg-type]
 
 
 def is_token(value: Any) -> bool:

@@ -160,18 +160,8 @@ def load_state(root: Path, target: Path) -> BuildState | None:
         return None
     ok = (type(state.signatures) is dict and type(state.manifest) is dict and type(state.digests) is dict
           and type(state.result) is dict and state.manifest.keys() == state.digests.keys()
-          and _all_of(state.manifest.values(), tuple, 2) and _all_of(state.digests.values(), str))
+          and cache_mod.all_of(state.manifest.values(), tuple, 2) and cache_mod.all_of(state.digests.values(), str))
     return state if ok else None
-
-
-def _all_of(values: Iterable[object], kind: type, length: int | None = None) -> bool:
-    """Whether every value is exactly of kind (and of length), checked in C."""
-    values = list(values)
-    if not values:
-        return True
-    if set(map(type, values)) != {kind}:
-        return False
-    return length is None or set(map(len, values)) == {length}  # type: ignore[arg-type]
 
 
 def save_state(root: Path, target: Path, state: BuildState) -> None:
