@@ -408,28 +408,18 @@ def org_group(slug: str, children: dict[str, list[str]]) -> list[str]:
     return order
 
 
-def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
+def org_stats(org: Org, ctx: _Context, total: Money, kept: Json | None = None) -> Json:
+    """kept: the org's figures of a computation whose money facts were these (the same
+    files' invoices and deals, the same members, day and total): its money figures are
+    taken from there, and no member's invoices or deals are read (after an edit, each
+    member's file read whole for them: about 50 ms for an org of 60 at 10,000 contacts)."""
     crm, today = ctx.crm, ctx.today
     children, members = ctx.children, ctx.members
     group = org_group(org.slug, children)
     contacts = sorted(c for g in group for c in members.get(g, []))
-    lifetime: Money = {}
-    by_year: dict[int, Money] = {}
-    owed: Money = {}
-    in_pipeline: Money = {}
-    money_of = ctx.money
-    for entity in _entities(crm, group, contacts):
-        money = money_of[entity.path]
-        if money.lifetime:
-            add_money(lifetime, money.lifetime)
-            add_by_year(by_year, money.by_year)
-        if money.owed:  # most files have none: skip the call
-            add_money(owed, money.owed)
-        if money.pipeline:
-            add_money(in_pipeline, money.pipeline)
     roles = Counter(crm.contacts[c].role for c in contacts if crm.contacts[c].role)
-    own = ctx.money[org.path]
     linked = ctx.index.org(org.slug)
+    money = _org_money(org, ctx, total, group, contacts) if kept is None else {key: kept[key] for key in ORG_MONEY}
     return {
         "slug": org.slug,
         "name": org.name,
@@ -446,6 +436,34 @@ def org_stats(org: Org, ctx: _Context, total: Money) -> Json:
         **touch_figures(linked.group_days, linked.group_kinds, today, ordered=False),
         "planned": _planned_json(linked),
         "topics": _topics_json(linked.topics),
+        **money,
+    }
+
+
+# The org figures made from its group's invoices and deals alone (and the total), in
+# org_stats's order (the last keys).
+ORG_MONEY = ("open_deals", "pipeline", "lifetime_value", "revenue_by_year", "share_of_revenue",
+             "own_revenue_basis", "outstanding")
+
+
+def _org_money(org: Org, ctx: _Context, total: Money, group: list[str], contacts: list[str]) -> Json:
+    crm = ctx.crm
+    lifetime: Money = {}
+    by_year: dict[int, Money] = {}
+    owed: Money = {}
+    in_pipeline: Money = {}
+    money_of = ctx.money
+    for entity in _entities(crm, group, contacts):
+        money = money_of[entity.path]
+        if money.lifetime:
+            add_money(lifetime, money.lifetime)
+            add_by_year(by_year, money.by_year)
+        if money.owed:  # most files have none: skip the call
+            add_money(owed, money.owed)
+        if money.pipeline:
+            add_money(in_pipeline, money.pipeline)
+    own = ctx.money[org.path]
+    return {
         "open_deals": _open_deals(crm, group, contacts),
         "pipeline": money_json(in_pipeline),
         "lifetime_value": money_json(lifetime),

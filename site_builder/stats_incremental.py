@@ -489,8 +489,10 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     if keep:
         for slug in people:  # the ranks read only money, status and dates that did not change
             contacts[slug]["rfm"] = old_contacts[slug]["rfm"]
-    orgs = {slug: org_stats(o, ctx, total) if slug in groups else dict(old_stats.orgs[slug])
-            for slug, o in crm.orgs.items()}
+    # With the ranks kept no file's invoices, deals, org or status changed: an org's
+    # money figures are what they were.
+    orgs = {slug: org_stats(o, ctx, total, old_stats.orgs[slug] if keep else None) if slug in groups
+            else dict(old_stats.orgs[slug]) for slug, o in crm.orgs.items()}
     changed_orgs = set(groups)
     if revenue_moved:
         for slug, org in crm.orgs.items():

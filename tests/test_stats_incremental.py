@@ -704,3 +704,44 @@ def test_written_figures_are_held_so_no_replaced_file_stays_open(tmp_path: Path)
                            if packed is not None and stats_incremental._part(slug) in written)
     assert as_json(stats_incremental.read_memory(root).stats) == as_json(got)
     assert {slug: figures[slug] for slug in figures} == {slug: got.contacts[slug] for slug in got.contacts}
+
+
+def test_with_the_ranks_kept_an_orgs_money_figures_are_kept_and_its_members_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A note added to someone in an org: the org's touches are worked out again, but no
+    file's invoices, deals, org or status changed, so its money figures (revenue, open
+    deals, pipeline, share) are the last computation's, and no other member's file is
+    read whole for its invoices and deals (each such read fills an indexed contact from
+    its shard; the people whose own figures are made again read their own). The figures
+    equal a full computation's."""
+    from site_builder import model
+
+    root = corpus(tmp_path / "crm")
+    loaded = load(root)
+    memory = stats_incremental.StatsMemory()
+    stats_incremental.compute(loaded.crm, TODAY, memory, loaded.digests, signed=True)
+    stats_incremental.write_memory(root, memory)
+    people = contacts_of(root)
+    crm = loaded.crm
+    pick = next(i for i, path in enumerate(people) if (org := crm.contacts[path.stem].org)
+                and sum(c.org == org for c in crm.contacts.values()) >= 3
+                and any(c.org == org and (c.invoices or c.deals) and c.slug != path.stem
+                        for c in crm.contacts.values()))
+    edited = people[pick].stem
+    org = crm.contacts[edited].org
+    op_add_note(root, pick)
+    read = stats_incremental.read_memory(root)
+    loaded = load(root, lazy=True)  # the contacts from their shards' indexes, as a build after an edit
+    assert type(loaded.crm.contacts[people[(pick + 1) % len(people)].stem]) is model.IndexedContact
+    filled: list[str] = []
+    real = model.fill_indexed
+    monkeypatch.setattr(model, "fill_indexed", lambda contact: (filled.append(contact.slug), real(contact))[1])
+    got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests, signed=True)
+    monkeypatch.undo()
+    assert read.last == "incremental" and read.kept_summary
+    assert org in read.changed[1]  # its figures were made again
+    # (the people whose own figures were made again, the note's, read their own files)
+    others = {c.slug for c in loaded.crm.contacts.values() if c.org == org} - read.changed[0]
+    assert others and not others & set(filled), sorted(others & set(filled))
+    assert as_json(got) == as_json(stats.compute(load(root).crm, TODAY))
+    assert_signs_are_fresh(got)
