@@ -136,7 +136,7 @@ def compute_in_context(ctx: "_Context") -> Stats:
 
 
 def _compute_in_context(ctx: "_Context") -> Stats:
-    crm, today = ctx.crm, ctx.today
+    crm = ctx.crm
     contacts = {slug: contact_stats(c, ctx) for slug, c in crm.contacts.items()}
     assign_rfm(contacts, ctx)
     total = _total_revenue(ctx)
