@@ -405,6 +405,42 @@ def test_a_rebuild_keeps_calendar_ics_while_no_event_changed(root: Path, tmp_pat
     assert text == fresh and "20261129" in text and not kept
 
 
+def test_files_checked_against_a_kept_calendar_are_kept_under_their_new_digests(
+        root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A calendar.ics kept as it is leaves calendar-head.bin as it was, so each later
+    build makes again the events of every file changed since, to check them: once
+    CALENDAR_REKEY_MIN of them were checked, their pieces are written under their new
+    digests, and the next build checks only its own change. The calendar stays the one
+    a fresh build makes, and is not rewritten."""
+    from site_builder import build as build_mod
+    from site_builder.exports import ics
+    from site_builder.loader import load
+
+    (root / "contacts/quinn-adams.md").write_text("---\nname: Quinn Adams\nbirthday: 1990-12-01\n---\n",
+                                                  encoding="utf-8")
+    out = tmp_path / "site"
+    build_mod.build_site(root, out, TODAY, workers=1)
+    stamp = (out / "calendar.ics").stat().st_mtime_ns
+    made: list[str] = []
+    real = ics._contact_piece
+    monkeypatch.setattr(ics, "_contact_piece", lambda contact, *args: (made.append(contact.slug), real(contact, *args))[1])
+    people = [p for p in sorted((root / "contacts").glob("*.md"))
+              if "private: true" not in p.read_text(encoding="utf-8")][:4]
+    assert build_mod.CALENDAR_REKEY_MIN == 3 and len(people) == 4
+    checked = []
+    for path in people:
+        with path.open("a", encoding="utf-8") as handle:  # a past call: no event moves
+            handle.write("\n## 2026-10-01 call: Quick word\n\nAll fine.\n")
+        made.clear()
+        build_mod.build_site(root, out, TODAY, workers=1)
+        checked.append(sorted(made))
+        assert (out / "calendar.ics").stat().st_mtime_ns == stamp  # kept as it is
+    slugs = [p.stem for p in people]
+    assert checked == [slugs[:1], slugs[:2], slugs[:3], slugs[3:]], checked
+    fresh = ics.build_calendar(load(root, cache=False).crm, None, TODAY)
+    assert (out / "calendar.ics").read_bytes().decode("utf-8") == fresh
+
+
 def test_a_writer_given_the_digest_of_unchanged_data_neither_encodes_nor_stages_it(tmp_path: Path) -> None:
     from site_builder.cache import digest_bytes
     from site_builder.incremental import StagingWriter

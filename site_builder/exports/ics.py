@@ -196,11 +196,17 @@ def _pieces_unchanged(crm: CRM, today: date, include_private: bool, store: Piece
 
 
 def same_calendar(crm: CRM, today: date, header: str, old: dict[str, Piece], digests: dict[str, str],
-                  include_private: bool = False) -> bool:
+                  include_private: bool = False) -> dict[str, Piece] | None:
     """Whether the calendar made now would be the one whose header and pieces these were
     (old: every file's digest, with the pieces of at least the files whose digest is
-    not that one's): told from the changed files' events alone."""
-    return header == _header(crm) and _pieces_unchanged(crm, today, include_private, Pieces(old), digests)
+    not that one's), told from the changed files' events alone: if so, the pieces made
+    again (of those files, under their new digests, each as it was), else None."""
+    if header != _header(crm):
+        return None
+    store = Pieces(old)
+    if not _pieces_unchanged(crm, today, include_private, store, digests):
+        return None
+    return {path: piece for path, piece in store.new.items() if piece is not old[path]}
 
 
 def _entity_at(crm: CRM, path: str) -> Entity | None:
