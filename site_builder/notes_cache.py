@@ -232,12 +232,12 @@ class NotesCache:
 
     def backlinks_key(self, namers: Iterable[Entity], name: str, base: str) -> str | None:
         """What a page's backlinks (fragments.backlinks_html) are made of: the files that
-        name it (pages.naming_files: those that mention it among them), in order, each by
-        its path and content digest (which decide which of its notes mention the page,
-        and everything shown of them); the page's name (shown when there are none) and
-        base. None when a file's digest is not known."""
+        mention it, in order (pages.mentioning_files), each by its path and content digest
+        (which decide which of its notes mention the page, and everything shown of them);
+        the page's name (shown when there are none) and base. None when a file's digest
+        is not known."""
         digests = self.digests
-        parts = ["named", base, name]
+        parts = [base, name]
         add = parts.append
         for entity in namers:
             path = entity.path

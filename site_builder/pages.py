@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from . import cache as cache_mod
 from .incremental import Later
 from .model import CRM, STATUSES, TIERS, Contact, Entity, Invoice, Deal, Org
 from .parse import Section
@@ -413,75 +412,6 @@ class BacklinkPositions:
         return _runs([self._entities[n] for n in triples[::3]]) if triples is not None else []
 
 
-class NamedBacklinks:
-    """A BacklinkIndex (what `get` gives) for a build that renders a few pages (after an
-    edit), each slug's entries made when first asked for, from the files that name it
-    (SiteInput.namers, the dependency map's). A page whose backlinks the notes cache
-    keeps for the same naming files with the same bytes (naming_files) has its HTML
-    from there, and no file's sections are read for it: an addition at 10,000 contacts
-    renders about 40 pages again (their RFM ranks moved), whose backlinks read the
-    sections of about a thousand files (0.15 s) only to find them unchanged."""
-
-    def __init__(self, crm: CRM, namers: Mapping[str, set[str]]) -> None:
-        self._crm, self._namers = crm, namers
-        self._made: dict[str, list[tuple[Entity, Section | None, str]]] = {}
-
-    def get(self, slug: str, default: Any = None) -> Any:
-        found = self._made.get(slug)
-        if found is None:
-            found = self._made[slug] = backlink_index(self._crm, {slug}, self._namers).get(slug, [])
-        return found if found else default
-
-    def naming_files(self, slug: str) -> list[Entity]:
-        files = []
-        for key in sorted(self._namers.get(slug, ())):
-            kind, _, named = key.partition(":")
-            entity = (self._crm.contacts if kind == "c" else self._crm.orgs if kind == "o" else {}).get(named)
-            if entity is not None:
-                files.append(entity)
-        return files
-
-
-def naming_files(index: Any, slug: str, crm: CRM, entity: Entity | None) -> list[Entity]:
-    """Every file that names slug (whose cache.references hold it: the dependency map's
-    named_by), ordered by their keys ("c:ada", "o:acme"): those that mention it (of
-    which its backlinks are made), those whose org, referrer or parent it is, and its
-    own file (entity) if it names itself. The notes cache keeps a page's backlinks for
-    these files' bytes: a rebuild after an edit knows them from the dependency map
-    without reading any file's sections (NamedBacklinks), a build of every page from
-    the backlink index (index) and the CRM's front matter, and both find the same."""
-    named = getattr(index, "naming_files", None)  # NamedBacklinks: from the dependency map
-    if named is not None:
-        return named(slug)  # type: ignore[no-any-return]
-    files = {_file_key(e): e for e in mentioning_files(index, slug)}
-    for other in _named_in_front_matter(crm).get(slug, ()):
-        files[_file_key(other)] = other
-    if entity is not None and slug in cache_mod.references(entity):
-        files[_file_key(entity)] = entity
-    return [files[key] for key in sorted(files)]
-
-
-def _file_key(entity: Entity) -> str:
-    return f"c:{entity.slug}" if isinstance(entity, Contact) else f"o:{entity.slug}"
-
-
-_FRONT_MATTER_NAMERS: list[Any] = [None, {}]  # the CRM they are of, and slug -> files
-
-
-def _named_in_front_matter(crm: CRM) -> dict[str, list[Entity]]:
-    """slug -> the files whose org, referred_by or parent it is (what cache.references
-    finds besides mentions), worked out once per CRM object in a process."""
-    if _FRONT_MATTER_NAMERS[0] is not crm:
-        found: dict[str, list[Entity]] = defaultdict(list)
-        for entity in crm.entities():
-            for value in (getattr(entity, "org", None), getattr(entity, "referred_by", None),
-                          getattr(entity, "parent", None)):
-                if isinstance(value, str) and value:
-                    found[value].append(entity)
-        _FRONT_MATTER_NAMERS[:] = [crm, found]
-    return _FRONT_MATTER_NAMERS[1]  # type: ignore[no-any-return]
-
-
 def mention_count(index: Any, slug: str) -> int:
     """How many backlinks slug has in index (a BacklinkIndex or BacklinkPositions)."""
     count = getattr(index, "count", None)  # BacklinkPositions: without making the entries
@@ -520,13 +450,12 @@ class PageBacklinks(Sequence[Backlink]):
     other file's sections are read (about 2 s of CPU on another day at 10,000 contacts,
     29 backlinks a page)."""
 
-    __slots__ = ("_slug", "_index", "_base", "_entity", "_kept", "_made", "_crm")
+    __slots__ = ("_slug", "_index", "_base", "_entity", "_kept", "_made")
 
     def __init__(self, slug: str, index: BacklinkIndex | BacklinkPositions, base: str,
-                 entity: Entity | None = None, kept: Any = None, crm: CRM | None = None) -> None:
+                 entity: Entity | None = None, kept: Any = None) -> None:
         self._slug, self._index, self._base = slug, index, base
         self._entity, self._kept = entity, kept  # kept: a notes_cache.NotesCache
-        self._crm = crm  # with kept: the CRM the page is of (naming_files)
         self._made: list[Backlink] | None = None
 
     def _list(self) -> list[Backlink]:
@@ -554,10 +483,9 @@ class PageBacklinks(Sequence[Backlink]):
     def kept_html(self, name: str, make: Callable[[Sequence[Backlink], str], Markup]) -> Markup:
         """make(self, name), or what it gave last time for the same mentions (kept)."""
         kept, entity = self._kept, self._entity
-        if kept is None or entity is None or self._crm is None:
+        if kept is None or entity is None:
             return make(self, name)
-        files = naming_files(self._index, self._slug, self._crm, entity)  # without making the entries
-        key = kept.backlinks_key(files, name, self._base)
+        key = kept.backlinks_key(mentioning_files(self._index, self._slug), name, self._base)
         found = kept.backlinks(entity, key) if key is not None else None
         if found is None:
             found = make(self, name)
@@ -997,11 +925,8 @@ def plan_pages(site: SiteInput, entity_paths: Iterable[str] | None = None, site_
     paths = None if entity_paths is None else list(entity_paths)
     wanted = None if paths is None else set(paths)
     only = None if wanted is None else {p.rsplit("/", 1)[-1][: -len(".html")] for p in wanted}
-    backlinks: Any
     if site.backlinks_cache is not None:
         backlinks = site.backlinks_cache
-    elif wanted and site.namers is not None:
-        backlinks = NamedBacklinks(crm, site.namers)
     else:
         backlinks = backlink_index(crm, only, site.namers) if wanted is None or wanted else {}
     pages: list[Page] = []
@@ -1138,7 +1063,7 @@ def _entity_common(site: SiteInput, entity: Entity, backlinks: BacklinkIndex,
         "summary_html": summary_html,
         "notes": past,
         "planned": planned,
-        "backlinks": PageBacklinks(entity.slug, backlinks, base, entity, site.notes_cache, crm),
+        "backlinks": PageBacklinks(entity.slug, backlinks, base, entity, site.notes_cache),
         "topics": sorted(topics.items(), key=lambda kv: (-kv[1], kv[0])),
         "topic_hrefs": {t: links.topic(t) for t in topics},
         "deals": [deal_view(d) for d in entity.deals],

@@ -183,35 +183,6 @@ def test_a_page_whose_mentions_changed_makes_its_backlinks_again(tmp_path: Path,
     assert_same_as_uncached(root, out, NEXT_DAY, tmp_path)
 
 
-def test_a_rebuild_takes_a_pages_backlinks_while_the_files_naming_it_are_unchanged(
-        tmp_path: Path, made_backlinks: list[str], renders: Renders, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A rebuild on the same day renders a few pages again: one whose naming files (the
-    dependency map's) are the ones of the last build, with the same bytes, has its
-    backlinks from the cache, and no file is searched for its mentions; when one of them
-    changed, they are made again. The site is the uncached one each time."""
-    from site_builder import pages
-
-    root = small_crm(tmp_path / "crm")
-    build(root, DAY)
-    searched: list[set[str] | None] = []
-    real = pages.backlink_index
-    monkeypatch.setattr(pages, "backlink_index", lambda crm, only=None, namers=None: (
-        searched.append(only), real(crm, only, namers))[1])
-    made_backlinks.clear()
-    renders.paths.clear()
-    write(root, "contacts/ada.md", ADA + "\n## 2026-10-15 call: Follow-up\n\nAll good.\n")
-    out = build(root, DAY)
-    assert "contacts/ada.md" in renders.paths  # her page was rendered again
-    assert "Ada Lovelace" not in made_backlinks  # bob and acme, who mention her, did not change
-    assert searched and all(only is not None and "ada" not in only for only in searched), searched
-    assert_same_as_uncached(root, out, DAY, tmp_path)
-    made_backlinks.clear()
-    write(root, "contacts/bob.md", BOB.replace("note: Hello", "note: Goodbye"))  # a note mentioning her
-    out = build(root, DAY)
-    assert "Ada Lovelace" in made_backlinks
-    assert_same_as_uncached(root, out, DAY, tmp_path)
-
-
 def test_deleted_output_folder_is_rebuilt_from_the_cache(tmp_path: Path, renders: Renders) -> None:
     root = small_crm(tmp_path / "crm")
     out = build(root, DAY)

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from conftest import SAMPLE_ROOT, TODAY
 from site_builder.loader import load
 from site_builder.model import CRM
-from site_builder.pages import (BacklinkPositions, NamedBacklinks, SiteInput, backlink_index, backlink_positions,
-                                make_backlinks, mention_count, mentioning_files, naming_files, plan_pages,
-                                prepare_entity_pages)
+from site_builder.pages import (BacklinkPositions, SiteInput, backlink_index, backlink_positions, make_backlinks,
+                                mention_count, mentioning_files, plan_pages, prepare_entity_pages)
 from site_builder.parse import MENTION
 from site_builder.render import MENTION_SCAN
 
@@ -123,35 +122,3 @@ def test_backlink_positions_number_each_day_s_notes(make_crm) -> None:  # type: 
     assert sorted(note_id for _, _, note_id in read.get("bob", [])) == [
         "note-2026-02-01-1", "note-2026-03-01-2", "note-2026-03-01-3"]
     assert read.get("bob") == backlink_index(crm)["bob"]
-
-
-def test_a_pages_naming_files_are_the_same_from_the_dependency_map_and_from_the_index(tmp_path: Path) -> None:
-    """The notes cache keeps a page's backlinks for the files that name it: a rebuild
-    after an edit finds them in the dependency map (NamedBacklinks), a build of every
-    page from its backlink index and the front matter; both must find the same files in
-    the same order (else each page would make its backlinks again on the day's first
-    edit), every file that mentions the slug among them. The generated CRM has people
-    in orgs with parents, referrers, and a contact that names itself."""
-    from site_builder.incremental import DependencyMap
-
-    root = tmp_path / "gen"
-    generate.generate(root, contacts=40, sections=6, seed=5)
-    own = sorted((root / "contacts").glob("*.md"))[3]
-    own.write_text(own.read_text(encoding="utf-8") + f"\n## 2026-10-01 note: Myself\n\nI am @{own.stem}.\n",
-                   encoding="utf-8")
-    for crm in (sample_site().crm, load(root, cache=False, workers=1).crm):
-        full = backlink_index(crm)
-        positions = BacklinkPositions(crm, backlink_positions(crm))
-        named = NamedBacklinks(crm, DependencyMap.of(crm).named_by)
-        named_otherwise = 0  # slugs named by more files than mention them (org, referrer, parent)
-        for entity in crm.entities():
-            slug = entity.slug
-            want = naming_files(named, slug, crm, entity)
-            assert naming_files(full, slug, crm, entity) == want, slug
-            assert naming_files(positions, slug, crm, entity) == want, slug
-            mentioning = mentioning_files(full, slug)
-            assert {id(e) for e in mentioning} <= {id(e) for e in want}
-            assert make_backlinks(slug, named, "../") == make_backlinks(slug, full, "../")
-            named_otherwise += len(want) > len(mentioning)
-        assert named_otherwise
-    assert any(e.slug == own.stem for e in naming_files(named, own.stem, crm, crm.contacts[own.stem]))
