@@ -44,9 +44,11 @@ from .cache import all_of as _all_of
 from .model import CRM, Config, Contact, Entity, slug_of
 from .parse import Section
 from .stats_money import Money
-from .stats import (SUMMARY_FIELDS, Json, SectionIndex, Stats, _Context, _Money, _members, _referrals, _total_revenue,
-                    assign_rfm, attention_counts, compute_in_context, contact_stats, context_of, freeze_survivors,
-                    money_of, org_children, org_group, org_stats, rfm_scores, share_of_revenue, summary_stats)
+from .stats import (_NONE, SUMMARY_FIELDS, Facts, Json, SectionIndex, Stats, _Context, _Money, _members, _referrals,
+                    _total_revenue, assign_rfm, attention_counts, compute_in_context, contact_stats, context_of,
+                    facts_of, freeze_survivors, money_of, org_children, org_group, org_stats, rfm_scores,
+                    share_of_revenue, summary_stats)
+from .stats_money import Purchase
 from .stats_due import DUE_FIELDS
 from .stats_touches import org_chain
 
@@ -282,6 +284,7 @@ class StatsMemory:
     # changed file's sections changed) and their money facts.
     entities: dict[str, Entity] = field(default_factory=dict)
     money: dict[str, _Money] = field(default_factory=dict)
+    facts: dict[str, Facts] = field(default_factory=dict)  # path -> Facts, as money
     last: str = ""  # "full" or "incremental": how the last result was made (for tests and timing)
     # With last == "incremental": whether the RFM ranks and the summary were kept and
     # adjusted (every changed file's summary_inputs the same) rather than made again.
@@ -309,6 +312,9 @@ class StoredMemory:
     # `crm stats`) writes the parts it changed without them, and signs read back
     # incomplete are not used (every entry is unpacked and signed again).
     signs: bool = False
+    # Each part's files' money and Facts, encoded (encode_file_facts; None: the part
+    # holds none), read only when every file's are needed (an addition or a deletion).
+    file_facts: tuple[bytes | None, ...] = ()
 
 
 def memory_key(crm: CRM, today: date) -> str:
@@ -384,6 +390,7 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     all_days = ctx.index.all_days
     entities = {e.path: e for e in crm.entities()}
     memory.key, memory.stats, memory.money, memory.entities = memory_key(crm, today), stats, ctx.money, entities
+    memory.facts = ctx.facts  # type: ignore[assignment]  # a dict: made for every file
     memory.digests = {path: digests.get(path, "") for path in entities}
     memory.days = {path: all_days[start:end] for path, (start, end) in spans.items()}
     memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
@@ -439,8 +446,9 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     inputs_after = {path: summary_inputs(now[path]) for path in changed if path in now}  # type: ignore[arg-type]
     keep = len(inputs_after) == len(changed) and len(now) == len(memory.digests) and all(
         _inputs_before(memory, path) == key for path, key in inputs_after.items())
-    money = _money_now(crm, today, memory, now, changed, complete=not keep)
-    ctx = _Context(crm, today, SectionIndex({}, {}, []), money, _referrals(crm), org_children(crm), _members(crm))
+    money, facts = _money_now(crm, today, memory, now, changed, complete=not keep)
+    ctx = _Context(crm, today, SectionIndex({}, {}, []), money, _referrals(crm), org_children(crm), _members(crm),
+                   facts)
     total = memory.total if keep else _total_revenue(ctx)
     revenue_moved = total != memory.total  # then every org's share of it moves too
 
@@ -526,6 +534,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     # Money made on demand covers only some files: not kept, so a later computation
     # never takes it for every file's.
     memory.money = money if not isinstance(money, _MoneyOnDemand) else {}
+    memory.facts = facts if not isinstance(facts, _FactsOnDemand) else {}
     memory.stats, memory.days, memory.footprints, memory.entities = stats, days, footprints, now
     memory.last, memory.kept_summary = "incremental", keep
     memory.changed = (changed_contacts, changed_orgs)
@@ -592,15 +601,80 @@ class _MoneyOnDemand(dict[str, _Money]):
         return made
 
 
+class _FactsOnDemand(dict[str, Facts]):
+    """path -> Facts, each made when first asked for (as _MoneyOnDemand)."""
+
+    def __init__(self, now: dict[str, Entity], today: date) -> None:
+        super().__init__()
+        self.now, self.today = now, today
+
+    def __missing__(self, path: str) -> Facts:
+        self[path] = made = facts_of(self.now[path], self.today)
+        return made
+
+
 def _money_now(crm: CRM, today: date, memory: StatsMemory, now: dict[str, Entity],
-               changed: list[str], complete: bool) -> dict[str, _Money]:
-    """Every file's money facts: the remembered ones where this process has them; when
-    not complete is asked for, made on demand."""
-    if not memory.money:  # read from the cache: money facts are not stored
-        if not complete:
-            return _MoneyOnDemand(now, today)
-        return {path: money_of(entity, today) for path, entity in now.items()}
-    return _updated(memory.money, changed, now, lambda entity: money_of(entity, today))
+               changed: list[str], complete: bool) -> tuple[dict[str, _Money], dict[str, Facts]]:
+    """Every file's money facts and Facts: the remembered ones where this process has
+    them, or (complete asked for) the stored ones of the unchanged files; made on demand
+    when complete is not asked for."""
+    if memory.money and memory.facts:
+        return (_updated(memory.money, changed, now, lambda entity: money_of(entity, today)),
+                _updated(memory.facts, changed, now, lambda entity: facts_of(entity, today)))
+    if not complete:
+        return _MoneyOnDemand(now, today), _FactsOnDemand(now, today)
+    money: dict[str, _Money] = {}
+    facts: dict[str, Facts] = {}
+    stored = memory.stored
+    if stored is not None and stored.file_facts:
+        # Only the files whose bytes are the stored ones': a changed file's are made again.
+        unchanged = {path for path in now if path not in changed}
+        for blob in stored.file_facts:
+            for path, (file_money, file_facts) in decode_file_facts(blob).items():
+                if path in unchanged:
+                    money[path], facts[path] = file_money, file_facts
+    # In the CRM's order, as a full computation has them (the summary's sums are in it).
+    return ({path: money[path] if path in money else money_of(entity, today) for path, entity in now.items()},
+            {path: facts[path] if path in facts else facts_of(entity, today) for path, entity in now.items()})
+
+
+# A file's money and Facts as a part of the stats' memory keeps them: plain tuples (the
+# cache's restricted unpickler makes no class of this module), the money None for a
+# file without any (most files).
+_StoredMoney = tuple[tuple[tuple[date, Any, str], ...], "str | None", dict, dict, dict, dict, dict]
+
+
+def encode_file_facts(entries: dict[str, tuple[_Money, Facts]]) -> bytes:
+    """path -> (money, Facts) of the files of one part, as its file_facts blob."""
+    plain: dict[str, tuple[_StoredMoney | None, tuple[object, ...]]] = {}
+    for path, (money, facts) in entries.items():
+        kept: _StoredMoney | None = None
+        if money.purchases or money.basis or money.owed or money.overdue or money.pipeline:
+            kept = (tuple(map(tuple, money.purchases)), money.basis, money.lifetime, money.by_year,  # type: ignore[arg-type]
+                    money.owed, money.overdue, money.pipeline)
+        plain[path] = (kept, tuple(facts))
+    return pickle.dumps(plain, protocol=5)
+
+
+def decode_file_facts(blob: bytes | None) -> dict[str, tuple[_Money, Facts]]:
+    """encode_file_facts's entries again; ValueError when the blob is not one (a stats
+    computation then starts over: a memory that does not fit is never trusted)."""
+    if blob is None:
+        return {}
+    from . import cache
+
+    plain = cache._decode_kept(blob)
+    if type(plain) is not dict:
+        raise ValueError("a part's file facts in .crm-cache/stats-XX.bin do not read back")
+    entries = {}
+    for path, (kept, facts) in plain.items():
+        if kept is None:
+            money = _Money([], None, {}, {}, _NONE, _NONE, _NONE)
+        else:
+            purchases, basis, lifetime, by_year, owed, overdue, pipeline = kept
+            money = _Money(list(map(Purchase._make, purchases)), basis, lifetime, by_year, owed, overdue, pipeline)
+        entries[path] = (money, Facts._make(facts))
+    return entries
 
 
 def _updated(table: dict[str, V], changed: list[str], now: dict[str, Entity],
@@ -802,8 +876,10 @@ def read_memory(root: Path) -> StatsMemory:
         key, summary, total = head  # type: ignore[misc]
         maps: list[dict[str, object]] = [{} for _ in range(_MAPS)]
         for payload in payloads:
-            if not (isinstance(payload, tuple) and len(payload) == _MAPS + 1
-                    and all(type(m) is dict for m in payload[:_MAPS]) and cache.is_token(payload[_MAPS])):
+            if not (isinstance(payload, tuple) and len(payload) == _MAPS + 2
+                    and all(type(m) is dict for m in payload[:_MAPS])
+                    and (payload[_FILE_FACTS] is None or type(payload[_FILE_FACTS]) is bytes)
+                    and cache.is_token(payload[_TOKEN])):
                 return StatsMemory()
             for merged, part in zip(maps, payload):
                 merged.update(part)
@@ -812,7 +888,7 @@ def read_memory(root: Path) -> StatsMemory:
     # Each part's figures file, opened now (a later write replaces it at its path): one of
     # another write than its part, or missing, and the memory is not whole.
     folder = cache.cache_dir(root)
-    files = [cache.SectionsFile(_figures_path(folder, number), payload[_MAPS])
+    files = [cache.SectionsFile(_figures_path(folder, number), payload[_TOKEN])
              for number, payload in enumerate(payloads)]
     if any(payload[_CONTACTS] and file.descriptor() is None for payload, file in zip(payloads, files)):
         return StatsMemory()
@@ -836,16 +912,20 @@ def read_memory(root: Path) -> StatsMemory:
         contact_signs, org_signs = {}, {}
     return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total,  # type: ignore[arg-type]
                        inputs, headings, contact_signs=contact_signs, org_signs=org_signs,  # type: ignore[arg-type]
-                       stored=StoredMemory(generations, digests, inputs, headings, signs))  # type: ignore[arg-type]
+                       stored=StoredMemory(generations, digests, inputs, headings, signs,  # type: ignore[arg-type]
+                                           tuple(payload[_FILE_FACTS] for payload in payloads)))
 
 
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 # The per-file and per-slug maps of the stored memory, in this order in every part; the
-# contacts' figures are the second, each entry packed (pack_entry).
+# contacts' figures are the second, each entry packed (pack_entry). After them in a
+# part: its files' money and Facts (StoredMemory.file_facts), then its figures file's token.
 _MAPS = 9
 _CONTACTS = 1
+_FILE_FACTS = _MAPS
+_TOKEN = _MAPS + 1
 
 
 def _part(key: str) -> int:
@@ -857,9 +937,9 @@ def _figures_path(folder: Path, number: int) -> Path:
 
 
 def _write_figures(folder: Path, payloads: dict[int, tuple[dict[str, object], ...]],
-                   figures: Mapping[str, Json]) -> dict[int, tuple[dict[str, object], ...]] | None:
+                   figures: Mapping[str, Json], file_facts: dict[int, bytes | None]) -> dict[int, tuple[object, ...]] | None:
     """Each part's contacts' pickles into its figures file, the part then holding their
-    places (and the file's token, last); the written entries' pickles held by figures
+    places (then its file_facts and the file's token, last); the written entries' pickles held by figures
     (a PackedFigures) from now, so that a long-running process keeps no replaced file
     open. None when a file cannot be written."""
     from . import cache
@@ -879,7 +959,7 @@ def _write_figures(folder: Path, payloads: dict[int, tuple[dict[str, object], ..
                 hold(slug, (chunk, kept))
             entries[slug] = ((number, offset, len(chunk), zlib.crc32(chunk)), kept)
             offset += len(chunk)
-        ready[number] = (*maps, file.token)
+        ready[number] = (*maps, file_facts[number], file.token)
     return ready
 
 
@@ -940,7 +1020,8 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     gc.disable()
     try:
         folder = cache.cache_dir(root)
-        ready = _write_figures(folder, payloads, stats.contacts)
+        file_facts = _file_facts_parts(memory, payloads)
+        ready = _write_figures(folder, payloads, stats.contacts, file_facts)
         generations = None if ready is None else cache.write_sharded(
             folder, STATS_NAME, STATS_KIND, _stats_fingerprint(), (memory.key, stats.summary, memory.total), ready,
             memory.stored.generations if dirty is not None and memory.stored else None, STATS_PARTS)
@@ -954,7 +1035,54 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     # already held theirs and those written (if any) had them.
     before = memory.stored.signs if memory.stored is not None else False
     whole = signs if dirty is None else before and (signs or not dirty)
-    memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole)
+    kept_facts = memory.stored.file_facts if memory.stored is not None and dirty is not None else ()
+    memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole,
+                                 tuple(file_facts[n] if n in file_facts else kept_facts[n] for n in range(STATS_PARTS)))
+
+
+def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, bytes | None]:
+    """Each of these parts' file_facts blob: the stored one when none of the part's files
+    changed since it was written; else made from the money and Facts this process has
+    of every file, or from the stored blob's with its changed files' made again (after
+    an edit: the edited file's alone)."""
+    stored = memory.stored
+    blobs = stored.file_facts if stored is not None and len(stored.file_facts) == STATS_PARTS else None
+    changed: set[str] = set()
+    if blobs is not None:
+        changed = {path for path, digest in memory.digests.items() if stored.digests.get(path) != digest}  # type: ignore[union-attr]
+        changed |= stored.digests.keys() - memory.digests.keys()  # type: ignore[union-attr]
+    changed_parts = {_part(path) for path in changed}
+    whole = bool(memory.money) and bool(memory.facts) and not isinstance(memory.money, _MoneyOnDemand)
+    result: dict[int, bytes | None] = {}
+    by_part: dict[int, dict[str, tuple[_Money, Facts]]] = {}
+    for number in parts:
+        if blobs is not None and number not in changed_parts:
+            result[number] = blobs[number]
+        elif blobs is not None and not whole:  # the stored entries but the changed files'
+            try:
+                stored_entries = decode_file_facts(blobs[number])
+            except (TypeError, ValueError):  # made again from the files below
+                stored_entries = {}
+            by_part[number] = {path: entry for path, entry in stored_entries.items() if path not in changed}
+        else:
+            by_part[number] = {}
+    if by_part:
+        today = _today_of(memory.key)
+        for path, entity in memory.entities.items():
+            entries = by_part.get(_part(path))
+            if entries is None or path in entries:
+                continue
+            money = memory.money.get(path) if whole else None
+            facts = memory.facts.get(path) if whole else None
+            entries[path] = (money if money is not None else money_of(entity, today),
+                             facts if facts is not None else facts_of(entity, today))
+    for number, entries in by_part.items():
+        result[number] = encode_file_facts(entries) if entries else None
+    return result
+
+
+def _today_of(key: str) -> date:
+    return date.fromisoformat(key.partition("\0")[0])
 
 
 def _signs_whole(memory: StatsMemory) -> bool:

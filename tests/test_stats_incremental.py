@@ -745,3 +745,42 @@ def test_with_the_ranks_kept_an_orgs_money_figures_are_kept_and_its_members_not_
     assert others and not others & set(filled), sorted(others & set(filled))
     assert as_json(got) == as_json(stats.compute(load(root).crm, TODAY))
     assert_signs_are_fresh(got)
+
+
+@pytest.mark.parametrize("operation", [op_add, op_delete])
+def test_an_addition_or_deletion_reads_the_unchanged_files_money_and_facts_from_the_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: object) -> None:
+    """A contact added or deleted ranks everyone again and makes the summary again, which
+    read every file's money, status, source, time zone and deals: those of the files that
+    did not change come from the stats' memory (StoredMemory.file_facts), so no contact is
+    read whole but the people whose figures are made again and the members of the org
+    groups worked out again (their open deals). Before, all of them were. The figures
+    equal a full computation's, and the facts written back are every file's own."""
+    from site_builder import model
+
+    root = corpus(tmp_path / "crm")
+    _stored(root)
+    operation(root, 4)  # type: ignore[operator]
+    read = stats_incremental.read_memory(root)
+    assert len(read.stored.file_facts) == stats_incremental.STATS_PARTS
+    loaded = load(root, lazy=True)
+    read_whole: set[str] = set()
+    fill, unpack = model.fill_indexed, model.unpack_cold
+    monkeypatch.setattr(model, "fill_indexed", lambda contact: (read_whole.add(contact.slug), fill(contact))[1])
+    monkeypatch.setattr(model, "unpack_cold", lambda contact: (read_whole.add(contact.slug), unpack(contact))[1])
+    got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests, signed=True)
+    monkeypatch.undo()
+    assert read.last == "incremental" and not read.kept_summary
+    crm = loaded.crm
+    groups = read.changed[1]
+    in_groups = {c.slug for c in crm.contacts.values()
+                 if c.org and any(c.org in stats.org_group(g, stats.org_children(crm)) for g in groups)}
+    assert read_whole <= read.changed[0] | in_groups, sorted(read_whole - read.changed[0] - in_groups)
+    assert len(read_whole) < len(crm.contacts)
+    full = load(root).crm
+    assert as_json(got) == as_json(stats.compute(full, TODAY))
+    stats_incremental.write_memory(root, read)
+    again = stats_incremental.read_memory(root)
+    stored = {path: entry for blob in again.stored.file_facts
+              for path, entry in stats_incremental.decode_file_facts(blob).items()}
+    assert stored == {e.path: (stats.money_of(e, TODAY), stats.facts_of(e, TODAY)) for e in full.entities()}
