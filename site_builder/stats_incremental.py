@@ -172,6 +172,21 @@ class PackedFigures(Mapping[str, Json]):
         packed = self._packed[slug]
         return packed[1] if packed is not None else None
 
+    def column(self, name: str) -> list[object]:
+        """Every entry's value of one of KEPT_FIELDS, in order, without unpacking any."""
+        at = KEPT_FIELDS.index(name)
+        opened = self._opened
+        values: list[object] = []
+        for slug, packed in self._packed.items():
+            found = opened.get(slug)
+            if found is not None:
+                values.append(found[name])
+            elif packed is None:
+                raise KeyError(slug)
+            else:
+                values.append(packed[1][at])
+        return values
+
     def last_touch(self, slug: str) -> Any:
         kept = self._kept(slug)
         return kept.get("last_touch") if isinstance(kept, dict) else kept[_LAST_TOUCH]
@@ -233,21 +248,25 @@ class KeptFields(Mapping[str, Json]):
     def __len__(self) -> int:
         return len(self._figures)
 
+    def column(self, name: str) -> list[object]:
+        """Every entry's value of one of KEPT_FIELDS, in order (stats.column)."""
+        return self._figures.column(name)
+
 
 def _ranked_again(ctx: _Context, figures: PackedFigures, fresh: dict[str, Json],
                   changed: set[str]) -> PackedFigures:
     """figures (fresh's entries among them) with every customer ranked again (what
     assign_rfm does): an entry whose scores move is copied with the new ones (and its
     slug added to changed); the others stay as they are, packed."""
-    kept = KeptFields(figures)
-    scores = rfm_scores(kept, ctx)
-    for slug in figures:
+    scores = rfm_scores(KeptFields(figures), ctx)
+    old = figures.column("rfm")
+    for slug, was in zip(figures, old):
         new = scores.get(slug)
         entry = fresh.get(slug)
         if entry is not None:
             if new is not None:
                 entry["rfm"] = new
-        elif new is not None and kept[slug]["rfm"] != new:
+        elif new is not None and was != new:
             fresh[slug] = {**figures[slug], "rfm": new}
             changed.add(slug)
     return figures.with_entries(fresh, figures)
@@ -1049,8 +1068,11 @@ def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, by
     blobs = stored.file_facts if stored is not None and len(stored.file_facts) == STATS_PARTS else None
     changed: set[str] = set()
     if blobs is not None:
-        changed = {path for path, digest in memory.digests.items() if stored.digests.get(path) != digest}  # type: ignore[union-attr]
-        changed |= stored.digests.keys() - memory.digests.keys()  # type: ignore[union-attr]
+        now, before = memory.digests, stored.digests  # type: ignore[union-attr]
+        try:  # digests are str: the items' symmetric difference is the change
+            changed = {path for path, _ in now.items() ^ before.items()}
+        except TypeError:  # a value of another type, read back from a damaged memory
+            changed = {path for path in now.keys() | before.keys() if now.get(path) != before.get(path)}
     changed_parts = {_part(path) for path in changed}
     whole = bool(memory.money) and bool(memory.facts) and not isinstance(memory.money, _MoneyOnDemand)
     result: dict[int, bytes | None] = {}
@@ -1068,7 +1090,11 @@ def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, by
             by_part[number] = {}
     if by_part:
         today = _today_of(memory.key)
-        for path, entity in memory.entities.items():
+        # Without every file's at hand, only the changed files' are missing (after an
+        # edit: one file's, not a look-up of 10,000 paths' parts).
+        missing = memory.entities if whole or blobs is None else {
+            path: memory.entities[path] for path in changed if path in memory.entities}
+        for path, entity in missing.items():
             entries = by_part.get(_part(path))
             if entries is None or path in entries:
                 continue
