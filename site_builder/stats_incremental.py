@@ -50,6 +50,9 @@ from .stats import (_NONE, SUMMARY_FIELDS, Facts, Json, SectionIndex, Stats, _Co
                     share_of_revenue, summary_stats)
 from .stats_money import Purchase
 from .stats_due import DUE_FIELDS
+from .stats_groups import (_ABSENT, GroupTouches, KeptParts, Membership, add_touches, chains_of, counted,
+                           decode_file_touches, decode_group_touches, encode, file_touches, listed, moved, own_of,
+                           TouchesOfFiles)
 from .stats_touches import org_chain
 
 # Above this many changed files, a full computation is about as cheap and far simpler.
@@ -304,6 +307,11 @@ class StatsMemory:
     entities: dict[str, Entity] = field(default_factory=dict)
     money: dict[str, _Money] = field(default_factory=dict)
     facts: dict[str, Facts] = field(default_factory=dict)  # path -> Facts, as money
+    # path -> stats_groups.FileTouches (may lack entries: made from `entities` when needed)
+    # and org slug -> GroupTouches (every org's): an org group's touches are moved by what
+    # the changed files move, not indexed again over the whole group. None: not known.
+    file_touches: KeptParts | None = None
+    group_touches: KeptParts | None = None
     last: str = ""  # "full" or "incremental": how the last result was made (for tests and timing)
     # With last == "incremental": whether the RFM ranks and the summary were kept and
     # adjusted (every changed file's summary_inputs the same) rather than made again.
@@ -334,6 +342,9 @@ class StoredMemory:
     # Each part's files' money and Facts, encoded (encode_file_facts; None: the part
     # holds none), read only when every file's are needed (an addition or a deletion).
     file_facts: tuple[bytes | None, ...] = ()
+    # Each part's files' touches and its orgs' group touches, encoded (stats_groups).
+    touch_blobs: tuple[bytes | None, ...] = ()
+    group_blobs: tuple[bytes | None, ...] = ()
 
 
 def memory_key(crm: CRM, today: date) -> str:
@@ -410,6 +421,9 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     entities = {e.path: e for e in crm.entities()}
     memory.key, memory.stats, memory.money, memory.entities = memory_key(crm, today), stats, ctx.money, entities
     memory.facts = ctx.facts  # type: ignore[assignment]  # a dict: made for every file
+    memory.group_touches = _stored_group_touches((), {slug: counted(linked.group_days, linked.group_kinds)
+                                                      for slug, linked in ctx.index.orgs.items()})
+    memory.file_touches = _stored_file_touches((), TouchesOfFiles(entities, crm.config, today))
     memory.digests = {path: digests.get(path, "") for path in entities}
     memory.days = {path: all_days[start:end] for path, (start, end) in spans.items()}
     memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
@@ -488,7 +502,14 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     quiet = _quiet(memory, changed, before, after, inputs_after, headings) - named
     groups = _affected_orgs(crm, people, [f for path, f in zip(changed, before) if slug_of(path) not in quiet],
                             named, quiet)
-    ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints)
+    touches_now = {path: file_touches(now[path], crm.config, today) for path in changed if path in now}
+    group_now = _group_touches_now(crm, memory, now, changed, before, after, touches_now, footprints, groups)
+    if group_now is not None:
+        groups |= group_now.keys()
+    ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints, group_now)
+    if group_now is None:  # the index went over every file naming anyone in these groups
+        group_now = {slug: counted(ctx.index.orgs[slug].group_days, ctx.index.orgs[slug].group_kinds)
+                     for slug in groups}
 
     old_stats = memory.stats
     # With the ranks kept, nothing below changes the entries of others: they are shared
@@ -557,6 +578,10 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     memory.stats, memory.days, memory.footprints, memory.entities = stats, days, footprints, now
     memory.last, memory.kept_summary = "incremental", keep
     memory.changed = (changed_contacts, changed_orgs)
+    if memory.file_touches is not None and memory.group_touches is not None:
+        memory.file_touches = memory.file_touches.with_changes(
+            {path: touches_now.get(path) for path in changed})
+        memory.group_touches = memory.group_touches.with_changes(group_now)  # type: ignore[arg-type]
     return stats
 
 
@@ -831,12 +856,19 @@ def _affected_orgs(crm: CRM, people: set[str], before: list[Footprint | None], n
 
 
 def build_index_for(crm: CRM, today: date, people: set[str], groups: set[str], children: dict[str, list[str]],
-                    members: dict[str, list[str]], footprints: dict[str, Footprint]) -> SectionIndex:
+                    members: dict[str, list[str]], footprints: dict[str, Footprint],
+                    group_touches: dict[str, GroupTouches] | None = None) -> SectionIndex:
     """An index right for these contacts and orgs: over the files whose sections can
     touch them (their own, and those whose headings name them or, for an org, anyone
-    in its group), in the order a full pass reads them."""
+    in its group), in the order a full pass reads them. With group_touches (each of
+    these orgs' group touches, kept and moved: _group_touches_now), an org's group is
+    not indexed: only the files of the org itself and those naming it, for its own
+    plans and topics, and its group touches are those."""
     slugs = set(people)
     for org in groups:
+        if group_touches is not None:
+            slugs.add(org)
+            continue
         for part in org_group(org, children):
             slugs.add(part)
             slugs.update(members.get(part, ()))
@@ -850,7 +882,64 @@ def build_index_for(crm: CRM, today: date, people: set[str], groups: set[str], c
             paths.add(entity.path)
     from .stats_touches import build_index
 
-    return build_index(crm, today, [e for e in crm.entities() if e.path in paths], only=slugs)
+    index = build_index(crm, today, [e for e in crm.entities() if e.path in paths], only=slugs)
+    for org, touches in (group_touches or {}).items():
+        linked = index.orgs[org]
+        linked.group_days, linked.group_kinds = listed(touches)
+    return index
+
+
+def _group_touches_now(crm: CRM, memory: StatsMemory, now_files: dict[str, Entity], changed: list[str],
+                       before: list[Footprint | None], after: list[Footprint | None], touches_now: dict[str, Any],
+                       footprints: dict[str, Footprint], groups: set[str]) -> dict[str, GroupTouches] | None:
+    """The group touches of these orgs and of any other org whose group touches the change
+    moves: the kept ones moved by the difference between the changed files' touches before
+    and after, and, for each contact that came, went or changed org, between the touches
+    of the files naming it reaching its groups before and after (stats_groups). None when
+    what that needs is not kept (then the groups are indexed whole)."""
+    kept_files, kept_groups = memory.file_touches, memory.group_touches
+    if kept_files is None or kept_groups is None:
+        return None
+    chains = chains_of(crm)
+    was: dict[str, Any] = {}  # the changed contacts' orgs before (_ABSENT: not there)
+    moving: set[str] = set()  # contacts that came, went or changed org
+    for path, old, new in zip(changed, before, after):
+        is_contact, slug = own_of(path)
+        if is_contact:
+            was[slug] = old[0] if old is not None else _ABSENT
+            if old is None or new is None or old[0] != new[0]:
+                moving.add(slug)
+    then, now = Membership(crm, chains, was), Membership(crm, chains, {})
+    days: dict[str, dict[int, int]] = {}
+    kinds: dict[str, dict[str, int]] = {}
+    for path, old in zip(changed, before):
+        own = own_of(path)
+        if old is not None:
+            touches_then = kept_files.get(path)
+            if touches_then is None:
+                entity = memory.entities.get(path)  # a long-running process has the old version
+                if entity is None:
+                    return None
+                touches_then = file_touches(entity, crm.config, _today_of(memory.key))
+            add_touches(days, kinds, touches_then, own, then, -1)
+        if path in touches_now:
+            add_touches(days, kinds, touches_now[path], own, now, 1)
+    if moving:
+        unchanged = set(changed)
+        for path, (_, _, named) in footprints.items():
+            if path not in unchanged and not moving.isdisjoint(named):
+                touches = kept_files.get(path)
+                if touches is None:  # the same file now as then
+                    touches = file_touches(now_files[path], crm.config, _today_of(memory.key))
+                add_touches(days, kinds, touches, own_of(path), then, -1)
+                add_touches(days, kinds, touches, own_of(path), now, 1)
+    result = {}
+    for org in groups | {org for org, counts in days.items() if any(counts.values())}:
+        kept = kept_groups.get(org)
+        if kept is None:
+            return None
+        result[org] = moved(kept, days.get(org, {}), kinds.get(org, {}))
+    return result
 
 
 def touch_days(entity: Entity, config: Config, today: date) -> list[int]:
@@ -895,9 +984,9 @@ def read_memory(root: Path) -> StatsMemory:
         key, summary, total = head  # type: ignore[misc]
         maps: list[dict[str, object]] = [{} for _ in range(_MAPS)]
         for payload in payloads:
-            if not (isinstance(payload, tuple) and len(payload) == _MAPS + 2
+            if not (isinstance(payload, tuple) and len(payload) == _MAPS + len(_BLOBS) + 1
                     and all(type(m) is dict for m in payload[:_MAPS])
-                    and (payload[_FILE_FACTS] is None or type(payload[_FILE_FACTS]) is bytes)
+                    and all(payload[at] is None or type(payload[at]) is bytes for at in _BLOBS)
                     and cache.is_token(payload[_TOKEN])):
                 return StatsMemory()
             for merged, part in zip(maps, payload):
@@ -929,10 +1018,20 @@ def read_memory(root: Path) -> StatsMemory:
         contact_signs.values(), bytes, 16) and _all_of(org_signs.values(), bytes, 16)
     if not signs:
         contact_signs, org_signs = {}, {}
+    blobs = [tuple(payload[at] for payload in payloads) for at in _BLOBS]
     return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total,  # type: ignore[arg-type]
                        inputs, headings, contact_signs=contact_signs, org_signs=org_signs,  # type: ignore[arg-type]
+                       file_touches=_stored_file_touches(blobs[1]), group_touches=_stored_group_touches(blobs[2]),
                        stored=StoredMemory(generations, digests, inputs, headings, signs,  # type: ignore[arg-type]
-                                           tuple(payload[_FILE_FACTS] for payload in payloads)))
+                                           *blobs))
+
+
+def _stored_file_touches(blobs: tuple[bytes | None, ...], base: dict[str, Any] | None = None) -> KeptParts:
+    return KeptParts(_part, decode_file_touches, base, blobs)
+
+
+def _stored_group_touches(blobs: tuple[bytes | None, ...], base: dict[str, Any] | None = None) -> KeptParts:
+    return KeptParts(_part, decode_group_touches, base, blobs)
 
 
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
@@ -940,11 +1039,12 @@ _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 # The per-file and per-slug maps of the stored memory, in this order in every part; the
 # contacts' figures are the second, each entry packed (pack_entry). After them in a
-# part: its files' money and Facts (StoredMemory.file_facts), then its figures file's token.
+# part: its files' money and Facts, its files' touches and its orgs' group touches (the
+# blobs of StoredMemory), then its figures file's token.
 _MAPS = 9
 _CONTACTS = 1
-_FILE_FACTS = _MAPS
-_TOKEN = _MAPS + 1
+_BLOBS = (_MAPS, _MAPS + 1, _MAPS + 2)
+_TOKEN = _MAPS + 3
 
 
 def _part(key: str) -> int:
@@ -956,9 +1056,10 @@ def _figures_path(folder: Path, number: int) -> Path:
 
 
 def _write_figures(folder: Path, payloads: dict[int, tuple[dict[str, object], ...]],
-                   figures: Mapping[str, Json], file_facts: dict[int, bytes | None]) -> dict[int, tuple[object, ...]] | None:
+                   figures: Mapping[str, Json], blobs: dict[int, tuple[bytes | None, ...]]
+                   ) -> dict[int, tuple[object, ...]] | None:
     """Each part's contacts' pickles into its figures file, the part then holding their
-    places (then its file_facts and the file's token, last); the written entries' pickles held by figures
+    places (then its blobs and the file's token, last); the written entries' pickles held by figures
     (a PackedFigures) from now, so that a long-running process keeps no replaced file
     open. None when a file cannot be written."""
     from . import cache
@@ -978,7 +1079,7 @@ def _write_figures(folder: Path, payloads: dict[int, tuple[dict[str, object], ..
                 hold(slug, (chunk, kept))
             entries[slug] = ((number, offset, len(chunk), zlib.crc32(chunk)), kept)
             offset += len(chunk)
-        ready[number] = (*maps, file_facts[number], file.token)
+        ready[number] = (*maps, *blobs[number], file.token)
     return ready
 
 
@@ -1020,6 +1121,12 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
             memory.contact_signs, memory.org_signs)
     signs = _signs_whole(memory)
     dirty = _dirty_parts(memory, inputs, headings, signs)
+    if dirty is not None:  # a group's touches can move without its figures (kept the same)
+        for table in (memory.file_touches, memory.group_touches):
+            if table is None or table.base is not None:
+                dirty = None
+                break
+            dirty |= table.changed_parts()
     payloads: dict[int, tuple[dict[str, object], ...]] = {}
     for number in (range(STATS_PARTS) if dirty is None else dirty):
         payloads[number] = tuple({} for _ in range(_MAPS))
@@ -1040,7 +1147,9 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     try:
         folder = cache.cache_dir(root)
         file_facts = _file_facts_parts(memory, payloads)
-        ready = _write_figures(folder, payloads, stats.contacts, file_facts)
+        touches, groups = _touch_parts(memory, payloads)
+        blobs = {number: (file_facts[number], touches[number], groups[number]) for number in payloads}
+        ready = _write_figures(folder, payloads, stats.contacts, blobs)
         generations = None if ready is None else cache.write_sharded(
             folder, STATS_NAME, STATS_KIND, _stats_fingerprint(), (memory.key, stats.summary, memory.total), ready,
             memory.stored.generations if dirty is not None and memory.stored else None, STATS_PARTS)
@@ -1054,9 +1163,37 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     # already held theirs and those written (if any) had them.
     before = memory.stored.signs if memory.stored is not None else False
     whole = signs if dirty is None else before and (signs or not dirty)
-    kept_facts = memory.stored.file_facts if memory.stored is not None and dirty is not None else ()
-    memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole,
-                                 tuple(file_facts[n] if n in file_facts else kept_facts[n] for n in range(STATS_PARTS)))
+    kept = memory.stored if memory.stored is not None and dirty is not None else None
+    memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole, *(
+        tuple(blobs[n][i] if n in blobs else getattr(kept, name)[n] for n in range(STATS_PARTS))
+        for i, name in enumerate(("file_facts", "touch_blobs", "group_blobs"))))
+
+
+def _touch_parts(memory: StatsMemory, parts: Iterable[int]) -> tuple[dict[int, bytes | None], dict[int, bytes | None]]:
+    """Each of these parts' touch and group blobs: the stored one where nothing of the part
+    changed since it was written, else its entries encoded (after a full computation,
+    every file's touches made from the files: stats_groups.TouchesOfFiles)."""
+    stored = memory.stored
+    wanted = set(parts)
+    result: list[dict[int, bytes | None]] = []
+    for table, kept in ((memory.file_touches, stored.touch_blobs if stored is not None else ()),
+                        (memory.group_touches, stored.group_blobs if stored is not None else ())):
+        blobs: dict[int, bytes | None] = {number: None for number in wanted}
+        result.append(blobs)
+        if table is None:
+            continue
+        if table.base is None and len(kept) == STATS_PARTS:
+            made = wanted & table.changed_parts()
+            blobs.update({number: kept[number] for number in wanted - made})
+        else:
+            made = wanted
+        try:
+            entries = table.parts(made)
+        except (TypeError, ValueError):  # a stored part that does not read back: none kept
+            continue
+        for number, found in entries.items():
+            blobs[number] = encode(found)
+    return result[0], result[1]
 
 
 def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, bytes | None]:

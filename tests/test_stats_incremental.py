@@ -784,3 +784,42 @@ def test_an_addition_or_deletion_reads_the_unchanged_files_money_and_facts_from_
     stored = {path: entry for blob in again.stored.file_facts
               for path, entry in stats_incremental.decode_file_facts(blob).items()}
     assert stored == {e.path: (stats.money_of(e, TODAY), stats.facts_of(e, TODAY)) for e in full.entities()}
+
+
+@pytest.mark.parametrize("operation", [op_add, op_delete, op_change_org, op_add_note])
+def test_an_org_groups_touches_are_moved_by_the_change_not_indexed_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: object) -> None:
+    """An org's group touches are kept (each org's, and each file's touch sections) and
+    moved by the difference the changed files make: the index of an incremental
+    computation goes over the files naming the people and orgs whose figures are made
+    again, not over every file naming anyone in their orgs' groups. Stored and read
+    back, the figures equal a full computation's, and so do the group touches kept."""
+    from site_builder import stats_groups, stats_touches
+
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=200, sections=4, seed=11)  # ten orgs: a group is a part of the CRM
+    _stored(root)
+    operation(root, 3)  # type: ignore[operator]
+    read = stats_incremental.read_memory(root)
+    loaded = load(root)
+    indexed: list[int] = []
+    real = stats_touches.build_index
+    monkeypatch.setattr(stats_touches, "build_index",
+                        lambda crm, today, entities=None, **kw: real(crm, today, entities := list(entities), **kw)
+                        if indexed.append(len(entities)) is None else None)
+    got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests, signed=True)
+    monkeypatch.undo()
+    assert read.last == "incremental"
+    full = stats.compute(loaded.crm, TODAY)
+    assert as_json(got) == as_json(full)
+    everyone_in_groups = stats_incremental._naming(read.footprints, {
+        s for org in read.changed[1] for part in stats.org_group(org, stats.org_children(loaded.crm))
+        for s in (part, *(c.slug for c in loaded.crm.contacts.values() if c.org == part))})
+    assert indexed and indexed[0] < len(everyone_in_groups), (indexed, len(everyone_in_groups))
+    stats_incremental.write_memory(root, read)
+    again = stats_incremental.read_memory(root)
+    index = stats_touches.build_index(loaded.crm, TODAY)
+    for slug, linked in index.orgs.items():
+        assert again.group_touches[slug] == stats_groups.counted(linked.group_days, linked.group_kinds), slug
+    for entity in loaded.crm.entities():
+        assert again.file_touches[entity.path] == stats_groups.file_touches(entity, loaded.crm.config, TODAY)
