@@ -203,16 +203,16 @@ class KeptParts(Mapping[str, Any]):
     again when the memory is written (parts_to_encode)."""
 
     def __init__(self, part_of: Any, decode: Any, base: Mapping[str, Any] | None = None,
-                 blobs: tuple[bytes | None, ...] = (), changes: dict[str, Any] | None = None) -> None:
+                 fetch: Any = None, changes: dict[str, Any] | None = None) -> None:
         self._part_of, self._decode = part_of, decode
-        self.base = base  # every entry (a full computation's), or None: the blobs hold them
-        self.blobs = blobs  # each part's blob as stored (with base None)
+        self.base = base  # every entry (a full computation's), or None: the stored blobs hold them
+        self.fetch = fetch  # part number -> its blob as stored (with base None)
         self._decoded: dict[int, dict[str, Any]] = {}
         self.changes: dict[str, Any] = changes if changes is not None else {}
 
     def with_changes(self, changes: dict[str, Any]) -> KeptParts:
         """These entries over this table's (the decoded parts shared)."""
-        other = KeptParts(self._part_of, self._decode, self.base, self.blobs, {**self.changes, **changes})
+        other = KeptParts(self._part_of, self._decode, self.base, self.fetch, {**self.changes, **changes})
         other._decoded = self._decoded
         return other
 
@@ -239,8 +239,9 @@ class KeptParts(Mapping[str, Any]):
     def _stored_part(self, number: int) -> dict[str, Any]:
         found = self._decoded.get(number)
         if found is None:
-            blob = self.blobs[number] if number < len(self.blobs) else None
-            found = self._decoded[number] = self._decode(blob)
+            if self.fetch is None:
+                raise KeyError(number)
+            found = self._decoded[number] = self._decode(self.fetch(number))
         return found
 
     def changed_parts(self) -> set[int]:

@@ -339,12 +339,27 @@ class StoredMemory:
     # `crm stats`) writes the parts it changed without them, and signs read back
     # incomplete are not used (every entry is unpacked and signed again).
     signs: bool = False
-    # Each part's files' money and Facts, encoded (encode_file_facts; None: the part
-    # holds none), read only when every file's are needed (an addition or a deletion).
-    file_facts: tuple[bytes | None, ...] = ()
-    # Each part's files' touches and its orgs' group touches, encoded (stats_groups).
-    touch_blobs: tuple[bytes | None, ...] = ()
-    group_blobs: tuple[bytes | None, ...] = ()
+    # Per part, three blobs (FILE_FACTS, FILE_TOUCHES, GROUP_TOUCHES: its files' money and
+    # Facts, encode_file_facts; its files' touches and its orgs' group touches,
+    # stats_groups), each the bytes, their place in the part's figures file (read when
+    # wanted: most builds read none) or None (the part holds none).
+    blobs: tuple[tuple[Any, ...], ...] = ()
+    files: list[Any] = field(default_factory=list)  # each part's figures file (cache.SectionsFile)
+
+    def has_blobs(self) -> bool:
+        return len(self.blobs) == len(_BLOBS) and all(len(kind) == STATS_PARTS for kind in self.blobs)
+
+    def blob(self, which: int, number: int) -> bytes | None:
+        """One part's blob (which: FILE_FACTS, FILE_TOUCHES or GROUP_TOUCHES); ValueError
+        when it does not read back."""
+        held = self.blobs[which][number]
+        if held is None or held.__class__ is bytes:
+            return held  # type: ignore[no-any-return]
+        _, offset, length, crc = held
+        data = self.files[number].read(offset, length) if number < len(self.files) else None
+        if data is None or zlib.crc32(data) != crc:
+            raise ValueError("a part of .crm-cache/figures-XX.bin does not read back")
+        return data  # type: ignore[no-any-return]
 
 
 def memory_key(crm: CRM, today: date) -> str:
@@ -421,9 +436,9 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     entities = {e.path: e for e in crm.entities()}
     memory.key, memory.stats, memory.money, memory.entities = memory_key(crm, today), stats, ctx.money, entities
     memory.facts = ctx.facts  # type: ignore[assignment]  # a dict: made for every file
-    memory.group_touches = _stored_group_touches((), {slug: counted(linked.group_days, linked.group_kinds)
-                                                      for slug, linked in ctx.index.orgs.items()})
-    memory.file_touches = _stored_file_touches((), TouchesOfFiles(entities, crm.config, today))
+    memory.group_touches = _stored_group_touches(None, {slug: counted(linked.group_days, linked.group_kinds)
+                                                        for slug, linked in ctx.index.orgs.items()})
+    memory.file_touches = _stored_file_touches(None, TouchesOfFiles(entities, crm.config, today))
     memory.digests = {path: digests.get(path, "") for path in entities}
     memory.days = {path: all_days[start:end] for path, (start, end) in spans.items()}
     memory.footprints = {path: footprint(entity) for path, entity in entities.items()}
@@ -670,11 +685,11 @@ def _money_now(crm: CRM, today: date, memory: StatsMemory, now: dict[str, Entity
     money: dict[str, _Money] = {}
     facts: dict[str, Facts] = {}
     stored = memory.stored
-    if stored is not None and stored.file_facts:
+    if stored is not None and stored.has_blobs():
         # Only the files whose bytes are the stored ones': a changed file's are made again.
         unchanged = {path for path in now if path not in changed}
-        for blob in stored.file_facts:
-            for path, (file_money, file_facts) in decode_file_facts(blob).items():
+        for number in range(STATS_PARTS):
+            for path, (file_money, file_facts) in decode_file_facts(stored.blob(FILE_FACTS, number)).items():
                 if path in unchanged:
                     money[path], facts[path] = file_money, file_facts
     # In the CRM's order, as a full computation has them (the summary's sums are in it).
@@ -986,7 +1001,7 @@ def read_memory(root: Path) -> StatsMemory:
         for payload in payloads:
             if not (isinstance(payload, tuple) and len(payload) == _MAPS + len(_BLOBS) + 1
                     and all(type(m) is dict for m in payload[:_MAPS])
-                    and all(payload[at] is None or type(payload[at]) is bytes for at in _BLOBS)
+                    and all(payload[at] is None or _is_place(payload[at]) for at in _BLOBS)
                     and cache.is_token(payload[_TOKEN])):
                 return StatsMemory()
             for merged, part in zip(maps, payload):
@@ -998,7 +1013,8 @@ def read_memory(root: Path) -> StatsMemory:
     folder = cache.cache_dir(root)
     files = [cache.SectionsFile(_figures_path(folder, number), payload[_TOKEN])
              for number, payload in enumerate(payloads)]
-    if any(payload[_CONTACTS] and file.descriptor() is None for payload, file in zip(payloads, files)):
+    if any((payload[_CONTACTS] or any(payload[at] is not None for at in _BLOBS)) and file.descriptor() is None
+           for payload, file in zip(payloads, files)):
         return StatsMemory()
     digests, packed, orgs, days, footprints, inputs, headings, contact_signs, org_signs = maps
     # The figures in the CRM's order (by slug), as a computation gives them: a build with
@@ -1018,20 +1034,26 @@ def read_memory(root: Path) -> StatsMemory:
         contact_signs.values(), bytes, 16) and _all_of(org_signs.values(), bytes, 16)
     if not signs:
         contact_signs, org_signs = {}, {}
-    blobs = [tuple(payload[at] for payload in payloads) for at in _BLOBS]
+    stored = StoredMemory(generations, digests, inputs, headings, signs,  # type: ignore[arg-type]
+                          tuple(tuple(payload[at] for payload in payloads) for at in _BLOBS), files)
     return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total,  # type: ignore[arg-type]
                        inputs, headings, contact_signs=contact_signs, org_signs=org_signs,  # type: ignore[arg-type]
-                       file_touches=_stored_file_touches(blobs[1]), group_touches=_stored_group_touches(blobs[2]),
-                       stored=StoredMemory(generations, digests, inputs, headings, signs,  # type: ignore[arg-type]
-                                           *blobs))
+                       file_touches=_stored_file_touches(stored), group_touches=_stored_group_touches(stored),
+                       stored=stored)
 
 
-def _stored_file_touches(blobs: tuple[bytes | None, ...], base: dict[str, Any] | None = None) -> KeptParts:
-    return KeptParts(_part, decode_file_touches, base, blobs)
+def _is_place(value: object) -> bool:
+    return type(value) is tuple and len(value) == 4 and all(type(n) is int and n >= 0 for n in value)
 
 
-def _stored_group_touches(blobs: tuple[bytes | None, ...], base: dict[str, Any] | None = None) -> KeptParts:
-    return KeptParts(_part, decode_group_touches, base, blobs)
+def _stored_file_touches(stored: StoredMemory | None, base: Mapping[str, Any] | None = None) -> KeptParts:
+    fetch = (lambda number: stored.blob(FILE_TOUCHES, number)) if stored is not None else None
+    return KeptParts(_part, decode_file_touches, base, fetch)
+
+
+def _stored_group_touches(stored: StoredMemory | None, base: Mapping[str, Any] | None = None) -> KeptParts:
+    fetch = (lambda number: stored.blob(GROUP_TOUCHES, number)) if stored is not None else None
+    return KeptParts(_part, decode_group_touches, base, fetch)
 
 
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
@@ -1045,6 +1067,7 @@ _MAPS = 9
 _CONTACTS = 1
 _BLOBS = (_MAPS, _MAPS + 1, _MAPS + 2)
 _TOKEN = _MAPS + 3
+FILE_FACTS, FILE_TOUCHES, GROUP_TOUCHES = range(len(_BLOBS))  # StoredMemory.blob's which
 
 
 def _part(key: str) -> int:
@@ -1069,6 +1092,13 @@ def _write_figures(folder: Path, payloads: dict[int, tuple[dict[str, object], ..
     for number, maps in payloads.items():
         entries = maps[_CONTACTS]
         chunks = [packed[0] for packed in entries.values()]  # type: ignore[index]
+        at = sum(map(len, chunks))
+        places: list[Place | None] = []
+        for blob in blobs[number]:  # after the contacts' pickles: (part, offset, length, CRC-32)
+            places.append(None if blob is None else (number, at, len(blob), zlib.crc32(blob)))
+            if blob is not None:
+                chunks.append(blob)
+                at += len(blob)
         file = cache.write_token_file(_figures_path(folder, number), chunks)
         if file is None:
             return None
@@ -1079,7 +1109,7 @@ def _write_figures(folder: Path, payloads: dict[int, tuple[dict[str, object], ..
                 hold(slug, (chunk, kept))
             entries[slug] = ((number, offset, len(chunk), zlib.crc32(chunk)), kept)
             offset += len(chunk)
-        ready[number] = (*maps, *blobs[number], file.token)
+        ready[number] = (*maps, *places, file.token)
     return ready
 
 
@@ -1163,10 +1193,12 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     # already held theirs and those written (if any) had them.
     before = memory.stored.signs if memory.stored is not None else False
     whole = signs if dirty is None else before and (signs or not dirty)
+    # The blobs written are held as bytes (no replaced file read again); the others are
+    # where they were, in the figures files not written.
     kept = memory.stored if memory.stored is not None and dirty is not None else None
-    memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole, *(
-        tuple(blobs[n][i] if n in blobs else getattr(kept, name)[n] for n in range(STATS_PARTS))
-        for i, name in enumerate(("file_facts", "touch_blobs", "group_blobs"))))
+    memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole, tuple(
+        tuple(blobs[n][which] if n in blobs else kept.blobs[which][n] for n in range(STATS_PARTS))  # type: ignore[union-attr]
+        for which in range(len(_BLOBS))), kept.files if kept is not None else [])
 
 
 def _touch_parts(memory: StatsMemory, parts: Iterable[int]) -> tuple[dict[int, bytes | None], dict[int, bytes | None]]:
@@ -1176,20 +1208,20 @@ def _touch_parts(memory: StatsMemory, parts: Iterable[int]) -> tuple[dict[int, b
     stored = memory.stored
     wanted = set(parts)
     result: list[dict[int, bytes | None]] = []
-    for table, kept in ((memory.file_touches, stored.touch_blobs if stored is not None else ()),
-                        (memory.group_touches, stored.group_blobs if stored is not None else ())):
+    for table, which in ((memory.file_touches, FILE_TOUCHES), (memory.group_touches, GROUP_TOUCHES)):
         blobs: dict[int, bytes | None] = {number: None for number in wanted}
         result.append(blobs)
         if table is None:
             continue
-        if table.base is None and len(kept) == STATS_PARTS:
-            made = wanted & table.changed_parts()
-            blobs.update({number: kept[number] for number in wanted - made})
-        else:
-            made = wanted
         try:
+            if table.base is None and stored is not None and stored.has_blobs():
+                made = wanted & table.changed_parts()
+                blobs.update({number: stored.blob(which, number) for number in wanted - made})
+            else:
+                made = wanted
             entries = table.parts(made)
-        except (TypeError, ValueError):  # a stored part that does not read back: none kept
+        except (KeyError, TypeError, ValueError):  # a stored part that does not read back: none kept
+            blobs.update(dict.fromkeys(wanted))
             continue
         for number, found in entries.items():
             blobs[number] = encode(found)
@@ -1202,9 +1234,9 @@ def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, by
     of every file, or from the stored blob's with its changed files' made again (after
     an edit: the edited file's alone)."""
     stored = memory.stored
-    blobs = stored.file_facts if stored is not None and len(stored.file_facts) == STATS_PARTS else None
+    has_blobs = stored is not None and stored.has_blobs()
     changed: set[str] = set()
-    if blobs is not None:
+    if has_blobs:
         now, before = memory.digests, stored.digests  # type: ignore[union-attr]
         try:  # digests are str: the items' symmetric difference is the change
             changed = {path for path, _ in now.items() ^ before.items()}
@@ -1215,21 +1247,21 @@ def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, by
     result: dict[int, bytes | None] = {}
     by_part: dict[int, dict[str, tuple[_Money, Facts]]] = {}
     for number in parts:
-        if blobs is not None and number not in changed_parts:
-            result[number] = blobs[number]
-        elif blobs is not None and not whole:  # the stored entries but the changed files'
-            try:
-                stored_entries = decode_file_facts(blobs[number])
-            except (TypeError, ValueError):  # made again from the files below
-                stored_entries = {}
-            by_part[number] = {path: entry for path, entry in stored_entries.items() if path not in changed}
-        else:
-            by_part[number] = {}
+        try:
+            if has_blobs and number not in changed_parts:
+                result[number] = stored.blob(FILE_FACTS, number)  # type: ignore[union-attr]
+                continue
+            # the stored entries but the changed files' (after a computation that had every
+            # file's, none)
+            stored_entries = decode_file_facts(stored.blob(FILE_FACTS, number)) if has_blobs and not whole else {}  # type: ignore[union-attr]
+        except (TypeError, ValueError):  # made again from the files below
+            stored_entries, has_blobs = {}, False
+        by_part[number] = {path: entry for path, entry in stored_entries.items() if path not in changed}
     if by_part:
         today = _today_of(memory.key)
         # Without every file's at hand, only the changed files' are missing (after an
         # edit: one file's, not a look-up of 10,000 paths' parts).
-        missing = memory.entities if whole or blobs is None else {
+        missing = memory.entities if whole or not has_blobs else {
             path: memory.entities[path] for path in changed if path in memory.entities}
         for path, entity in missing.items():
             entries = by_part.get(_part(path))

@@ -762,7 +762,7 @@ def test_an_addition_or_deletion_reads_the_unchanged_files_money_and_facts_from_
     _stored(root)
     operation(root, 4)  # type: ignore[operator]
     read = stats_incremental.read_memory(root)
-    assert len(read.stored.file_facts) == stats_incremental.STATS_PARTS
+    assert read.stored.has_blobs()
     loaded = load(root, lazy=True)
     read_whole: set[str] = set()
     fill, unpack = model.fill_indexed, model.unpack_cold
@@ -781,8 +781,8 @@ def test_an_addition_or_deletion_reads_the_unchanged_files_money_and_facts_from_
     assert as_json(got) == as_json(stats.compute(full, TODAY))
     stats_incremental.write_memory(root, read)
     again = stats_incremental.read_memory(root)
-    stored = {path: entry for blob in again.stored.file_facts
-              for path, entry in stats_incremental.decode_file_facts(blob).items()}
+    stored = {path: entry for n in range(stats_incremental.STATS_PARTS) for path, entry in
+              stats_incremental.decode_file_facts(again.stored.blob(stats_incremental.FILE_FACTS, n)).items()}
     assert stored == {e.path: (stats.money_of(e, TODAY), stats.facts_of(e, TODAY)) for e in full.entities()}
 
 
@@ -823,3 +823,38 @@ def test_an_org_groups_touches_are_moved_by_the_change_not_indexed_again(
         assert again.group_touches[slug] == stats_groups.counted(linked.group_days, linked.group_kinds), slug
     for entity in loaded.crm.entities():
         assert again.file_touches[entity.path] == stats_groups.file_touches(entity, loaded.crm.config, TODAY)
+
+
+def test_the_kept_blobs_are_read_from_the_figures_files_only_when_wanted_and_checked(
+        tmp_path: Path) -> None:
+    """The files' money, Facts and touches and the orgs' group touches are kept in the
+    figures files, their parts holding only where: reading the memory reads none of them.
+    A blob whose bytes were damaged does not read back, and the computation that wanted
+    it is made another way, as right."""
+    from site_builder import cache
+
+    root = corpus(tmp_path / "crm")
+    _stored(root)
+    _, _, payloads = cache.read_sharded(cache.cache_dir(root), stats_incremental.STATS_NAME,
+                                        stats_incremental.STATS_KIND, stats_incremental._stats_fingerprint(),
+                                        stats_incremental.STATS_PARTS)
+    places = [payload[at] for payload in payloads for at in stats_incremental._BLOBS if payload[at] is not None]
+    assert places and all(stats_incremental._is_place(place) for place in places)
+    read = stats_incremental.read_memory(root)
+    assert all(type(held) is not bytes for kind in read.stored.blobs for held in kind)
+    for number, _, length, _ in places:  # every blob damaged: its last byte flipped
+        path = stats_incremental._figures_path(cache.cache_dir(root), number)
+        data = bytearray(path.read_bytes())
+        place = next(p for p in places if p[0] == number and p[2] == length)
+        data[place[1] + place[2] - 1] ^= 0xFF
+        path.write_bytes(bytes(data))
+    for which, kind in enumerate(read.stored.blobs):
+        for number, held in enumerate(kind):
+            if held is not None:
+                with pytest.raises(ValueError):
+                    read.stored.blob(which, number)
+    op_add(root, 2)
+    read = stats_incremental.read_memory(root)
+    loaded = load(root)
+    got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests, signed=True)
+    assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
