@@ -113,6 +113,7 @@ class PackedFigures(Mapping[str, Json]):
         self._packed = packed  # slug -> packed entry, in the CRM's order; None: only opened
         self._opened: dict[str, Json] = opened if opened is not None else {}
         self._files = files if files is not None else []  # each part's figures file (cache.SectionsFile)
+        self._positions: dict[str, int] | None = None  # slug -> its place in the order (column)
 
     def __getitem__(self, slug: str) -> Json:
         found = self._opened.get(slug)
@@ -178,16 +179,20 @@ class PackedFigures(Mapping[str, Json]):
     def column(self, name: str) -> list[object]:
         """Every entry's value of one of KEPT_FIELDS, in order, without unpacking any."""
         at = KEPT_FIELDS.index(name)
-        opened = self._opened
-        values: list[object] = []
-        for slug, packed in self._packed.items():
-            found = opened.get(slug)
-            if found is not None:
-                values.append(found[name])
-            elif packed is None:
-                raise KeyError(slug)
-            else:
-                values.append(packed[1][at])
+        # One comprehension over the packed entries, then the opened ones put in their
+        # places (after an addition a few hundred of 10,000): a look-up per entry in a
+        # Python loop took ten times as long.
+        values = [None if packed is None else packed[1][at] for packed in self._packed.values()]
+        if self._opened:
+            if self._positions is None:
+                self._positions = {slug: i for i, slug in enumerate(self._packed)}
+            for slug, entry in self._opened.items():
+                values[self._positions[slug]] = entry[name]
+        if self._positions is None or len(self._opened) < sum(packed is None for packed in self._packed.values()):
+            # an entry neither packed nor opened (none is, but a guard costs one pass)
+            for slug, packed in self._packed.items():
+                if packed is None and slug not in self._opened:
+                    raise KeyError(slug)
         return values
 
     def last_touch(self, slug: str) -> Any:
