@@ -329,6 +329,12 @@ class StatsMemory:
     # Which entries the last incremental computation may have changed (contacts, orgs);
     # None after a full one: any of them.
     changed: tuple[set[str], set[str]] | None = None
+    # The files whose digest the last computation found changed (None after a full one),
+    # and how many computations there were since the memory was read or written: with
+    # one incremental computation since, write_memory knows what changed without
+    # comparing every file's entries with what was read.
+    changed_files: set[str] | None = None
+    computations: int = 0
     # What .crm-cache holds, when this memory was read from or written to it: the parts'
     # generations and the per-file maps as stored there (write_memory writes only the
     # parts that differ from them).
@@ -351,6 +357,8 @@ class StoredMemory:
     # wanted: most builds read none) or None (the part holds none).
     blobs: tuple[tuple[Any, ...], ...] = ()
     files: list[Any] = field(default_factory=list)  # each part's figures file (cache.SectionsFile)
+    # Each part's keys (its files' paths, its contacts' and orgs' slugs), as stored.
+    part_keys: tuple[set[str], ...] = ()
 
     def has_blobs(self) -> bool:
         return len(self.blobs) == len(_BLOBS) and all(len(kind) == STATS_PARTS for kind in self.blobs)
@@ -394,6 +402,7 @@ def compute(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str],
     each entry's stats_sign, made again only for the entries this computation changed."""
     was_enabled = gc.isenabled()
     gc.disable()  # as in stats.compute: nothing here makes cycles
+    memory.computations += 1
     try:
         try:
             stats = _incremental(crm, today, memory, digests)
@@ -452,6 +461,7 @@ def _full(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, str]) -
     # The others are made when needed: most full computations are never followed by an edit here.
     memory.inputs, memory.headings = inputs, headings
     memory.last, memory.kept_summary, memory.changed = "full", False, None
+    memory.changed_files = None
     return stats
 
 
@@ -491,7 +501,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
         return None
     if not changed and len(now) == len(memory.digests):
         memory.entities, memory.last, memory.kept_summary = now, "incremental", True
-        memory.changed = (set(), set())
+        memory.changed, memory.changed_files = (set(), set()), set()
         return memory.stats
 
     # Every changed file still there, none new, and none changed in what the CRM-wide
@@ -598,7 +608,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     memory.facts = facts if not isinstance(facts, _FactsOnDemand) else {}
     memory.stats, memory.days, memory.footprints, memory.entities = stats, days, footprints, now
     memory.last, memory.kept_summary = "incremental", keep
-    memory.changed = (changed_contacts, changed_orgs)
+    memory.changed, memory.changed_files = (changed_contacts, changed_orgs), set(changed)
     if memory.file_touches is not None and memory.group_touches is not None:
         memory.file_touches = memory.file_touches.with_changes(
             {path: touches_now.get(path) for path in changed})
@@ -1057,11 +1067,18 @@ def read_memory(root: Path) -> StatsMemory:
     if not signs:
         contact_signs, org_signs = {}, {}
     stored = StoredMemory(generations, digests, inputs, headings, signs,  # type: ignore[arg-type]
-                          tuple(tuple(payload[at] for payload in payloads) for at in _BLOBS), files)
+                          tuple(tuple(payload[at] for payload in payloads) for at in _BLOBS), files,
+                          tuple(_keys_of(payload) for payload in payloads))
     return StatsMemory(key, digests, Stats(contacts, orgs, summary), days, footprints, total,  # type: ignore[arg-type]
                        inputs, headings, contact_signs=contact_signs, org_signs=org_signs,  # type: ignore[arg-type]
                        file_touches=_stored_file_touches(stored), group_touches=_stored_group_touches(stored),
                        stored=stored)
+
+
+def _keys_of(payload: tuple[Any, ...]) -> set[str]:
+    """A part's keys: those of its digests (every file's path) and of its contacts' and
+    orgs' figures (every slug); the other maps' keys are among them."""
+    return set(payload[0]).union(payload[_CONTACTS], payload[2])
 
 
 def _is_place(value: object) -> bool:
@@ -1170,25 +1187,38 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     if memory.stats is None:
         return
     stats = memory.stats
-    inputs, headings = _all_inputs(memory), _all_headings(memory)
+    signs = _signs_whole(memory)
+    known = _known_change(memory, signs)
+    if known is not None:  # one computation since what was stored: it says what changed
+        inputs, headings = memory.inputs, memory.headings
+        dirty, keys = known
+    else:
+        inputs, headings = _all_inputs(memory), _all_headings(memory)
+        dirty = _dirty_parts(memory, inputs, headings, signs)
+        keys = None
     maps = (memory.digests, stats.contacts, stats.orgs, memory.days, memory.footprints, inputs, headings,
             memory.contact_signs, memory.org_signs)
-    signs = _signs_whole(memory)
-    dirty = _dirty_parts(memory, inputs, headings, signs)
     if dirty is not None:  # a group's touches can move without its figures (kept the same)
         for table in (memory.file_touches, memory.group_touches):
             if table is None or table.base is not None:
-                dirty = None
+                dirty = keys = None
                 break
             dirty |= table.changed_parts()
     payloads: dict[int, tuple[dict[str, object], ...]] = {}
     for number in (range(STATS_PARTS) if dirty is None else dirty):
         payloads[number] = tuple({} for _ in range(_MAPS))
     # Each key's part is worked out once, not once per map that has it (nine maps share
-    # two sets of keys: paths and slugs); after an edit only a few parts are written.
-    part_of = {key: number for key in set().union(*maps) if (number := _part(key)) in payloads}
+    # two sets of keys: paths and slugs); after an edit only a few parts are written, and
+    # with the change known only their keys are looked at.
+    if keys is not None:
+        part_of = {key: number for number in payloads for key in sorted(keys(number))}
+    else:
+        part_of = {key: number for key in set().union(*maps) if (number := _part(key)) in payloads}
     for i, entries in enumerate(maps):
-        targets = [(key, payloads[part_of[key]][i]) for key in entries if key in part_of]
+        if keys is not None:
+            targets = [(key, payloads[number][i]) for key, number in part_of.items() if key in entries]
+        else:
+            targets = [(key, payloads[part_of[key]][i]) for key in entries if key in part_of]
         if i == _CONTACTS:  # kept packed (PackedFigures): only the parts written are packed
             for key, target in targets:
                 target[key] = (entries.packed(key) if isinstance(entries, PackedFigures)
@@ -1224,9 +1254,13 @@ def write_memory(root: Path, memory: StatsMemory) -> None:
     # The blobs written are held as bytes (no replaced file read again); the others are
     # where they were, in the figures files not written.
     kept = memory.stored if memory.stored is not None and dirty is not None else None
+    part_keys = kept.part_keys if kept is not None and len(kept.part_keys) == STATS_PARTS else ()
     memory.stored = StoredMemory(generations, dict(memory.digests), inputs, headings, whole, tuple(
         tuple(blobs[n][which] if n in blobs else kept.blobs[which][n] for n in range(STATS_PARTS))  # type: ignore[union-attr]
-        for which in range(len(_BLOBS))), kept.files if kept is not None else [])
+        for which in range(len(_BLOBS))), kept.files if kept is not None else [],
+        tuple(_keys_of(payloads[n]) if n in payloads else part_keys[n] for n in range(STATS_PARTS))
+        if part_keys or dirty is None else ())
+    memory.computations = 0
 
 
 def _touch_parts(memory: StatsMemory, parts: Iterable[int]) -> tuple[dict[int, bytes | None], dict[int, bytes | None]]:
@@ -1306,6 +1340,37 @@ def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, by
 
 def _today_of(key: str) -> date:
     return date.fromisoformat(key.partition("\0")[0])
+
+
+def _known_change(memory: StatsMemory, signs: bool) -> tuple[set[int], Callable[[int], set[str]]] | None:
+    """With one incremental computation since the memory was read or written: the parts
+    holding what it changed (the figures it changed, which it records, and the changed
+    files' entries, and for a file added or gone its slug's), and each such part's keys
+    (the stored ones and the added files'). None when that is not known: then every
+    entry is compared with what was stored (_dirty_parts)."""
+    stored, files = memory.stored, memory.changed_files
+    if (stored is None or files is None or memory.changed is None or memory.computations != 1
+            or len(stored.part_keys) != STATS_PARTS or (signs and not stored.signs)):
+        return None
+    contacts, orgs = memory.changed
+    dirty = {_part(slug) for slug in (*contacts, *orgs)}
+    added: set[str] = set()
+    for path in files:
+        dirty.add(_part(path))
+        now, before = path in memory.digests, path in stored.digests
+        if now != before:  # a file added or gone adds or drops its slug's figures and signs
+            slug = slug_of(path)
+            dirty.add(_part(slug))
+            if now:
+                added.update((path, slug))
+    part_keys = stored.part_keys
+
+    def keys(number: int) -> set[str]:
+        # A gone file's keys stay here: each map writes only the keys it has (an org and
+        # a contact may share a slug).
+        return part_keys[number] | {key for key in added if _part(key) == number}
+
+    return dirty, keys
 
 
 def _signs_whole(memory: StatsMemory) -> bool:

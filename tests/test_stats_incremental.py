@@ -858,3 +858,41 @@ def test_the_kept_blobs_are_read_from_the_figures_files_only_when_wanted_and_che
     loaded = load(root)
     got = stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests, signed=True)
     assert as_json(got) == as_json(stats.compute(loaded.crm, TODAY))
+
+
+def _memory_as_read(root: Path) -> list[Any]:
+    read = stats_incremental.read_memory(root)
+    return [as_json(read.stats), read.digests, read.inputs, read.headings, read.footprints,
+            {path: stats_incremental.days_of(days) for path, days in read.days.items()},
+            read.contact_signs, read.org_signs]
+
+
+@pytest.mark.parametrize("operation", [op_add_note, op_add, op_delete, op_change_org])
+def test_a_write_after_one_computation_finds_the_change_without_comparing_everything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: object) -> None:
+    """After one incremental computation since the memory was read, write_memory takes
+    the parts to write, and their keys, from what the computation changed (the files,
+    the entries) instead of comparing every file's entries with what was read. What it
+    writes reads back the same as what the comparing way writes."""
+    copies = [tmp_path / "known", tmp_path / "compared"]
+    for root in copies:
+        corpus(root)
+        _stored(root)
+        operation(root, 5)  # type: ignore[operator]
+    found: list[object] = []
+    real = stats_incremental._known_change
+    for root, known in zip(copies, (True, False)):
+        monkeypatch.setattr(stats_incremental, "_known_change",
+                            lambda memory, signs, known=known: (found.append(r := real(memory, signs)), r)[1]
+                            if known else None)
+        read = stats_incremental.read_memory(root)
+        loaded = load(root)
+        stats_incremental.compute(loaded.crm, TODAY, read, loaded.digests, signed=True)
+        assert read.last == "incremental"
+        stats_incremental.write_memory(root, read)
+    monkeypatch.undo()
+    assert found and found[0] is not None  # the known way was taken
+    known_way, compared_way = (_memory_as_read(root) for root in copies)
+    assert known_way == compared_way
+    loaded = load(copies[0])
+    assert known_way[0] == as_json(stats.compute(loaded.crm, TODAY))
