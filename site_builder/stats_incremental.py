@@ -604,8 +604,8 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     memory.digests, memory.total, memory.inputs = {path: digests.get(path, "") for path in now}, total, inputs
     # Money made on demand covers only some files: not kept, so a later computation
     # never takes it for every file's.
-    memory.money = money if not isinstance(money, _MoneyOnDemand) else {}
-    memory.facts = facts if not isinstance(facts, _FactsOnDemand) else {}
+    memory.money = money if not isinstance(money, _OnDemand) else {}
+    memory.facts = facts if not isinstance(facts, _OnDemand) else {}
     memory.stats, memory.days, memory.footprints, memory.entities = stats, days, footprints, now
     memory.last, memory.kept_summary = "incremental", keep
     memory.changed, memory.changed_files = (changed_contacts, changed_orgs), set(changed)
@@ -663,28 +663,17 @@ def _month(day: int) -> str:
     return f"{when.year:04d}-{when.month:02d}"
 
 
-class _MoneyOnDemand(dict[str, _Money]):
-    """path -> money facts, each made when first asked for: when no file's money changed,
-    only the files whose figures are worked out again need theirs."""
+class _OnDemand(dict[str, Any]):
+    """path -> a file's money facts or Facts (make: money_of or facts_of), each made when
+    first asked for: when no file's money changed, only the files whose figures are
+    worked out again need theirs."""
 
-    def __init__(self, now: dict[str, Entity], today: date) -> None:
+    def __init__(self, now: dict[str, Entity], today: date, make: Callable[[Entity, date], Any]) -> None:
         super().__init__()
-        self.now, self.today = now, today
+        self.now, self.today, self.make = now, today, make
 
-    def __missing__(self, path: str) -> _Money:
-        self[path] = made = money_of(self.now[path], self.today)
-        return made
-
-
-class _FactsOnDemand(dict[str, Facts]):
-    """path -> Facts, each made when first asked for (as _MoneyOnDemand)."""
-
-    def __init__(self, now: dict[str, Entity], today: date) -> None:
-        super().__init__()
-        self.now, self.today = now, today
-
-    def __missing__(self, path: str) -> Facts:
-        self[path] = made = facts_of(self.now[path], self.today)
+    def __missing__(self, path: str) -> Any:
+        self[path] = made = self.make(self.now[path], self.today)
         return made
 
 
@@ -697,7 +686,7 @@ def _money_now(crm: CRM, today: date, memory: StatsMemory, now: dict[str, Entity
         return (_updated(memory.money, changed, now, lambda entity: money_of(entity, today)),
                 _updated(memory.facts, changed, now, lambda entity: facts_of(entity, today)))
     if not complete:
-        return _MoneyOnDemand(now, today), _FactsOnDemand(now, today)
+        return _OnDemand(now, today, money_of), _OnDemand(now, today, facts_of)
     money: dict[str, _Money] = {}
     facts: dict[str, Facts] = {}
     stored = memory.stored
@@ -1305,7 +1294,7 @@ def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, by
         except TypeError:  # a value of another type, read back from a damaged memory
             changed = {path for path in now.keys() | before.keys() if now.get(path) != before.get(path)}
     changed_parts = {_part(path) for path in changed}
-    whole = bool(memory.money) and bool(memory.facts) and not isinstance(memory.money, _MoneyOnDemand)
+    whole = bool(memory.money) and bool(memory.facts) and not isinstance(memory.money, _OnDemand)
     result: dict[int, bytes | None] = {}
     by_part: dict[int, dict[str, tuple[_Money, Facts]]] = {}
     for number in parts:
