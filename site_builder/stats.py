@@ -99,6 +99,8 @@ class Facts(NamedTuple):
 
 
 def facts_of(entity: Entity, today: date) -> Facts:
+    """A file's Facts as of today (its last business is the latest invoice or deal close
+    on or before today)."""
     deals = tuple((d.stage, d.lost_to) for d in entity.deals)
     last = last_business(entity, today) if entity.invoices or entity.deals else None
     if isinstance(entity, Contact):

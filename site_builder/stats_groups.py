@@ -29,7 +29,7 @@ FileTouches = tuple[tuple[int, str, tuple[str, ...]], ...]
 # the days sorted and the kinds counted, nothing that pairs a day with a kind).
 GroupTouches = tuple[dict[int, int], dict[str, int]]
 
-_ABSENT = object()  # in Membership's overrides: not a contact in that version
+ABSENT = object()  # in Membership's overrides: not a contact in that version
 
 
 class TouchesOfFiles(Mapping[str, FileTouches]):
@@ -58,7 +58,7 @@ def file_touches(entity: Entity, config: Config, today: date) -> FileTouches:
 
 class Membership:
     """Which orgs' groups a contact's or an org's touches reach in one version of the CRM:
-    the CRM's contacts and their orgs, but for the overrides (slug -> org, or _ABSENT for
+    the CRM's contacts and their orgs, but for the overrides (slug -> org, or ABSENT for
     a contact not there in that version); the orgs and their parents are the CRM's (a
     change to an org file is a full computation)."""
 
@@ -68,14 +68,14 @@ class Membership:
     def contact_up(self, slug: str) -> tuple[str, ...] | None:
         """The orgs a contact's touches reach (its org and those above it); None when it
         is not a contact in this version."""
-        org = self.overrides.get(slug, _ABSENT) if slug in self.overrides else self._org_now(slug)
-        if org is _ABSENT:
+        org = self.overrides.get(slug, ABSENT) if slug in self.overrides else self._org_now(slug)
+        if org is ABSENT:
             return None
         return self.chains.get(org, ()) if org else ()  # type: ignore[arg-type]
 
     def _org_now(self, slug: str) -> Any:
         contact = self.crm.contacts.get(slug)
-        return _ABSENT if contact is None else contact.org
+        return ABSENT if contact is None else contact.org
 
     def groups(self, own: tuple[bool, str], participants: tuple[str, ...]) -> Iterable[str]:
         """The groups one touch section reaches, each once (stats_touches.build_index's
@@ -171,7 +171,7 @@ def decode_file_touches(blob: bytes | None) -> dict[str, FileTouches]:
         if not (type(path) is str and type(touches) is tuple and all(
                 type(t) is tuple and len(t) == 3 and type(t[0]) is int and type(t[1]) is str
                 and type(t[2]) is tuple for t in touches)):
-            raise ValueError("a file's touches in .crm-cache/stats-XX.bin are not of their shape")
+            raise ValueError("a file's touches in .crm-cache/figures-XX.bin are not of their shape")
     return found
 
 
@@ -180,7 +180,7 @@ def decode_group_touches(blob: bytes | None) -> dict[str, GroupTouches]:
     for slug, touches in found.items():
         if not (type(slug) is str and type(touches) is tuple and len(touches) == 2
                 and all(type(counts) is dict for counts in touches)):
-            raise ValueError("an org group's touches in .crm-cache/stats-XX.bin are not of their shape")
+            raise ValueError("an org group's touches in .crm-cache/figures-XX.bin are not of their shape")
     return found
 
 
@@ -191,7 +191,7 @@ def _decode(blob: bytes | None) -> dict[str, Any]:
 
     found = cache._decode_kept(blob)
     if type(found) is not dict:
-        raise ValueError("a part of .crm-cache/stats-XX.bin does not read back")
+        raise ValueError("a part of .crm-cache/figures-XX.bin does not read back")
     return found  # type: ignore[no-any-return]
 
 

@@ -51,7 +51,7 @@ from .stats import (_NONE, SUMMARY_FIELDS, Facts, Json, SectionIndex, Stats, _Co
                     share_of_revenue, summary_stats)
 from .stats_money import Purchase
 from .stats_due import DUE_FIELDS
-from .stats_groups import (_ABSENT, GroupTouches, KeptParts, Membership, add_touches, chains_of, counted,
+from .stats_groups import (ABSENT, GroupTouches, KeptParts, Membership, add_touches, chains_of, counted,
                            decode_file_touches, decode_group_touches, encode, file_touches, listed, moved, own_of,
                            TouchesOfFiles)
 from .stats_touches import org_chain
@@ -115,6 +115,7 @@ class PackedFigures(Mapping[str, Json]):
         self._opened: dict[str, Json] = opened if opened is not None else {}
         self._files = files if files is not None else []  # each part's figures file (cache.SectionsFile)
         self._positions: dict[str, int] | None = None  # slug -> its place in the order (column)
+        self._holes: list[str] | None = None  # the slugs with no packed entry (column)
 
     def __getitem__(self, slug: str) -> Json:
         found = self._opened.get(slug)
@@ -189,11 +190,11 @@ class PackedFigures(Mapping[str, Json]):
                 self._positions = {slug: i for i, slug in enumerate(self._packed)}
             for slug, entry in self._opened.items():
                 values[self._positions[slug]] = entry[name]
-        if self._positions is None or len(self._opened) < sum(packed is None for packed in self._packed.values()):
-            # an entry neither packed nor opened (none is, but a guard costs one pass)
-            for slug, packed in self._packed.items():
-                if packed is None and slug not in self._opened:
-                    raise KeyError(slug)
+        if self._holes is None:  # the entries only opened (made again), found once
+            self._holes = [slug for slug, packed in self._packed.items() if packed is None]
+        for slug in self._holes:
+            if slug not in self._opened:  # neither packed nor opened: no value to give
+                raise KeyError(slug)
         return values
 
     def last_touch(self, slug: str) -> Any:
@@ -286,7 +287,7 @@ def _unpack(data: bytes) -> Json:
 
     found = cache._decode_kept(data)
     if type(found) is not dict:
-        raise ValueError("a contact's figures in .crm-cache/stats-XX.bin do not read back: "
+        raise ValueError("a contact's figures in .crm-cache/figures-XX.bin do not read back: "
                          "delete the .crm-cache folder and build again")
     return found  # type: ignore[no-any-return]
 
@@ -729,7 +730,7 @@ def decode_file_facts(blob: bytes | None) -> dict[str, tuple[_Money, Facts]]:
 
     plain = cache._decode_kept(blob)
     if type(plain) is not dict:
-        raise ValueError("a part's file facts in .crm-cache/stats-XX.bin do not read back")
+        raise ValueError("a part's file facts in .crm-cache/figures-XX.bin do not read back")
     entries = {}
     for path, (kept, facts) in plain.items():
         if kept is None:
@@ -921,12 +922,12 @@ def _group_touches_now(crm: CRM, memory: StatsMemory, now_files: dict[str, Entit
     if kept_files is None or kept_groups is None:
         return None
     chains = chains_of(crm)
-    was: dict[str, Any] = {}  # the changed contacts' orgs before (_ABSENT: not there)
+    was: dict[str, Any] = {}  # the changed contacts' orgs before (ABSENT: not there)
     moving: set[str] = set()  # contacts that came, went or changed org
     for path, old, new in zip(changed, before, after):
         is_contact, slug = own_of(path)
         if is_contact:
-            was[slug] = old[0] if old is not None else _ABSENT
+            was[slug] = old[0] if old is not None else ABSENT
             if old is None or new is None or old[0] != new[0]:
                 moving.add(slug)
     then, now = Membership(crm, chains, was), Membership(crm, chains, {})
@@ -1067,7 +1068,7 @@ def read_memory(root: Path) -> StatsMemory:
 def _keys_of(payload: tuple[Any, ...]) -> set[str]:
     """A part's keys: those of its digests (every file's path) and of its contacts' and
     orgs' figures (every slug); the other maps' keys are among them."""
-    return set(payload[0]).union(payload[_CONTACTS], payload[2])
+    return set(payload[_DIGESTS]).union(payload[_CONTACTS], payload[_ORGS])
 
 
 def _is_place(value: object) -> bool:
@@ -1092,8 +1093,7 @@ _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 # part: its files' money and Facts, its files' touches and its orgs' group touches (the
 # blobs of StoredMemory), then its figures file's token.
 _MAPS = 9
-_CONTACTS = 1
-_DAYS = 3
+_DIGESTS, _CONTACTS, _ORGS, _DAYS = 0, 1, 2, 3
 _DAY_SIZE = array("i").itemsize
 _BLOBS = (_MAPS, _MAPS + 1, _MAPS + 2)
 _TOKEN = _MAPS + 3
