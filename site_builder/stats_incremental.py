@@ -238,9 +238,9 @@ class PackedFigures(Mapping[str, Json]):
 
 
 class KeptFields(Mapping[str, Json]):
-    """PackedFigures read for their KEPT_FIELDS only (summary_stats, rfm_scores), each
-    entry's made once (the summary reads every contact's four or five times: 48,000
-    dicts made after one addition at 10,000). Read only."""
+    """PackedFigures read for their KEPT_FIELDS only (summary_stats, rfm_scores): those
+    read them by column (stats.column: no dict per contact); an entry read by slug is
+    made once, from its kept fields, never unpacked. Read only."""
 
     def __init__(self, figures: PackedFigures) -> None:
         self._figures = figures
@@ -535,7 +535,7 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     groups = _affected_orgs(crm, people, [f for path, f in zip(changed, before) if slug_of(path) not in quiet],
                             named, quiet)
     touches_now = {path: file_touches(now[path], crm.config, today) for path in changed if path in now}
-    group_now = _group_touches_now(crm, memory, now, changed, before, after, touches_now, footprints, groups)
+    group_now = _group_touches_now(crm, today, memory, now, changed, before, after, touches_now, footprints, groups)
     if group_now is not None:
         groups |= group_now.keys()
     ctx.index = build_index_for(crm, today, people, groups, ctx.children, ctx.members, footprints, group_now)
@@ -585,7 +585,8 @@ def _incremental(crm: CRM, today: date, memory: StatsMemory, digests: dict[str, 
     days = _updated(memory.days, changed, now, lambda entity: touch_days(entity, crm.config, today))
     if keep:
         summary = _adjusted_summary(old_stats.summary, [old_stats.contacts[s] for s in people],
-                                    [contacts[s] for s in people], [days_of(memory.days.get(p, b"")) for p in changed],
+                                    [contacts[s] for s in people],
+                                    [days_of(memory.days.get(p, b"")) for p in changed],
                                     [days_of(days.get(p, b"")) for p in changed])
     else:
         ctx.index = SectionIndex({}, {}, [d for path in now if path in days for d in days_of(days[path])])
@@ -910,7 +911,7 @@ def build_index_for(crm: CRM, today: date, people: set[str], groups: set[str], c
     return index
 
 
-def _group_touches_now(crm: CRM, memory: StatsMemory, now_files: dict[str, Entity], changed: list[str],
+def _group_touches_now(crm: CRM, today: date, memory: StatsMemory, now_files: dict[str, Entity], changed: list[str],
                        before: list[Footprint | None], after: list[Footprint | None], touches_now: dict[str, Any],
                        footprints: dict[str, Footprint], groups: set[str]) -> dict[str, GroupTouches] | None:
     """The group touches of these orgs and of any other org whose group touches the change
@@ -941,7 +942,7 @@ def _group_touches_now(crm: CRM, memory: StatsMemory, now_files: dict[str, Entit
                 entity = memory.entities.get(path)  # a long-running process has the old version
                 if entity is None:
                     return None
-                touches_then = file_touches(entity, crm.config, _today_of(memory.key))
+                touches_then = file_touches(entity, crm.config, today)
             add_touches(days, kinds, touches_then, own, then, -1)
         if path in touches_now:
             add_touches(days, kinds, touches_now[path], own, now, 1)
@@ -951,7 +952,7 @@ def _group_touches_now(crm: CRM, memory: StatsMemory, now_files: dict[str, Entit
             if path not in unchanged and not moving.isdisjoint(named):
                 touches = kept_files.get(path)
                 if touches is None:  # the same file now as then
-                    touches = file_touches(now_files[path], crm.config, _today_of(memory.key))
+                    touches = file_touches(now_files[path], crm.config, today)
                 add_touches(days, kinds, touches, own_of(path), then, -1)
                 add_touches(days, kinds, touches, own_of(path), now, 1)
     result = {}
@@ -1304,7 +1305,8 @@ def _file_facts_parts(memory: StatsMemory, parts: Iterable[int]) -> dict[int, by
                 continue
             # the stored entries but the changed files' (after a computation that had every
             # file's, none)
-            stored_entries = decode_file_facts(stored.blob(FILE_FACTS, number)) if has_blobs and not whole else {}  # type: ignore[union-attr]
+            stored_entries = (decode_file_facts(stored.blob(FILE_FACTS, number))  # type: ignore[union-attr]
+                              if has_blobs and not whole else {})
         except (TypeError, ValueError):  # made again from the files below
             stored_entries, has_blobs = {}, False
         by_part[number] = {path: entry for path, entry in stored_entries.items() if path not in changed}
