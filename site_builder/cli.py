@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from . import __version__
+from . import __version__, allocator
 
 # command name -> (module under site_builder.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("importexport", "import_group"),
     "export": ("importexport", "export_group"),
 }
+# The commands that run until stopped: they keep the C allocator's defaults (allocator.py).
+LONG_RUNNING = frozenset({"serve", "watch"})
 
 
 class LazyGroup(click.Group):
@@ -46,6 +48,13 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(f".commands.{module}", __package__), attribute)
         self.add_command(command, cmd_name)
         return command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command to run; a one-shot one first has the C allocator keep what it frees."""
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and name not in LONG_RUNNING:
+            allocator.keep_freed_memory()
+        return name, command, rest
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
