@@ -32,9 +32,9 @@ from .build_start import load_state as _load_state  # noqa: F401
 from .loader import PARALLEL_MIN_FILES, LoadMemory, Loaded, hold_until_exit, load
 from .model import CRM
 from .pages import (BacklinkPositions, DirectoryMemo, MemoEntry, Page, SiteInput, backlink_positions,
-                    common_context, directory_rows, plan_pages, prepare_entity_pages, problem_totals,
-                    remember_directory_rows, search_meta, search_row, search_row_sources, search_rows, tag_files,
-                    tag_page_signatures, wanted_entities)
+                    changes_page_signature, common_context, directory_rows, plan_pages, prepare_entity_pages,
+                    problem_totals, remember_directory_rows, search_meta, search_row, search_row_sources, search_rows,
+                    tag_files, tag_page_signatures, wanted_entities)
 from .problems import Problem, sorted_problems
 from .render import make_environment, take_compiled, theme_file
 from .rowcache import RowCache, RowMemory, row_values
@@ -471,8 +471,9 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             render_site_wide(site, writer, reuse, rows, part)
         signatures: dict[str, str] = {}
 
-        def dependencies() -> tuple[dict[str, bytes], Mapping[str, set[str]]]:
-            """(dependency parts of the signatures, named_by)."""
+        def dependencies() -> tuple[dict[str, bytes], Mapping[str, set[str]] | None]:
+            """(dependency parts of the signatures, named_by; None: kept by the forked
+            process that made the parts, incremental.namers_asked)."""
             ready = parts.result() if parts is not None else None
             if ready is not None:
                 return ready  # type: ignore[no-any-return]
@@ -480,7 +481,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
             # work, here.
             return incremental.page_dependencies(site.crm, loaded.digests, remember=cache)
 
-        def sign(ready: tuple[dict[str, bytes], Mapping[str, set[str]]]) -> None:
+        def sign(ready: tuple[dict[str, bytes], Mapping[str, set[str]] | None]) -> None:
             signatures.update(incremental.page_signatures(site.crm, loaded.digests, site.stats, site.problems,
                                                           shared, site.history, parts=ready[0]))
 
@@ -494,9 +495,15 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         if rebuild:
             ready = dependencies()
             sign(ready)
-            site.namers = ready[1]  # the few pages' backlinks are then looked for in their namers only
             dirty = [p for p in entity_pages if state.signatures.get(p) != signatures[p]
                      or p not in trusted or vcards.get(p, p) not in trusted]
+            # The few pages' backlinks are then looked for in their namers only: from the
+            # forked process that made the parts, which kept them, when they did not come.
+            if ready[1] is not None:
+                site.namers = ready[1]
+            elif _renders_here(workers, dirty):  # (workers read every file's mentions once)
+                site.namers = incremental.namers_asked(parts, {page.rsplit("/", 1)[-1][:-len(".html")]
+                                                               for page in dirty})
             _render_entities(site, writer, vcard, dirty, workers, digests=loaded.digests if cache else None)
             calendar_ics()
         else:
@@ -600,7 +607,7 @@ def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: 
     worker reads and writes back only its own shards (notes_cache.NotesCache.chunks)."""
     if digests is not None:
         site.notes_cache = notes_cache.for_pages(site.crm, digests, entity_paths)
-    if workers > 1 and len(entity_paths) >= incremental.PARALLEL_MIN_PAGES:
+    if not _renders_here(workers, entity_paths):
         def entities(site: SiteInput, chunk_writer: Any, paths: list[str]) -> None:
             render_entity_pages(site, chunk_writer, vcard, paths)
 
@@ -610,6 +617,11 @@ def _render_entities(site: SiteInput, writer: incremental.StagingWriter, vcard: 
             return
     render_entity_pages(site, writer, vcard, entity_paths)
     meanwhile()
+
+
+def _renders_here(workers: int, entity_paths: list[str]) -> bool:
+    """Whether _render_entities renders these pages in this process (else in workers)."""
+    return workers <= 1 or len(entity_paths) < incremental.PARALLEL_MIN_PAGES
 
 
 def save_build_state(site: SiteInput, loaded: Loaded, target: Path, writer: incremental.StagingWriter,
@@ -730,23 +742,41 @@ def _render_list_pages(site: SiteInput, writer: incremental.StagingWriter,
                        lists: frozenset[str] = LIST_PAGES) -> None:
     row_cache = RowCache.load(rows.folder, rows.key, rows.memory, rows.name) if rows is not None else None
     env = make_environment(site.crm.root, site.today, row_cache)
-    _render_pages(site, writer, reuse, env, plan_pages(site, [], site_paths=lists.__contains__), row_cache, None)
+    signed = _sign_changes_page(site, writer, reuse) if "changes.html" in lists else SignedPages()
+    pages = plan_pages(site, [], site_paths=lambda path: path in lists and path not in signed.kept)
+    _render_pages(site, writer, reuse, env, pages, row_cache, None, signed.signatures)
     if row_cache is not None:
         row_cache.save()
         row_cache.release()
 
 
 @dataclass
-class SignedTagPages:
-    signatures: dict[str, str] = field(default_factory=dict)  # tag page -> its signature
-    kept: set[str] = field(default_factory=set)  # the tag pages kept as they are
+class SignedPages:
+    """Site-wide pages signed before their contexts are made (tag pages, changes.html)."""
+    signatures: dict[str, str] = field(default_factory=dict)  # page -> its signature
+    kept: set[str] = field(default_factory=set)  # those of them kept as they are
+
+
+def _sign_changes_page(site: SiteInput, writer: incremental.StagingWriter,
+                       reuse: incremental.PageReuse | None) -> SignedPages:
+    """changes.html signed without its context (pages.changes_page_signature), and kept
+    as the last build left it when the signature is the same and the file trusted."""
+    signed = SignedPages()
+    signature = changes_page_signature(site, reuse.signature) if reuse is not None else None
+    if signature is None:
+        return signed
+    signed.signatures["changes.html"] = writer.page_signatures["changes.html"] = signature
+    if reuse.previous.get("changes.html") == signature and "changes.html" in writer.trusted:  # type: ignore[union-attr]
+        writer.keep("changes.html")
+        signed.kept.add("changes.html")
+    return signed
 
 
 def _sign_tag_pages(site: SiteInput, writer: incremental.StagingWriter, reuse: incremental.PageReuse | None,
-                    row_cache: RowCache | None) -> SignedTagPages:
+                    row_cache: RowCache | None) -> SignedPages:
     """The tag pages' signatures (pages.tag_page_signatures) and those of them kept as the
     last build left them (the same signature, the file trusted)."""
-    signed = SignedTagPages()
+    signed = SignedPages()
     if reuse is None or row_cache is None:
         return signed
     if site.tag_files_cache is None:

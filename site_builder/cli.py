@@ -49,7 +49,8 @@ class LazyGroup(click.Group):
         self.add_command(command, cmd_name)
         return command
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         """The command to run; a one-shot one first has the C allocator keep what it frees."""
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and name not in LONG_RUNNING:

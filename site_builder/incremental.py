@@ -655,16 +655,43 @@ def _update_parts(crm: CRM, digests: dict[str, str], memory: DependencyMemory, c
 
 
 def dependency_job(crm: CRM, digests: dict[str, str],
-                   remember: bool = True) -> Callable[[], tuple[dict[str, bytes], Mapping[str, set[str]]]]:
+                   remember: bool = True) -> Callable[[], tuple[dict[str, bytes], None]]:
     """page_dependencies as a job for a forked process (ForkedJobs; result: (parts,
-    named_by)), from and into the memory the last build left in .crm-cache/deps.bin
+    None)), from and into the memory the last build left in .crm-cache/deps.bin
     (remember). The map of every file's references is about 35 MB at 10,000 contacts:
-    made there, it is never in the main process, whose memory is a build's peak."""
-    def job() -> tuple[dict[str, bytes], Mapping[str, set[str]]]:
+    made there, it is never in the main process, whose memory is a build's peak. The
+    namers stay there too, for namers_asked: the main process wants those of the few
+    pages it renders, and the whole map (6.6 MB pickled) took it 20 to 70 ms to receive,
+    the pool's thread unpickling it beside the build."""
+    def job() -> tuple[dict[str, bytes], None]:
         parts, named_by = page_dependencies(crm, digests, remember)
-        return parts, JoinedSets.of(named_by)  # sent joined: the main process reads a few
+        _FORKED_NAMERS["named_by"] = named_by
+        return parts, None
 
     return job
+
+
+# In the process a dependency_job ran in: the namers it made, for namers_asked.
+_FORKED_NAMERS: dict[str, Mapping[str, set[str]]] = {}
+
+
+def kept_namers(slugs: list[str]) -> dict[str, set[str]] | None:
+    """Run in the forked process (ForkedJob.ask): slug -> the keys of the files that name
+    it, for each of slugs; None when no dependency_job ran there."""
+    named_by = _FORKED_NAMERS.get("named_by")
+    if named_by is None:
+        return None
+    return {slug: set(named_by.get(slug, ())) for slug in slugs}
+
+
+def namers_asked(job: Any, slugs: Iterable[str]) -> dict[str, set[str]] | None:
+    """The namers of slugs from the process that ran job (a ForkedJob of a
+    dependency_job); None when they cannot be had (the caller then reads every file)."""
+    ask = getattr(job, "ask", None)
+    if ask is None:
+        return None
+    found = ask(kept_namers, sorted(slugs))
+    return found if isinstance(found, dict) else None
 
 
 def page_dependencies(crm: CRM, digests: dict[str, str],
@@ -1239,6 +1266,20 @@ class ForkedJob:
 
     def result(self) -> Any:
         return self._jobs._futures[self._index].result()  # the job's exception is raised here
+
+    def ask(self, function: Callable[..., Any], *args: Any) -> Any:
+        """function(*args) run in the jobs' process after its jobs, where what they left
+        in its memory is (function and args are pickled to it: a module's function);
+        None when that process cannot run it (stopped, broken) or it failed."""
+        try:
+            future = self._jobs._pool.submit(function, *args)
+        except Exception:  # (RuntimeError: shut down; BrokenProcessPool)
+            return None
+        self._jobs._futures.append(future)  # (stopped with the others: _shut_down)
+        try:
+            return future.result()
+        except Exception:
+            return None
 
     def cancel(self) -> None:
         self._jobs.cancel()

@@ -158,3 +158,77 @@ def test_crm_build_in_a_pipe_ends_with_its_processes(tmp_path: Path) -> None:
                               env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert "Built 16 contacts" in done.stdout
+
+
+def test_ask_runs_a_function_where_the_jobs_ran_and_not_once_they_are_stopped() -> None:
+    jobs = incremental.ForkedJobs.start([os.getpid])
+    assert jobs is not None
+    job = jobs.job(0)
+    pid = job.result()
+    assert job.ask(os.getpid) == pid != os.getpid()
+    assert job.ask(int, "not a number") is None  # it failed there: None, not raised here
+    job.cancel()
+    assert job.ask(os.getpid) is None
+
+
+def test_the_namers_stay_in_the_forked_process_and_are_asked_for(tmp_path: Path) -> None:
+    """dependency_job sends the parts only; the namers of a few slugs are asked from the
+    process that made them (incremental.namers_asked) and are page_dependencies's."""
+    import sys
+    from datetime import date
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import generate
+
+    from site_builder.loader import load
+
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=20, sections=3, seed=4)
+    build_mod.build_site(root, tmp_path / "site", date(2026, 11, 22), workers=1)
+    loaded = load(root)
+    parts, named_by = incremental.page_dependencies(loaded.crm, loaded.digests)
+    jobs = incremental.ForkedJobs.start([incremental.dependency_job(loaded.crm, loaded.digests)])
+    assert jobs is not None
+    job = jobs.job(0)
+    try:
+        assert job.result() == (parts, None)
+        slugs = sorted(loaded.crm.contacts)[:5]
+        asked = incremental.namers_asked(job, slugs)
+        assert asked == {slug: set(named_by.get(slug, ())) for slug in slugs}
+        assert any(asked.values())  # the sample's people name each other
+    finally:
+        job.cancel()
+    assert incremental.namers_asked(job, slugs) is None
+    assert incremental.namers_asked(incremental.Later(lambda: None), slugs) is None  # no process to ask
+
+
+def test_a_rebuild_reads_the_namers_of_its_few_pages_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    from datetime import date
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import generate
+
+    from site_builder import pages
+
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=20, sections=3, seed=4)
+    out = tmp_path / "site"
+    build_mod.build_site(root, out, date(2026, 11, 22), workers=2)
+    given: list[object] = []
+    real = pages.backlink_index
+
+    def backlink_index(crm: object, only: object = None, namers: object = None) -> object:
+        given.append(namers)
+        return real(crm, only, namers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pages, "backlink_index", backlink_index)
+    people = sorted((root / "contacts").glob("*.md"))
+    with people[3].open("a", encoding="utf-8") as handle:
+        handle.write(f"\n## 2026-11-21 call: with @{people[7].stem}\n\nTalked.\n")
+    result = build_mod.build_site(root, out, date(2026, 11, 22), workers=2)
+    assert f"contacts/{people[7].stem}.html" in result.changed
+    assert len(given) == 1 and isinstance(given[0], dict) and people[7].stem in given[0]
+    from test_incremental import assert_same_as_clean
+
+    assert_same_as_clean(root, out, tmp_path, date(2026, 11, 22))

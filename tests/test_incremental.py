@@ -445,6 +445,39 @@ def test_new_commits_show_up_in_an_incremental_build(corpus: Path, tmp_path: Pat
     assert_same_as_clean(corpus, out, tmp_path)
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_changes_page_is_signed_without_its_context(corpus: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """changes.html is signed from each commit and the path, slug and name of the files
+    it touched (pages.changes_page_signature): an edit that leaves those as they were
+    keeps the page without making its context; a name it shows, changed, renders it."""
+    from site_builder import pages
+
+    made: list[int] = []
+    real = pages.changes_context
+    monkeypatch.setattr(pages, "changes_context", lambda site: made.append(1) or real(site))
+    _git(corpus, "init", "-q")
+    _git(corpus, "add", "contacts", "orgs", "crm.yaml")
+    _git(corpus, "commit", "-q", "-m", "first")
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    assert made == [1]
+    op_add_note(corpus, 5)  # not committed: the history is the same
+    result = build_site(corpus, out, TODAY, workers=1)
+    assert made == [1] and "changes.html" not in result.changed
+    assert_same_as_clean(corpus, out, tmp_path)
+    op_edit_name(corpus, 2)  # the name is on the page, in the first commit's rows
+    result = build_site(corpus, out, TODAY, workers=1)
+    assert made == [1, 1] and "changes.html" in result.changed
+    assert "Renamed 2" in (out / "changes.html").read_text(encoding="utf-8")
+    assert_same_as_clean(corpus, out, tmp_path)
+    made.clear()
+    (out / "changes.html").write_text("spoilt", encoding="utf-8")  # not trusted: made again
+    build_site(corpus, out, TODAY, workers=1)
+    assert made == [1]
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
 def test_signatures_depend_on_values_not_on_how_objects_were_loaded(corpus: Path) -> None:
     """A CRM parsed afresh and the same CRM unpickled from the cache (or from the parse
     workers) share their strings differently; a signature must not notice, or the first
