@@ -9,6 +9,7 @@ written by fragments.py (the note and backlink lists), which escapes every value
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from datetime import date
 from decimal import Decimal
@@ -280,18 +281,43 @@ def theme_file(name: str, root: Path) -> Path:
 
 class MemoryBytecodeCache(jinja2.BytecodeCache):
     """Compiled templates kept for the life of the process, keyed by name and source
-    checksum (Jinja checks it), so repeated builds (tests, crm serve) skip compiling."""
+    checksum (Jinja checks it), so repeated builds (tests, crm serve) skip compiling;
+    and, where the user has a private cache folder (template_cache_dir), kept there
+    between processes too: compiling the theme took about 0.3 s of CPU in every build
+    that was not a no-op (0.285 s at 10,000 contacts, in the early process beside the
+    loading), where reading it back takes a few milliseconds."""
 
     def __init__(self) -> None:
         self._store: dict[str, bytes] = {}
+        self._disk: jinja2.BytecodeCache | None | bool = False  # False: not looked for yet
+
+    def _on_disk(self) -> jinja2.BytecodeCache | None:
+        if self._disk is False:
+            self._disk = disk_bytecode_cache()
+        return self._disk  # type: ignore[return-value]
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         code = self._store.get(bucket.key)
         if code is not None:
             bucket.bytecode_from_string(code)
+            return
+        disk = self._on_disk()
+        if disk is not None:
+            try:
+                disk.load_bytecode(bucket)  # Jinja checks its version, Python's and the source's checksum
+            except Exception:  # unreadable or damaged: compiled again (and written over)
+                bucket.reset()
+            if bucket.code is not None:
+                self._store[bucket.key] = bucket.bytecode_to_string()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self._store[bucket.key] = bucket.bytecode_to_string()
+        disk = self._on_disk()
+        if disk is not None:
+            try:
+                disk.dump_bytecode(bucket)  # a temporary file renamed into place
+            except OSError:  # a full or read-only disk costs only speed
+                pass
 
     def __len__(self) -> int:
         return len(self._store)
@@ -300,11 +326,58 @@ class MemoryBytecodeCache(jinja2.BytecodeCache):
         return dict(self._store)
 
     def take(self, compiled: dict[str, bytes]) -> None:
-        """Compiled templates from compile_theme run in a process forked from this one
-        (never from a file: compiled code is code that runs)."""
+        """Compiled templates from compile_theme run in a process forked from this one."""
         for key, code in compiled.items():
             if type(key) is str and type(code) is bytes:
                 self._store.setdefault(key, code)
+
+
+# Where compiled templates are kept between processes: $CRM_TEMPLATE_CACHE if set ("off":
+# nowhere), else plaintext-crm/templates in $XDG_CACHE_HOME or ~/.cache.
+TEMPLATE_CACHE_ENV = "CRM_TEMPLATE_CACHE"
+
+
+def template_cache_dir() -> Path | None:
+    """The folder for compiled templates, made if missing; None when there is none to
+    use: turned off, no home, not writable, or not a folder of this user's that no one
+    else may read or write (compiled code is code that runs: the checks Jinja makes of
+    its own cache folder, a real folder, owned by this user, mode 0700)."""
+    import os
+    import stat
+
+    chosen = os.environ.get(TEMPLATE_CACHE_ENV, "")
+    if chosen.lower() == "off":
+        return None
+    try:
+        folder = Path(chosen) if chosen else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+            "plaintext-crm" / "templates"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        found = os.lstat(folder)
+    except (OSError, RuntimeError):  # (RuntimeError: no home folder)
+        return None
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or stat.S_IMODE(found.st_mode) & 0o077:
+        return None
+    return folder
+
+
+def disk_bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Jinja's file cache in template_cache_dir, its files named by this renderer's code
+    and Jinja's version (the environment's settings are in this module, and a template
+    compiled under other settings is another template); files of other versions there
+    are removed as this one starts using the folder."""
+    folder = template_cache_dir()
+    if folder is None:
+        return None
+    from .cache import program_fingerprint
+
+    version = hashlib.blake2b(f"{program_fingerprint(('render.py',))}/{jinja2.__version__}".encode(),
+                              digest_size=8).hexdigest()
+    prefix = f"crm-{version}-"
+    for old in folder.glob("crm-*.cache"):
+        if not old.name.startswith(prefix):
+            old.unlink(missing_ok=True)
+    return jinja2.FileSystemBytecodeCache(str(folder), prefix + "%s.cache")
 
 
 _BYTECODE = MemoryBytecodeCache()
