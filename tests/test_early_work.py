@@ -37,8 +37,10 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """This process as a fresh `crm build` is: nothing compiled yet, and a CRM counted as
-    large. Returns the names of the templates this process compiles from source."""
+    """This process as a fresh `crm build` is the first time: nothing compiled yet (nor
+    kept on disk: tests/test_template_cache.py), and a CRM counted as large. Returns the
+    names of the templates this process compiles from source."""
+    monkeypatch.setenv(render.TEMPLATE_CACHE_ENV, "off")
     monkeypatch.setattr(render, "_BYTECODE", render.MemoryBytecodeCache())
     monkeypatch.setattr(build_mod, "PARALLEL_MIN_FILES", 1)
     monkeypatch.setattr(build_start, "EARLY_WORK_MIN_FILES", 1)
