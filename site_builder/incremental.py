@@ -912,7 +912,8 @@ class PageReuse:
     previous: dict[str, str]  # page path -> context signature recorded by the last build
     digests: dict[str, str]  # source rel path -> content digest
     # id(row) -> (row, its digest) of the rows whose digests are known (a directory row
-    # and a tag row made from one): signed by their digests, not pickled whole.
+    # and a tag row made from one; the dashboard's stats summary, plain data): signed by
+    # their digests, not pickled whole.
     rows: dict[int, tuple[Any, bytes | None]] | None = None
 
     def signature(self, path: str, template: str, context: dict[str, Any]) -> str | None:

@@ -732,3 +732,65 @@ def test_the_list_page_groups_are_the_list_pages_once_each() -> None:
     assert build_mod.LIST_ROW_PAGES <= build_mod.LIST_PAGES
     assert all(page in build_mod.ROW_TEMPLATES for page in build_mod.LIST_ROW_PAGES)
     assert [page for page in build_mod.LIST_PAGES if page in build_mod.ROW_TEMPLATES] == list(build_mod.LIST_ROW_PAGES)
+
+
+@pytest.fixture
+def trees_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times the dashboard's referral tree was written out (dashboard.referral_tree_html)."""
+    from site_builder import dashboard
+
+    made: list[int] = []
+    real = dashboard.referral_tree_html
+
+    def referral_tree_html(nodes: Any) -> Any:
+        made.append(1)
+        return real(nodes)
+
+    monkeypatch.setattr(dashboard, "referral_tree_html", referral_tree_html)
+    return made
+
+
+def set_referrer(root: Path) -> None:
+    """Contact 10 brought by contact 0: another referral tree."""
+    people = contacts_of(root)
+    _set_field(root, "referred_by", f"referred_by: {people[0].stem}")
+    lines = people[10].read_text(encoding="utf-8").split("\n")
+    assert any(line.startswith("referred_by:") for line in lines)
+
+
+def test_the_referral_tree_is_kept_while_it_is_the_same(corpus: Path, tmp_path: Path, trees_made: list[int],
+                                                        rendered_pages: list[str]) -> None:
+    """The dashboard is signed by its summary's digest and its "who brought whom" tree is
+    kept in .crm-cache by the tree's digest (build._keep_referral_tree): a touch moves the
+    dashboard's charts, not the tree; a new referrer moves the tree."""
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    assert trees_made == [1]
+    assert (corpus / ".crm-cache" / build_mod.REFERRAL_TREE_FILE).is_file()
+    new_touch(corpus)
+    rendered_pages.clear()
+    build_site(corpus, out, TODAY, workers=1)
+    assert "dashboard.html" in rendered_pages and trees_made == [1]
+    assert_same_as_clean(corpus, out, tmp_path)
+    trees_made.clear()
+    set_referrer(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    assert trees_made == [1]
+    assert_same_as_clean(corpus, out, tmp_path)
+    trees_made.clear()
+    (corpus / ".crm-cache" / build_mod.REFERRAL_TREE_FILE).write_bytes(b"damaged")
+    new_touch(corpus)
+    build_site(corpus, out, TODAY, workers=1)
+    assert trees_made == [1]  # made again, not trusted
+    assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_a_dashboard_whose_summary_is_the_same_is_kept(corpus: Path, tmp_path: Path,
+                                                       rendered_pages: list[str]) -> None:
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    rendered_pages.clear()
+    edit_searched_fields(corpus)  # no figure reads them: the same summary
+    build_site(corpus, out, TODAY, workers=1)
+    assert "dashboard.html" not in rendered_pages
+    assert_same_as_clean(corpus, out, tmp_path)
