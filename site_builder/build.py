@@ -203,12 +203,14 @@ def remember_check(crm: CRM, loaded: Loaded, problems: list[Problem]) -> None:
     cache_mod.save_check(crm.root, key, cache_mod.CachedCheck(problems, len(crm.contacts), len(crm.orgs)))
 
 
-def entity_checks(crm: CRM, loaded: Loaded, cache: bool, memory: LoadMemory | None = None) -> list[Problem]:
+def entity_checks(crm: CRM, loaded: Loaded, cache: bool, memory: LoadMemory | None = None,
+                  defer: Callable[[Callable[[], Any]], None] | None = None) -> list[Problem]:
+    """defer: what checks.bin's writing is given to do later (cache.validate_cached)."""
     if not cache:
         return validate(crm)
     if memory is not None and memory.checks is None:
         memory.checks = cache_mod.KeptChecks()
-    return cache_mod.validate_cached(crm, loaded.digests, memory.checks if memory is not None else None)
+    return cache_mod.validate_cached(crm, loaded.digests, memory.checks if memory is not None else None, defer)
 
 
 def dashboard_charts(stats: Any) -> dict[str, Markup]:
@@ -283,6 +285,7 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
     # process works it out from what it kept of the last build, when it is needed.
     parts: incremental.Forked | incremental.ForkedJob | incremental.Later | None = None
     forked_checks: incremental.ForkedJob | None = None
+    caches_written: incremental.ForkedJob | None = None
     made_calendar: incremental.ForkedJob | None = None
     made_backlinks: incremental.ForkedJob | None = None
     if memory is not None and memory.calendar is None:
@@ -318,17 +321,22 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
         # workers. The stats take about 0.25 s longer (this process's pages are copied as
         # it writes to them); the build about 0.4 s less at 10,000 contacts, and the main
         # process's backlink index (0.5 to 1.2 s) is gone.
-        jobs: dict[str, Callable[[], Any]] = {"checks": lambda: entity_checks(crm, loaded, cache)}
+        # Their cache writes (checks.bin, deps.bin) are its last job, once the others'
+        # results are sent: the build waits for it only at its end, long done by then.
+        jobs: dict[str, Callable[[], Any]] = {
+            "checks": lambda: entity_checks(crm, loaded, cache, defer=incremental.defer_writes())}
         if not incremental_build:
             jobs["backlinks"] = lambda: backlink_positions(crm)
         jobs["parts"] = incremental.dependency_job(crm, loaded.digests)
         if not incremental_build:
             jobs["calendar"] = lambda: calendar_text(crm, today, export_functions(crm)[1], loaded.digests)
+        jobs["written"] = incremental.deferred_writes
         started = incremental.ForkedJobs.start(list(jobs.values()))
         if started is not None:
             job = {name: started.job(n) for n, name in enumerate(jobs)}
             forked_checks, parts = job["checks"], job["parts"]
             made_backlinks, made_calendar = job.get("backlinks"), job.get("calendar")
+            caches_written = job["written"]
     background: list[incremental.Forked | incremental.Later] = []  # e.g. writing the stats' memory
     try:
         checked, stats, due, charts = check_and_compute(crm, loaded, today, cache=cache, workers=workers,
@@ -359,6 +367,8 @@ def build_site(root: Path, out: Path | None = None, today: date | None = None, *
                             kept_rows=memory.rows if memory is not None else None,
                             kept_list_rows=memory.list_rows if memory is not None else None,
                             scanned=scanned, idle=[job for job in background if isinstance(job, incremental.Later)])
+        if caches_written is not None:
+            caches_written.result()  # (not cancelled with the others below: the next build reads them)
     finally:
         if early is not None:
             early.cancel()

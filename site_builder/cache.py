@@ -1465,13 +1465,15 @@ class KeptChecks:
     stored: Any = None
 
 
-def validate_cached(crm: CRM, digests: dict[str, str], kept: KeptChecks | None = None) -> list[Problem]:
+def validate_cached(crm: CRM, digests: dict[str, str], kept: KeptChecks | None = None,
+                    defer: Callable[[Callable[[], Any]], None] | None = None) -> list[Problem]:
     """validate.validate(crm), with each file's entity-check results kept in checks.bin and
     reused while its bytes and the settings are unchanged. A contact or org added or
     deleted re-checks only the files that name that slug or name an unknown one (their
     "did you mean" hint may change); so after one edit, addition or deletion only a few
     files are checked again. CRM-wide checks always run. kept: a long-running process's
-    results, in place of checks.bin."""
+    results, in place of checks.bin. defer: given the writing of checks.bin to do later
+    (a forked process's jobs: incremental.deferred_writes), instead of doing it here."""
     from .validate import CRM_CHECKS, ENTITY_CHECKS
 
     fingerprint = program_fingerprint(CHECK_MODULES)
@@ -1507,7 +1509,10 @@ def validate_cached(crm: CRM, digests: dict[str, str], kept: KeptChecks | None =
     if kept is not None:
         kept.stored = (context, slugs, fresh)
     elif changed or len(fresh) != len(store) or changed_slugs:
-        write_blob(path, "checks", fingerprint, (context, slugs, fresh))
+        def write() -> None:
+            write_blob(path, "checks", fingerprint, (context, slugs, fresh))
+
+        defer(write) if defer is not None else write()
     for crm_check in CRM_CHECKS:
         problems.extend(crm_check(crm))
     return problems

@@ -664,11 +664,30 @@ def dependency_job(crm: CRM, digests: dict[str, str],
     pages it renders, and the whole map (6.6 MB pickled) took it 20 to 70 ms to receive,
     the pool's thread unpickling it beside the build."""
     def job() -> tuple[dict[str, bytes], None]:
-        parts, named_by = page_dependencies(crm, digests, remember)
+        parts, named_by = page_dependencies(crm, digests, remember, defer=_DEFERRED.append)
         _FORKED_NAMERS["named_by"] = named_by
         return parts, None
 
     return job
+
+
+# In a ForkedJobs process: the cache writes its jobs left for after their results were
+# sent (deferred_writes, its last job). deps.bin (15 MB at 10,000 contacts) and
+# checks.bin written before the results were sent made the main process wait for the
+# signatures' parts up to about 50 ms after an edit.
+_DEFERRED: list[Callable[[], Any]] = []
+
+
+def deferred_writes() -> None:
+    """Do the writes the jobs before this one left (_DEFERRED), in their order: the last
+    job of a ForkedJobs process whose other jobs were given _DEFERRED.append."""
+    while _DEFERRED:
+        _DEFERRED.pop(0)()
+
+
+def defer_writes() -> Callable[[Callable[[], Any]], None]:
+    """What a job of a ForkedJobs process gives its cache writes to (deferred_writes)."""
+    return _DEFERRED.append
 
 
 # In the process a dependency_job ran in: the namers it made, for namers_asked.
@@ -694,10 +713,12 @@ def namers_asked(job: Any, slugs: Iterable[str]) -> dict[str, set[str]] | None:
     return found if isinstance(found, dict) else None
 
 
-def page_dependencies(crm: CRM, digests: dict[str, str],
-                      remember: bool = True) -> tuple[dict[str, bytes], Mapping[str, set[str]]]:
+def page_dependencies(crm: CRM, digests: dict[str, str], remember: bool = True,
+                      defer: Callable[[Callable[[], Any]], None] | None = None
+                      ) -> tuple[dict[str, bytes], Mapping[str, set[str]]]:
     """(dependency_parts, the dependency map's named_by). remember: from what the last
-    build kept in .crm-cache/deps.bin, which is written back when the files changed."""
+    build kept in .crm-cache/deps.bin, which is written back when the files changed
+    (given to defer to do later, when there is one: see deferred_writes)."""
     if not remember:
         deps = DependencyMap.of(crm)
         return dependency_parts(crm, digests, deps), deps.named_by
@@ -705,7 +726,10 @@ def page_dependencies(crm: CRM, digests: dict[str, str],
     changed = memory.digests != digests
     made = remembered_parts(crm, digests, memory)
     if changed:
-        write_dependencies(crm.root, memory)
+        def write() -> None:
+            write_dependencies(crm.root, memory)
+
+        defer(write) if defer is not None else write()
     return made
 
 

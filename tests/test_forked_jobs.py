@@ -50,7 +50,7 @@ def test_a_check_that_fails_in_the_forked_process_fails_the_build(tmp_path: Path
     with (root / "contacts" / sorted(os.listdir(root / "contacts"))[0]).open("a", encoding="utf-8") as handle:
         handle.write("\nMore.\n")
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("check crashed")
 
     monkeypatch.setattr(build_mod, "entity_checks", broken)
@@ -229,6 +229,44 @@ def test_a_rebuild_reads_the_namers_of_its_few_pages_only(tmp_path: Path, monkey
     result = build_mod.build_site(root, out, date(2026, 11, 22), workers=2)
     assert f"contacts/{people[7].stem}.html" in result.changed
     assert len(given) == 1 and isinstance(given[0], dict) and people[7].stem in given[0]
+    from test_incremental import assert_same_as_clean
+
+    assert_same_as_clean(root, out, tmp_path, date(2026, 11, 22))
+
+
+def test_the_forked_jobs_cache_writes_come_after_their_results(tmp_path: Path) -> None:
+    """checks.bin and deps.bin are written by the jobs process's last job
+    (incremental.deferred_writes), after the checks and the parts were sent; a rebuild
+    then finds both up to date."""
+    import sys
+    from datetime import date
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import generate
+
+    from site_builder import cache as cache_mod
+    from site_builder.loader import load
+
+    root = tmp_path / "crm"
+    generate.generate(root, contacts=20, sections=3, seed=4)
+    out = tmp_path / "site"
+    build_mod.build_site(root, out, date(2026, 11, 22), workers=2)
+    with sorted((root / "contacts").glob("*.md"))[3].open("a", encoding="utf-8") as handle:
+        handle.write("\n## 2026-11-21 call\n\nTalked.\n")
+    loaded = load(root)
+    deps = cache_mod.cache_dir(root) / incremental.DEPS_FILE
+    checks = cache_mod.cache_dir(root) / "checks.bin"
+    before = deps.stat().st_mtime_ns, checks.stat().st_mtime_ns
+    left: list[object] = []
+    incremental.page_dependencies(loaded.crm, loaded.digests, defer=left.append)
+    build_mod.entity_checks(loaded.crm, loaded, True, defer=left.append)
+    assert len(left) == 2 and (deps.stat().st_mtime_ns, checks.stat().st_mtime_ns) == before  # not yet
+    for write in left:
+        write()  # type: ignore[operator]
+    assert incremental.read_dependencies(loaded.crm).digests == loaded.digests
+    result = build_mod.build_site(root, out, date(2026, 11, 22), workers=2)
+    assert incremental.read_dependencies(loaded.crm).digests == loaded.digests
+    assert result.changed  # the edited page
     from test_incremental import assert_same_as_clean
 
     assert_same_as_clean(root, out, tmp_path, date(2026, 11, 22))

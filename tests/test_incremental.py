@@ -548,15 +548,15 @@ def test_a_full_render_works_out_the_dependency_parts_in_a_forked_process(
     forks = forked_jobs_counted(monkeypatch)
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2)
-    assert forks == [4]  # the first build renders every page
+    assert forks == [5]  # the first build renders every page (the fifth job: the cache writes)
     assert (out / "calendar.ics").read_text(encoding="utf-8").startswith("BEGIN:VCALENDAR")
     later = date(2026, 11, 25)
     build_site(corpus, out, later, workers=2)
-    assert forks == [4, 4]
+    assert forks == [5, 5]
     assert_same_as_clean(corpus, out, tmp_path, later)
     op_add_note(corpus, 3)  # an edit: checks and parts forked, the calendar made here
     build_site(corpus, out, later, workers=2)
-    assert forks == [4, 4, 2]
+    assert forks == [5, 5, 3]
     assert_same_as_clean(corpus, out, tmp_path, later)
 
 
@@ -573,19 +573,19 @@ def test_a_long_running_process_renders_every_page_as_a_one_shot_build_does(
     memory = LoadMemory()
     out = tmp_path / "site"
     build_site(corpus, out, TODAY, workers=2, memory=memory)
-    assert forks == [4] and memory.dependencies is None and memory.checks is None
+    assert forks == [5] and memory.dependencies is None and memory.checks is None
     op_add_note(corpus, 3)  # a save: worked out here, from what the forked process wrote
     build_site(corpus, out, TODAY, workers=2, memory=memory)
-    assert forks == [4] and memory.dependencies is not None and memory.checks is not None
+    assert forks == [5] and memory.dependencies is not None and memory.checks is not None
     assert_same_as_clean(corpus, out, tmp_path, TODAY)
     later = date(2026, 11, 25)
     op_edit_name(corpus, 5)
     build_site(corpus, out, later, workers=2, memory=memory)
-    assert forks == [4, 4] and memory.dependencies is None  # what it kept is of the day before
+    assert forks == [5, 5] and memory.dependencies is None  # what it kept is of the day before
     assert_same_as_clean(corpus, out, tmp_path, later)
     op_add_note(corpus, 7)
     build_site(corpus, out, later, workers=2, memory=memory)
-    assert forks == [4, 4]
+    assert forks == [5, 5]
     assert_same_as_clean(corpus, out, tmp_path, later)
 
 
