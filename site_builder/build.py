@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import operator
 import os
 import shutil
 import tempfile
@@ -905,15 +906,29 @@ def read_directory_memo(store: RowStore, today: date) -> DirectoryMemo:
     rows: dict[str, Any] = {}
     for shard in range(DIRECTORY_SHARDS):
         stored = cache_mod.read_blob(_directory_file(store.folder, shard), DIRECTORY_KIND, store.key)
-        if isinstance(stored, dict) and all(_stored_row_ok(slug, entry) for slug, entry in stored.items()):
+        if isinstance(stored, dict) and _stored_rows_ok(stored):
             rows.update(stored)
     return DirectoryMemo(today, rows)
 
 
-def _stored_row_ok(slug: Any, entry: Any) -> bool:
-    return (type(slug) is str and type(entry) is tuple and len(entry) == 4 and type(entry[0]) is tuple
-            and type(entry[1]) is dict and entry[1].get("contact", False) is None and type(entry[2]) is bytes
-            and (entry[3] is None or type(entry[3]) is str))
+_FIRST, _SECOND, _THIRD, _FOURTH = (operator.itemgetter(n) for n in range(4))
+_CONTACT_OF = operator.methodcaller("get", "contact", False)
+
+
+def _stored_rows_ok(stored: dict[Any, Any]) -> bool:
+    """Whether every entry of a memo shard has MemoEntry's shape, each row's "contact"
+    None: slug -> (tuple, dict, bytes, str or None). Told a field at a time, in C loops
+    (an entry at a time, 10,000 entries took about 10 ms of every rebuild)."""
+    entries = stored.values()
+    if not stored:
+        return True
+    if (set(map(type, stored)) != {str} or set(map(type, entries)) != {tuple}
+            or set(map(len, entries)) != {4}):
+        return False
+    return (set(map(type, map(_FIRST, entries))) == {tuple} and set(map(type, map(_SECOND, entries))) == {dict}
+            and set(map(type, map(_THIRD, entries))) == {bytes}
+            and set(map(type, map(_FOURTH, entries))) <= {str, type(None)}
+            and set(map(_CONTACT_OF, map(_SECOND, entries))) == {None})
 
 
 def write_directory_memo(store: RowStore, old: DirectoryMemo, new: DirectoryMemo,

@@ -794,3 +794,24 @@ def test_a_dashboard_whose_summary_is_the_same_is_kept(corpus: Path, tmp_path: P
     build_site(corpus, out, TODAY, workers=1)
     assert "dashboard.html" not in rendered_pages
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+def test_a_memo_shard_of_any_other_shape_is_refused() -> None:
+    """build._stored_rows_ok tells MemoEntry's shape field by field (in C loops)."""
+    key = ("contacts/ada.md", "d" * 40, b"s" * 16, ("Org", None))
+    good = {"ada": (key, {"contact": None, "name": "Ada"}, b"x" * 16, None),
+            "bob": (key, {"contact": None, "name": "Bob"}, b"y" * 16, '"piece"')}
+    assert build_mod._stored_rows_ok(good) and build_mod._stored_rows_ok({})
+    bad = [
+        {**good, 7: good["ada"]},  # a slug that is no text
+        {**good, "eve": list(good["ada"])},  # an entry that is no tuple
+        {**good, "eve": good["ada"][:3]},  # three fields
+        {**good, "eve": ("key", *good["ada"][1:])},  # a key that is no tuple
+        {**good, "eve": (key, [("contact", None)], b"z", None)},  # a row that is no dict
+        {**good, "eve": (key, {"name": "Eve"}, b"z", None)},  # a row without "contact"
+        {**good, "eve": (key, {"contact": "Eve", "name": "Eve"}, b"z", None)},  # with a contact
+        {**good, "eve": (key, {"contact": None}, "digest", None)},  # a digest that is no bytes
+        {**good, "eve": (key, {"contact": None}, b"z", b"piece")},  # a piece that is no text
+    ]
+    for shard in bad:
+        assert not build_mod._stored_rows_ok(shard)
