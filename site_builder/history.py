@@ -62,9 +62,43 @@ class History:
     files: dict[str, FileHistory] = field(default_factory=dict)  # "contacts/ada.md" -> history
     commits: list[Commit] = field(default_factory=list)  # newest first, at most `limit`
     customer_since: dict[str, date] = field(default_factory=dict)  # contact slug -> first `status: customer`
+    # path -> file_history_sign of its FileHistory, for the pages' signatures: made once
+    # per history (file_signs) and kept with it in history.bin.
+    signs: dict[str, bytes] = field(default_factory=dict, compare=False)  # (made from files)
 
     def of(self, path: str) -> FileHistory | None:
         return self.files.get(path)
+
+
+def file_history_sign(file_history: FileHistory | None, commit_signs: dict[int, tuple[Commit, bytes]]) -> bytes:
+    """A file's git history for its page's signature: its dates and a digest of each of
+    its commits, each commit hashed once (commit_signs: id -> (commit, digest)). A commit
+    is shared by the histories of every file it touched, with all their paths: the first
+    commit of a CRM of 10,000 files names them all, and pickling it again for each page
+    made signing 10,500 pages take 6 s."""
+    if file_history is None:
+        return b"-"
+    created, last = file_history.created, file_history.last_changed
+    # Two day numbers: pickling the two dates took half the time of signing every page.
+    parts = [b"%d/%d" % (created.toordinal(), last.toordinal()) if type(created) is date and type(last) is date
+             else cache_mod.stable_bytes((created, last))]
+    for commit in file_history.commits:
+        known = commit_signs.get(id(commit))
+        if known is None or known[0] is not commit:
+            known = commit_signs[id(commit)] = (
+                commit, hashlib.blake2b(cache_mod.stable_bytes(commit), digest_size=16).digest())
+        parts.append(known[1])
+    return b"".join(parts)
+
+
+def file_signs(history: History) -> dict[str, bytes]:
+    """Each file's file_history_sign (History.signs), made when the history has none: a
+    history is read from git once per HEAD and kept with them, where signing 10,500
+    files' histories again took about 20 ms of every rebuild at 10,000 contacts."""
+    if len(history.signs) != len(history.files):
+        commit_signs: dict[int, tuple[Commit, bytes]] = {}
+        history.signs = {path: file_history_sign(f, commit_signs) for path, f in history.files.items()}
+    return history.signs
 
 
 # --- parsing git's output (pure) ------------------------------------------------------
@@ -287,7 +321,7 @@ HISTORY_MODULES = ("history.py", "cache.py")
 # (sha, date, author, subject, paths), the newest `limit` as indexes into them, each file
 # as (created, last changed, its commits' indexes), and the customer dates.
 _Plain = tuple[list[tuple[str, date, str, str, tuple[str, ...]]], list[int],
-               dict[str, tuple[date, date, list[int]]], dict[str, date]]
+               dict[str, tuple[date, date, list[int]]], dict[str, date], dict[str, bytes]]
 
 
 def history_to_plain(history: History) -> _Plain:
@@ -303,13 +337,13 @@ def history_to_plain(history: History) -> _Plain:
 
     recent = [ref(c) for c in history.commits]
     files = {path: (f.created, f.last_changed, [ref(c) for c in f.commits]) for path, f in history.files.items()}
-    return rows, recent, files, dict(history.customer_since)
+    return rows, recent, files, dict(history.customer_since), dict(file_signs(history))
 
 
 def history_from_plain(plain: object) -> History | None:
     """The History, or None when plain is not what history_to_plain makes."""
     try:
-        rows, recent, files, customer_since = plain  # type: ignore[misc]
+        rows, recent, files, customer_since, signs = plain  # type: ignore[misc]
         commits = []
         for sha, when, author, subject, paths in rows:
             if not (isinstance(sha, str) and type(when) is date and isinstance(author, str)
@@ -326,6 +360,8 @@ def history_from_plain(plain: object) -> History | None:
             if not (isinstance(slug, str) and type(when) is date):
                 return None
             history.customer_since[slug] = when
+        if type(signs) is dict and signs.keys() == history.files.keys() and set(map(type, signs.values())) <= {bytes}:
+            history.signs = signs  # else made again when asked for (file_signs)
     except (TypeError, ValueError, IndexError, AttributeError):
         return None
     return history

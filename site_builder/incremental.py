@@ -795,8 +795,11 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
     # after an edit); the others are made here.
     contact_signs = getattr(stats, "contact_signs", None) or {}
     org_signs = getattr(stats, "org_signs", None) or {}
-    files = getattr(history, "files", None) if history is not None else None
-    commit_signs: dict[int, tuple[Any, bytes]] = {}
+    history_signs: dict[str, bytes] = {}
+    if history is not None:
+        from .history import file_signs  # (imported once there is a history)
+
+        history_signs = file_signs(history)
     shared_bytes = shared.encode()
 
     signatures: dict[str, str] = {}
@@ -811,31 +814,10 @@ def page_signatures(crm: CRM, digests: dict[str, str], stats: Any, problems: lis
                  cache_mod.stats_sign(table.get(entity.slug) if isinstance(table, dict) else None))
         own = by_path.get(entity.path)
         h.update(cache_mod.stable_bytes([(p.line, p.severity, p.code, p.message) for p in own]) if own else b"-")
-        if history is not None:  # the page shows its file's git history
-            h.update(file_history_sign(files.get(entity.path) if isinstance(files, dict) else None, commit_signs))
+        if history is not None:  # the page shows its file's git history (history.file_history_sign)
+            h.update(history_signs.get(entity.path, b"-"))
         signatures[page] = h.hexdigest()
     return signatures
-
-
-def file_history_sign(file_history: Any, commit_signs: dict[int, tuple[Any, bytes]]) -> bytes:
-    """A file's git history (history.FileHistory) for its page's signature: its dates and
-    a digest of each of its commits, each commit hashed once per build (commit_signs:
-    id -> (commit, digest)). A commit is shared by the histories of every file it
-    touched, with all their paths: the first commit of a CRM of 10,000 files names them
-    all, and pickling it again for each page made signing 10,500 pages take 6 s."""
-    if file_history is None:
-        return b"-"
-    created, last = file_history.created, file_history.last_changed
-    # Two day numbers: pickling the two dates took half the time of signing every page.
-    parts = [b"%d/%d" % (created.toordinal(), last.toordinal()) if type(created) is date and type(last) is date
-             else cache_mod.stable_bytes((created, last))]
-    for commit in file_history.commits:
-        known = commit_signs.get(id(commit))
-        if known is None or known[0] is not commit:
-            known = commit_signs[id(commit)] = (
-                commit, hashlib.blake2b(cache_mod.stable_bytes(commit), digest_size=16).digest())
-        parts.append(known[1])
-    return b"".join(parts)
 
 
 def shared_digest(common: dict[str, Any], tags: dict[str, str]) -> str:

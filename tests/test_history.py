@@ -225,8 +225,26 @@ def test_kept_history_reads_back_the_same_objects_shared_alike(repo: Repo) -> No
     assert back == history
     newest = back.commits[0]
     assert any(c is newest for f in back.files.values() for c in f.commits)  # one Commit, as in git's
-    assert history_from_plain(([], [0], {}, {})) is None
+    assert history_from_plain(([], [0], {}, {}, {})) is None
     assert history_from_plain("not a history") is None
+
+
+def test_the_files_signs_are_kept_with_the_history(repo: Repo) -> None:
+    """Each file's file_history_sign is made once per history and read back with it; signs
+    of another shape are made again, the same."""
+    from site_builder.history import (History, file_history_sign, file_signs, history_from_plain,
+                                      history_to_plain)
+
+    history = read_history(repo.root, cache=False)
+    assert history is not None and history.files
+    plain = history_to_plain(history)
+    fresh = {path: file_history_sign(f, {}) for path, f in history.files.items()}
+    back = history_from_plain(plain)
+    assert back is not None and back.signs == fresh and file_signs(back) is back.signs
+    for spoilt in ({}, {path: "text" for path in fresh}, {**fresh, "contacts/nobody.md": b"-"}):
+        again = history_from_plain((*plain[:4], spoilt))
+        assert again is not None and file_signs(again) == fresh
+    assert file_signs(History()) == {}
 
 
 def test_each_versions_status_is_read_from_git_once(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -595,8 +595,7 @@ def test_a_file_history_signs_by_its_dates_and_each_commit() -> None:
     commit's sha, date, author, subject or paths signs otherwise."""
     import dataclasses
 
-    from site_builder.history import Commit, FileHistory
-    from site_builder.incremental import file_history_sign
+    from site_builder.history import Commit, FileHistory, file_history_sign
 
     assert [f.name for f in dataclasses.fields(FileHistory)] == ["created", "last_changed", "commits"], \
         "a new field of FileHistory must be signed too"
