@@ -9,6 +9,7 @@ directly (no per-file temp + fsync): nothing reads the folder until the swap, an
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import operator
@@ -18,6 +19,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
@@ -501,7 +503,7 @@ def write_site(site: SiteInput, loaded: Loaded, target: Path, vcard: Any, calend
         vcards = _vcard_files(site)
         def calendar_ics() -> None:
             write_calendar(site, writer, calendar, loaded.digests if cache else None, kept=kept_calendar,
-                           made=made_calendar)
+                           made=made_calendar, target=target)
 
         if rebuild:
             ready = dependencies()
@@ -1046,23 +1048,32 @@ CALENDAR_MODULES = ("exports/ics.py", "exports/privacy.py", "exports/vcard.py", 
 
 
 def write_calendar(site: SiteInput, writer: Any, calendar: Any, digests: dict[str, str] | None = None,
-                   kept: KeptPieces | None = None, made: Any = None) -> None:
+                   kept: KeptPieces | None = None, made: Any = None, target: Path | None = None) -> None:
     """calendar.ics, when the site has one and a calendar builder is given (calendar_text).
-    made: a job (Forked's interface) whose result() is that text, made meanwhile."""
+    made: a job (Forked's interface) whose result() is that text, made meanwhile. target:
+    the output folder, whose calendar.ics a few changed files' pieces are spliced into."""
     if not site.calendar or calendar is None:
         return
-    if made is None and kept is None and digests is not None and \
-            _calendar_kept_as_is(site.crm, site.today, calendar, digests, writer.trusted.get("calendar.ics")):
-        writer.keep("calendar.ics")
-        return
+    if made is None and kept is None and digests is not None:
+        trusted = writer.trusted.get("calendar.ics")
+        if _calendar_kept_as_is(site.crm, site.today, calendar, digests, trusted):
+            writer.keep("calendar.ics")
+            return
+        spliced = _calendar_spliced(site.crm, site.today, calendar, digests, trusted, target) \
+            if target is not None else None
+        if spliced is not None:
+            writer.write("calendar.ics", spliced[0], digest=spliced[1])
+            return
     text = made.result() if made is not None else calendar_text(site.crm, site.today, calendar, digests, kept)
     writer.write("calendar.ics", text, digest=kept.digest_of(text) if kept is not None else None)
 
 
 # calendar-head.bin: what the calendar's shards make, for one program version and one
-# day: the calendar's header, its text's digest, the shards' stamps and each file's digest.
+# day: the calendar's header, its text's digest, the shards' stamps, each file's digest
+# (the files in the calendar, in its order) and, in the same order, the length in bytes
+# of each file's two pieces (its events, its planned events: _calendar_spliced).
 CALENDAR_HEAD = "calendar-head.bin"
-CalendarHead = tuple[str, str, list[tuple[int, int, int] | None], dict[str, str]]
+CalendarHead = tuple[str, str, list[tuple[int, int, int] | None], dict[str, str], list[int], list[int]]
 
 
 def _calendar_kept_as_is(crm: CRM, today: date, calendar: Any, digests: dict[str, str],
@@ -1131,7 +1142,7 @@ def _rekey_calendar(folder: Path, key: str, head: CalendarHead, shards: dict[int
         cache_mod.write_blob(_shard_file(folder, shard), "calendar", key, shards[shard])
     files = dict(head[3])
     files.update((path, piece[0]) for path, piece in made.items())
-    new_head: CalendarHead = (head[0], head[1], _shard_stamps(folder), files)
+    new_head: CalendarHead = (head[0], head[1], _shard_stamps(folder), files, head[4], head[5])  # (the same pieces)
     cache_mod.write_blob(folder / CALENDAR_HEAD, "calendar-head", key, new_head)
 
 
@@ -1139,13 +1150,134 @@ CALENDAR_KEPT_MAX_CHANGED = 64  # beyond this many changed files, the calendar i
 
 
 def _is_calendar_head(head: Any) -> bool:
-    return (type(head) is tuple and len(head) == 4 and type(head[0]) is str and type(head[1]) is str
-            and type(head[2]) is list and type(head[3]) is dict)
+    return (type(head) is tuple and len(head) == 6 and type(head[0]) is str and type(head[1]) is str
+            and type(head[2]) is list and type(head[3]) is dict and type(head[4]) is list
+            and type(head[5]) is list and len(head[4]) == len(head[5]) == len(head[3])
+            and set(map(type, head[4])) <= {int} and set(map(type, head[5])) <= {int})
 
 
 def _write_calendar_head(folder: Path, key: str, header: str, text_digest: str, pieces: dict[str, Any]) -> None:
-    head: CalendarHead = (header, text_digest, _shard_stamps(folder), {path: piece[0] for path, piece in pieces.items()})
+    """pieces: every file's (digest, events, planned events), in the calendar's order."""
+    head: CalendarHead = (header, text_digest, _shard_stamps(folder), {path: piece[0] for path, piece in pieces.items()},
+                          [_byte_length(piece[1]) for piece in pieces.values()],
+                          [_byte_length(piece[2]) for piece in pieces.values()])
     cache_mod.write_blob(folder / CALENDAR_HEAD, "calendar-head", key, head)
+
+
+def _byte_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+# The most files whose events a calendar.ics is spliced for (beyond it: made in full).
+CALENDAR_SPLICED_MAX_CHANGED = 64
+
+
+def _calendar_spliced(crm: CRM, today: date, calendar: Any, digests: dict[str, str], trusted: str | None,
+                      target: Path) -> tuple[bytes, str] | None:
+    """calendar.ics (its bytes and their digest) as the last one in the output (trusted:
+    its digest, when its stamp is the one the last build recorded) with the pieces of
+    the files changed, added or deleted since put in place of theirs, when the head
+    knows where each file's pieces are in it; else None (made in full). Each region of
+    the calendar (everyone's events, then everyone's planned events) lists the files in
+    the calendar's order, which is the CRM's (_calendar_order). An addition or a deletion
+    at 10,000 contacts made the calendar from the 16 shards (about 0.15 s of the build);
+    this reads the head, the last calendar and the shards of the changed files. The
+    shards of those files and the head are written for the new calendar."""
+    from .exports.ics import CALENDAR_END, build_calendar, calendar_header, file_piece
+
+    if trusted is None or calendar is not build_calendar:
+        return None
+    folder = cache_mod.cache_dir(crm.root)
+    key = _calendar_key(today)
+    head = cache_mod.read_blob(folder / CALENDAR_HEAD, "calendar-head", key)
+    if not _is_calendar_head(head) or head[1] != trusted or head[2] != _shard_stamps(folder):
+        return None
+    header, _, _, files, people_lengths, planned_lengths = head
+    if header != calendar_header(crm):
+        return None
+    paths = list(files)
+    changed = sorted({*(path for path, digest in digests.items() if files.get(path) != digest),
+                      *(files.keys() - digests.keys())}, key=_calendar_order)
+    if len(changed) > CALENDAR_SPLICED_MAX_CHANGED or paths != sorted(paths, key=_calendar_order):
+        return None
+    try:
+        old = (target / "calendar.ics").read_bytes()
+    except OSError:
+        return None
+    head_bytes, end_bytes = header.encode("utf-8"), CALENDAR_END.encode("utf-8")
+    people_at = list(accumulate(people_lengths, initial=len(head_bytes)))  # where each file's piece starts
+    planned_at = list(accumulate(planned_lengths, initial=people_at[-1]))
+    if (len(old) != planned_at[-1] + len(end_bytes) or not old.startswith(head_bytes)
+            or not old.endswith(end_bytes)):
+        return None
+    # (offset, old bytes replaced, new bytes) in each region; a file new to the calendar
+    # goes before the first file after it.
+    edits: list[tuple[int, int, bytes]] = []
+    planned_edits: list[tuple[int, int, bytes]] = []
+    pieces: dict[str, tuple[str, str, str] | None] = {}
+    for path in changed:
+        at = bisect.bisect_left(paths, _calendar_order(path), key=_calendar_order)
+        was = at < len(paths) and paths[at] == path
+        made = file_piece(crm, path, today) if path in digests else None
+        if made is None and not was:
+            continue  # (a private file, in no calendar)
+        people, planned = (made[0].encode("utf-8"), made[1].encode("utf-8")) if made is not None else (b"", b"")
+        edits.append((people_at[at], people_lengths[at] if was else 0, people))
+        planned_edits.append((planned_at[at], planned_lengths[at] if was else 0, planned))
+        pieces[path] = (digests[path], made[0], made[1]) if made is not None else None
+    parts, done = [], 0
+    for offset, length, new in (*edits, *planned_edits):  # (in the order of their offsets)
+        parts += (old[done:offset], new)
+        done = offset + length
+    parts.append(old[done:])
+    text = b"".join(parts)
+    digest = cache_mod.digest_bytes(text)
+    if not _write_spliced_calendar(folder, key, header, digest, files, people_lengths, planned_lengths, pieces):
+        return None
+    return text, digest
+
+
+def _calendar_order(path: str) -> str:
+    """Where a file's pieces are in the calendar: in the CRM's order, the contacts then
+    the orgs, each by slug (loader.assemble), which is the order of the paths without
+    their ".md" ("contacts/ada" before "contacts/ada-2", unlike the paths themselves)."""
+    return path[:-3] if path.endswith(".md") else path
+
+
+def _write_spliced_calendar(folder: Path, key: str, header: str, digest: str, files: dict[str, str],
+                            people_lengths: list[int], planned_lengths: list[int],
+                            pieces: dict[str, tuple[str, str, str] | None]) -> bool:
+    """The shards of the files whose pieces changed (None: out of the calendar), then the
+    head for the spliced calendar; False, with nothing written, when a shard is not as
+    the head says (a shard missing then and now, in a small CRM, is an empty one)."""
+    shards: dict[int, dict[str, Any]] = {}
+    for path in pieces:
+        number = _calendar_shard(path)
+        if number not in shards:
+            shard_file = _shard_file(folder, number)
+            stored = cache_mod.read_blob(shard_file, "calendar", key) if shard_file.exists() else {}
+            if not isinstance(stored, dict):
+                return False
+            shards[number] = stored
+    lengths = dict(zip(files, zip(people_lengths, planned_lengths)))
+    order = dict(files)
+    for path, piece in pieces.items():
+        shard = shards[_calendar_shard(path)]
+        if piece is None:
+            shard.pop(path, None)
+            order.pop(path, None)
+            lengths.pop(path, None)
+        else:
+            shard[path] = piece
+            order[path] = piece[0]
+            lengths[path] = (_byte_length(piece[1]), _byte_length(piece[2]))
+    for number, shard in sorted(shards.items()):
+        cache_mod.write_blob(_shard_file(folder, number), "calendar", key, shard)
+    paths = sorted(order, key=_calendar_order)
+    head: CalendarHead = (header, digest, _shard_stamps(folder), {path: order[path] for path in paths},
+                          [lengths[path][0] for path in paths], [lengths[path][1] for path in paths])
+    cache_mod.write_blob(folder / CALENDAR_HEAD, "calendar-head", key, head)
+    return True
 
 
 def _calendar_key(today: date) -> str:

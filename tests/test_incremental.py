@@ -703,3 +703,93 @@ def test_a_rebuild_writes_the_stats_memory_while_the_site_wide_pages_render(
     edited = contacts_of(corpus)[3]
     assert stats_incremental.read_memory(corpus).digests[f"contacts/{edited.name}"] == digest_bytes(edited.read_bytes())
     assert_same_as_clean(corpus, out, tmp_path)
+
+
+def _set_line(path: Path, key: str, line: str | None) -> None:
+    """path's `key:` line replaced by line (None: removed), or line added after its name."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    at = next((i for i, text in enumerate(lines) if text.startswith(f"{key}:")), None)
+    if at is None:
+        if line is not None:
+            lines.insert(next(i for i, text in enumerate(lines) if text.startswith("name:")) + 1, line)
+    elif line is None:
+        del lines[at]
+    else:
+        lines[at] = line
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _calendar_changes(root: Path, step: int) -> None:
+    people = contacts_of(root)
+    pick = people[(step * 5 + 2) % len(people)]
+    kind = step % 8
+    if kind == 0:
+        _set_line(pick, "follow_up", "follow_up: 2026-12-01")  # a new event date
+    elif kind == 1:
+        _set_line(pick, "birthday", "birthday: 1980-11-30")
+    elif kind == 2:
+        _set_line(pick, "private", "private: true")  # out of the calendar
+    elif kind == 3:
+        op_add(root, step)  # a new file in it, in its place
+    elif kind == 4:
+        people[-1].unlink()  # the last one out
+    elif kind == 5:
+        _set_line(pick, "name", f'name: "Zoë Ünïcode {step} — renamed"')  # events' text, other lengths
+    elif kind == 6:
+        _set_line(pick, "private", None)
+        _set_line(people[0], "follow_up", None)
+    else:  # "ada-2" sorts after "ada" in the CRM (by slug), before it by path
+        (root / "contacts" / f"{pick.stem}-2.md").write_text(pick.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def test_calendar_ics_is_spliced_for_a_few_changed_files(corpus: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few files whose events changed, came or went: their pieces are put in the last
+    calendar.ics in place of theirs (build._calendar_spliced), not the calendar made from
+    every file's pieces; the site is the clean build's every time."""
+    from site_builder import build as build_mod
+
+    made: list[int] = []
+    real = build_mod.calendar_text
+    monkeypatch.setattr(build_mod, "calendar_text", lambda *a, **k: made.append(1) or real(*a, **k))
+    spliced: list[int] = []
+    real_splice = build_mod._calendar_spliced
+    monkeypatch.setattr(build_mod, "_calendar_spliced",
+                        lambda *a, **k: (found := real_splice(*a, **k)) and spliced.append(1) or found)
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    assert made == [1]
+    changed = 0
+    for step in range(16):
+        _calendar_changes(corpus, step)
+        made.clear()
+        result = build_site(corpus, out, TODAY, workers=1)
+        assert made == [], step
+        changed += "calendar.ics" in result.changed
+        assert_same_as_clean(corpus, out, tmp_path)
+    assert changed >= 9 and len(spliced) >= changed  # (a spliced calendar may come out the same)
+
+
+def test_a_calendar_not_as_recorded_is_made_in_full(corpus: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from site_builder import build as build_mod
+
+    made: list[int] = []
+    real = build_mod.calendar_text
+    monkeypatch.setattr(build_mod, "calendar_text", lambda *a, **k: made.append(1) or real(*a, **k))
+    out = tmp_path / "site"
+    build_site(corpus, out, TODAY, workers=1)
+    head = corpus / ".crm-cache" / build_mod.CALENDAR_HEAD
+    for spoil in ("calendar", "head", "shard"):
+        if spoil == "calendar":  # another text, its stamp another one: not trusted
+            (out / "calendar.ics").write_bytes((out / "calendar.ics").read_bytes().replace(b"BEGIN:VEVENT", b"X", 1))
+        elif spoil == "head":
+            head.write_bytes(b"damaged")
+        else:  # a shard written by another: its stamp is not the head's
+            shard = next((corpus / ".crm-cache").glob("calendar-0*.bin"))
+            shard.write_bytes(shard.read_bytes())
+        _calendar_changes(corpus, 0 if spoil != "head" else 3)
+        made.clear()
+        build_site(corpus, out, TODAY, workers=1)
+        assert made == [1], spoil
+        assert_same_as_clean(corpus, out, tmp_path)

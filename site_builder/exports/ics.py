@@ -161,7 +161,7 @@ def build_calendar(crm: CRM, stats: Any, today: date, *, include_private: bool =
             continue
         planned.append(store.piece(org, known.get(org.path),
                                    lambda o=org: ("", _planned_piece(o, today, include_private)))[2])
-    return "".join([header, *people, *planned, _folded(["END:VCALENDAR"])])
+    return "".join([header, *people, *planned, CALENDAR_END])
 
 
 def _pieces_unchanged(crm: CRM, today: date, include_private: bool, store: Pieces,
@@ -209,6 +209,23 @@ def same_calendar(crm: CRM, today: date, header: str, old: dict[str, Piece], dig
     return {path: piece for path, piece in store.new.items() if piece is not old[path]}
 
 
+def file_piece(crm: CRM, path: str, today: date, include_private: bool = False) -> tuple[str, str] | None:
+    """The calendar's piece of the file at path, as build_calendar makes it: (its
+    birthday and follow-up events, its planned events), "" for an org's first; None when
+    the file is not in the calendar (gone, or private)."""
+    entity = _entity_at(crm, path)
+    if entity is None or (entity.private and not include_private):
+        return None
+    if isinstance(entity, Contact):
+        return _contact_piece(entity, today, include_private)
+    return "", _planned_piece(entity, today, include_private)
+
+
+def calendar_header(crm: CRM) -> str:
+    """The text build_calendar's calendar starts with (its end: CALENDAR_END)."""
+    return _header(crm)
+
+
 def _entity_at(crm: CRM, path: str) -> Entity | None:
     folder = path.partition("/")[0]
     entities: dict[str, Any] = crm.contacts if folder == "contacts" else crm.orgs if folder == "orgs" else {}
@@ -242,3 +259,6 @@ def _header(crm: CRM) -> str:
 
 def _folded(lines: list[str]) -> str:
     return "".join(fold(line) + "\r\n" for line in lines)
+
+
+CALENDAR_END = _folded(["END:VCALENDAR"])
