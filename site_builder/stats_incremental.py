@@ -436,6 +436,13 @@ def _signs(table: Mapping[str, Json], kept: dict[str, bytes], changed: set[str] 
     every entry changed); an entry is read only to be signed (a packed one stays so)."""
     from .cache import stats_sign
 
+    if changed is not None and len(kept) == len(table) and all(map(kept.__contains__, table)):
+        # The same entries (an edit): the kept signs copied in C, the changed ones made.
+        signs = dict(kept)
+        for slug in changed:
+            if slug in signs:
+                signs[slug] = stats_sign(table[slug])
+        return signs
     signs = {}
     for slug in table:
         sign = kept.get(slug) if changed is not None and slug not in changed else None
