@@ -759,13 +759,7 @@ def _render_list_pages(site: SiteInput, writer: incremental.StagingWriter,
     env = make_environment(site.crm.root, site.today, row_cache)
     signed = _sign_changes_page(site, writer, reuse) if "changes.html" in lists else SignedPages()
     pages = plan_pages(site, [], site_paths=lambda path: path in lists and path not in signed.kept)
-    dashboard = next((page for page in pages if page.path == "dashboard.html"), None)
-    summary = dashboard.context.get("summary") if dashboard is not None else None
-    known = None
-    if type(summary) is dict:
-        tree_digest = _keep_referral_tree(env, summary.get("referral_tree"), kept_in)
-        if reuse is not None:
-            known = {**(reuse.rows or {}), id(summary): (summary, _summary_digest(summary, tree_digest))}
+    known = _with_dashboard_summary(env, pages, reuse, kept_in)
     saved = reuse.rows if reuse is not None else None
     if reuse is not None and known is not None:
         reuse.rows = known  # (for this call only: the summary signed by its digest)
@@ -788,6 +782,21 @@ def _render_list_pages(site: SiteInput, writer: incremental.StagingWriter,
 # .crm-cache/referral-tree.bin by the digest of the tree, under the site's fingerprint.
 REFERRAL_TREE_FILE = "referral-tree.bin"
 REFERRAL_TREE_KIND = "referral-tree"
+
+
+def _with_dashboard_summary(env: jinja2.Environment, pages: list[Page], reuse: incremental.PageReuse | None,
+                            store: RowStore | None) -> dict[int, tuple[Any, bytes | None]] | None:
+    """When pages has the dashboard: the rows the page signer knows (reuse.rows) with its
+    stats summary among them, signed by its digest, and the environment's referral tree
+    kept in store (_keep_referral_tree); else None."""
+    dashboard = next((page for page in pages if page.path == "dashboard.html"), None)
+    summary = dashboard.context.get("summary") if dashboard is not None else None
+    if type(summary) is not dict:
+        return None
+    tree_digest = _keep_referral_tree(env, summary.get("referral_tree"), store)
+    if reuse is None:
+        return None
+    return {**(reuse.rows or {}), id(summary): (summary, _summary_digest(summary, tree_digest))}
 
 
 def _summary_digest(summary: dict[str, Any], tree_digest: bytes | None) -> bytes:
@@ -1158,7 +1167,8 @@ def _is_calendar_head(head: Any) -> bool:
 
 def _write_calendar_head(folder: Path, key: str, header: str, text_digest: str, pieces: dict[str, Any]) -> None:
     """pieces: every file's (digest, events, planned events), in the calendar's order."""
-    head: CalendarHead = (header, text_digest, _shard_stamps(folder), {path: piece[0] for path, piece in pieces.items()},
+    head: CalendarHead = (header, text_digest, _shard_stamps(folder),
+                          {path: piece[0] for path, piece in pieces.items()},
                           [_byte_length(piece[1]) for piece in pieces.values()],
                           [_byte_length(piece[2]) for piece in pieces.values()])
     cache_mod.write_blob(folder / CALENDAR_HEAD, "calendar-head", key, head)

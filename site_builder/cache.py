@@ -1512,7 +1512,10 @@ def validate_cached(crm: CRM, digests: dict[str, str], kept: KeptChecks | None =
         def write() -> None:
             write_blob(path, "checks", fingerprint, (context, slugs, fresh))
 
-        defer(write) if defer is not None else write()
+        if defer is not None:
+            defer(write)
+        else:
+            write()
     for crm_check in CRM_CHECKS:
         problems.extend(crm_check(crm))
     return problems

@@ -729,7 +729,10 @@ def page_dependencies(crm: CRM, digests: dict[str, str], remember: bool = True,
         def write() -> None:
             write_dependencies(crm.root, memory)
 
-        defer(write) if defer is not None else write()
+        if defer is not None:
+            defer(write)
+        else:
+            write()
     return made
 
 

@@ -1379,7 +1379,7 @@ def changes_page_signature(site: SiteInput, sign: Callable[[str, str, dict[str, 
     makes a commit's rows of (a row's link and kind are made from the path and slug
     alone). At 10,000 contacts whose files all are in the history, making and signing
     the context took about 45 ms after every edit, which seldom changes the page; this
-    takes a few. None without a history, or when the commits cannot be signed."""
+    takes a few. None without a history, or when sign cannot sign the page."""
     history = site.history
     if history is None:
         return None
