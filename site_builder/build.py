@@ -1085,6 +1085,24 @@ CALENDAR_HEAD = "calendar-head.bin"
 CalendarHead = tuple[str, str, list[tuple[int, int, int] | None], dict[str, str], list[int], list[int]]
 
 
+def _recorded_calendar_head(crm: CRM, today: date, calendar: Any,
+                            trusted: str | None) -> tuple[Path, str, CalendarHead] | None:
+    """(the cache folder, the calendar's key, calendar-head.bin) when the head is the
+    record of the calendar.ics in the output (trusted: its digest, when its stamp is the
+    one the last build recorded) and of the shards as they are; else None. Only for the
+    site's calendar (build_calendar)."""
+    from .exports.ics import build_calendar
+
+    if trusted is None or calendar is not build_calendar:
+        return None
+    folder = cache_mod.cache_dir(crm.root)
+    key = _calendar_key(today)
+    head = cache_mod.read_blob(folder / CALENDAR_HEAD, "calendar-head", key)
+    if not _is_calendar_head(head) or head[1] != trusted or head[2] != _shard_stamps(folder):
+        return None
+    return folder, key, head
+
+
 def _calendar_kept_as_is(crm: CRM, today: date, calendar: Any, digests: dict[str, str],
                          trusted: str | None) -> bool:
     """Whether calendar.ics in the output (trusted: its digest, when its stamp is the one
@@ -1094,15 +1112,12 @@ def _calendar_kept_as_is(crm: CRM, today: date, calendar: Any, digests: dict[str
     shards of the changed files only, not the 16 (a fifteenth of its time in its own
     process at 10,000 contacts). Only for the site's calendar (build_calendar).
     When it is, those files' pieces are kept under their new digests (_rekey_calendar)."""
-    from .exports.ics import build_calendar, same_calendar
+    from .exports.ics import same_calendar
 
-    if trusted is None or calendar is not build_calendar:
+    recorded = _recorded_calendar_head(crm, today, calendar, trusted)
+    if recorded is None:
         return False
-    folder = cache_mod.cache_dir(crm.root)
-    key = _calendar_key(today)
-    head = cache_mod.read_blob(folder / CALENDAR_HEAD, "calendar-head", key)
-    if not _is_calendar_head(head) or head[1] != trusted or head[2] != _shard_stamps(folder):
-        return False
+    folder, key, head = recorded
     files = head[3]
     changed = [path for path, digest in digests.items() if files.get(path) != digest]
     if len(changed) > CALENDAR_KEPT_MAX_CHANGED:  # (files gone: same_calendar says no)
@@ -1193,15 +1208,12 @@ def _calendar_spliced(crm: CRM, today: date, calendar: Any, digests: dict[str, s
     at 10,000 contacts made the calendar from the 16 shards (about 0.15 s of the build);
     this reads the head, the last calendar and the shards of the changed files. The
     shards of those files and the head are written for the new calendar."""
-    from .exports.ics import CALENDAR_END, build_calendar, calendar_header, file_piece
+    from .exports.ics import CALENDAR_END, calendar_header, file_piece
 
-    if trusted is None or calendar is not build_calendar:
+    recorded = _recorded_calendar_head(crm, today, calendar, trusted)
+    if recorded is None:
         return None
-    folder = cache_mod.cache_dir(crm.root)
-    key = _calendar_key(today)
-    head = cache_mod.read_blob(folder / CALENDAR_HEAD, "calendar-head", key)
-    if not _is_calendar_head(head) or head[1] != trusted or head[2] != _shard_stamps(folder):
-        return None
+    folder, key, head = recorded
     header, _, _, files, people_lengths, planned_lengths = head
     if header != calendar_header(crm):
         return None
