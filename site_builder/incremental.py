@@ -664,7 +664,7 @@ def dependency_job(crm: CRM, digests: dict[str, str],
     pages it renders, and the whole map (6.6 MB pickled) took it 20 to 70 ms to receive,
     the pool's thread unpickling it beside the build."""
     def job() -> tuple[dict[str, bytes], None]:
-        parts, named_by = page_dependencies(crm, digests, remember, defer=_DEFERRED.append)
+        parts, named_by = page_dependencies(crm, digests, remember, defer=defer_writes())
         _FORKED_NAMERS["named_by"] = named_by
         return parts, None
 

@@ -346,11 +346,14 @@ def template_cache_dir() -> Path | None:
     import stat
 
     chosen = os.environ.get(TEMPLATE_CACHE_ENV, "")
-    if chosen.lower() == "off":
+    if chosen.lower() == "off" or not hasattr(os, "getuid"):  # (no owner to check: not used)
         return None
     try:
-        folder = Path(chosen) if chosen else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
-            "plaintext-crm" / "templates"
+        if chosen:
+            folder = Path(chosen)
+        else:
+            base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+            folder = Path(base) / "plaintext-crm" / "templates"
         folder.parent.mkdir(parents=True, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
         found = os.lstat(folder)

@@ -137,7 +137,7 @@ def build_calendar(crm: CRM, stats: Any, today: date, *, include_private: bool =
     the files' digests, the events of files whose bytes did not change are reused."""
     store = pieces if pieces is not None else Pieces()
     known = digests if pieces is not None and digests is not None else {}
-    store.header = header = _header(crm)
+    store.header = header = calendar_header(crm)
     if store.text is not None and digests is not None and store.text[0] == header \
             and _pieces_unchanged(crm, today, include_private, store, digests):
         store.same_text = True
@@ -201,7 +201,7 @@ def same_calendar(crm: CRM, today: date, header: str, old: dict[str, Piece], dig
     (old: every file's digest, with the pieces of at least the files whose digest is
     not that one's), told from the changed files' events alone: if so, the pieces made
     again (of those files, under their new digests, each as it was), else None."""
-    if header != _header(crm):
+    if header != calendar_header(crm):
         return None
     store = Pieces(old)
     if not _pieces_unchanged(crm, today, include_private, store, digests):
@@ -219,11 +219,6 @@ def file_piece(crm: CRM, path: str, today: date, include_private: bool = False) 
     if isinstance(entity, Contact):
         return _contact_piece(entity, today, include_private)
     return "", _planned_piece(entity, today, include_private)
-
-
-def calendar_header(crm: CRM) -> str:
-    """The text build_calendar's calendar starts with (its end: CALENDAR_END)."""
-    return _header(crm)
 
 
 def _entity_at(crm: CRM, path: str) -> Entity | None:
@@ -245,7 +240,8 @@ def _planned_piece(entity: Entity, today: date, include_private: bool) -> str:
     return _folded(planned_events(shown, today, today))
 
 
-def _header(crm: CRM) -> str:
+def calendar_header(crm: CRM) -> str:
+    """The text build_calendar's calendar starts with (its end: CALENDAR_END)."""
     # The title is crm.yaml's, which privacy never hides (public_view keeps the config).
     return _folded([
         "BEGIN:VCALENDAR",
