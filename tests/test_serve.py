@@ -110,7 +110,10 @@ def test_an_edit_is_rebuilt_and_served(live) -> None:  # type: ignore[no-untyped
     wait_for(lambda: "Freshly edited summary." in get(running.server, "/contacts/ada.html")[1], "the rebuilt page")
     # The pages are in place a moment before the build's status is: wait for that too.
     wait_for(lambda: running.problems()["build"] >= 2, "the second build's status")
-    assert any("after changes to contacts/ada.md" in line for line in running.lines)
+    # The status is published as the site is in place; the terminal line comes after
+    # the build's record is written (LiveBuilder.build): wait for it as well.
+    wait_for(lambda: any("after changes to contacts/ada.md" in line for line in running.lines),
+             "the build's line in the terminal")
 
 
 def test_a_bad_edit_shows_in_the_banner_and_the_server_keeps_running(live) -> None:  # type: ignore[no-untyped-def]
@@ -122,7 +125,8 @@ def test_a_bad_edit_shows_in_the_banner_and_the_server_keeps_running(live) -> No
     assert not status["ok"]
     assert status["problems"][0].startswith("contacts/ada.md:3: error: YAML syntax error")  # the saved file first
     assert any("@ada names no contact" in p for p in status["problems"])  # and what it broke elsewhere
-    assert any("contacts/ada.md:3: error: YAML syntax error" in line for line in running.lines)  # the terminal
+    wait_for(lambda: any("contacts/ada.md:3: error: YAML syntax error" in line for line in running.lines),
+             "the problem in the terminal")  # (printed after the status is published)
     assert get(running.server, "/")[0] == 200
     (root / "contacts/ada.md").write_text(ADA.replace("First", "Fixed"), encoding="utf-8")
     wait_for(lambda: running.problems()["ok"], "the problem to go away")
