@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import yamlsafe
 from .model import DEFAULT_TOUCH_KINDS, Config, as_text, as_text_list, parse_cadence
 from .problems import Problem, error, warning
 
@@ -25,6 +24,8 @@ def parse_config(data: bytes | None) -> tuple[Config, list[Problem]]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return Config(), [error(CONFIG_FILE, line, "invalid-utf8", "invalid UTF-8 (save the file as UTF-8)")]
+    from . import yamlsafe  # PyYAML on first use (see parse._read_front_matter)
+
     loaded = yamlsafe.load(text.replace("\r\n", "\n"))
     for issue in loaded.issues:
         make = error if issue.severity == "error" else warning

@@ -10,8 +10,6 @@ from __future__ import annotations
 import atexit
 import os
 import traceback
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +198,11 @@ def parse_many(files: list[fs.SourceFile], workers: int | None = None,
     # it), and unpickling it here costs about half that. Measured at 10,000 files, cold
     # `crm check`: 0.9 of an equal share, 4.28 to 4.57 s; 1.05, 3.96 to 4.35 s; 1.2 no
     # better (three interleaved runs each).
+    # Imported here: a process pool costs a command about 30 ms of imports, which only a
+    # parse of many files pays for.
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     own = int(len(files) * _OWN_SHARE / workers)
     theirs = files[own:]
     chunks = [theirs[i:i + _CHUNK] for i in range(0, len(theirs), _CHUNK)]

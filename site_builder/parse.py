@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from . import yamlsafe
 from .problems import Problem, error, warning
 
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a contact file is a few KB; 2 MiB is a pasted mistake
@@ -143,6 +142,8 @@ def _front_matter_end(path: str, text: str, result: ParsedFile) -> tuple[int, in
 
 
 def _read_front_matter(path: str, yaml_text: str, result: ParsedFile) -> None:
+    from . import yamlsafe  # PyYAML on first use: a command that parses nothing never imports it
+
     loaded = yamlsafe.load(yaml_text, first_line=2)
     for issue in loaded.issues:
         line = issue.line if issue.line is not None else 1

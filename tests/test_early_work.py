@@ -199,8 +199,9 @@ def _trusted_stamps(corpus: Path) -> None:
 
 def test_crm_build_with_nothing_changed_never_imports_the_renderer(tmp_path: Path) -> None:
     """`crm build` answers a no-op from build_start.py: Jinja and the page modules are not
-    imported at all (about 50 ms of a 0.4 s answer at 10,000 contacts). A real process:
-    python -X importtime lists every module it imports."""
+    imported at all (about 50 ms of a 0.4 s answer at 10,000 contacts), nor PyYAML nor the
+    process pool, which only parsing needs (about 50 ms more). A real process: python -X
+    importtime lists every module it imports."""
     import shutil
     import subprocess
 
@@ -218,10 +219,11 @@ def test_crm_build_with_nothing_changed_never_imports_the_renderer(tmp_path: Pat
         return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
 
     first = imported()
-    assert "jinja2" in first and "site_builder.pages" in first  # the sanity of the test: a real build
+    assert {"jinja2", "site_builder.pages", "yaml"} <= first  # the sanity of the test: a real build
     again = imported()
     assert "site_builder.build_start" in again
     assert not {"jinja2", "site_builder.build", "site_builder.pages", "site_builder.render"} & again
+    assert not {"yaml", "site_builder.yamlsafe", "concurrent.futures.process"} & again
 
 
 def test_an_output_as_recorded_is_not_sent_back(corpus: Path, tmp_path: Path, fresh_process: list[str],
