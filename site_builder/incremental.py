@@ -830,6 +830,23 @@ def shared_digest(common: dict[str, Any], tags: dict[str, str]) -> str:
 # --- writing into the staging folder ------------------------------------------------------------
 
 
+# A file opened for writing, made if missing and emptied if not (binary on Windows too).
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def write_new_file(path: Path, payload: bytes) -> None:
+    """path's bytes become payload, through the file descriptor alone: Path.write_bytes's
+    buffered file object (an fstat, an isatty ioctl and a seek besides the write) cost
+    about a third of the CPU of writing a page, 20,500 times in a cold build."""
+    fd = os.open(path, _WRITE_FLAGS, 0o666)
+    try:
+        view = memoryview(payload)
+        while view:  # a regular file takes it whole, but for a signal or a full disk
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 class StagingWriter:
     """Collects every output file's digest; stages only files whose bytes differ from the
     trusted output (so unchanged files are never rewritten)."""
@@ -862,7 +879,7 @@ class StagingWriter:
         if path.parent not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(path.parent)
-        path.write_bytes(payload)
+        write_new_file(path, payload)
         self.staged.append(rel)
 
     def keep(self, rel: str) -> None:
