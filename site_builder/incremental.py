@@ -961,7 +961,17 @@ _JOB: dict[str, Any] = {}
 def _render_chunk(paths: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     job = _JOB
     writer = StagingWriter(job["staging"], job["trusted"])
-    job["render_entities"](job["site"], writer, paths)
+    # No cyclic collection while a chunk renders: rendering makes no cycles (a cold build
+    # at 10,000 contacts: 7 unreachable objects in all), but each worker ran about 1,170
+    # collections, 0.75 s of CPU in all. Re-enabled between chunks, so that what a theme's
+    # cycles hold is freed by the next collection, at most a chunk later.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        job["render_entities"](job["site"], writer, paths)
+    finally:
+        if collecting:
+            gc.enable()
     return writer.written, writer.stamps, writer.staged
 
 
