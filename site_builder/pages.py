@@ -171,9 +171,18 @@ def url_slug(slug: str) -> str:
     return slug if _URL_SAFE_SLUG.fullmatch(slug) else quote(slug)
 
 
+# Each folder's pages by slug: a page is asked for about 420,000 times in a cold build at
+# 10,000 contacts (mentions, backlinks, participants, rows), quoting its slug each time.
+_PAGES: dict[str, dict[str, str]] = {"contacts": {}, "orgs": {}}
+
+
 def entity_href(entity: Entity, base: str) -> str:
-    folder = "contacts" if entity.kind == "contact" else "orgs"
-    return f"{base}{folder}/{url_slug(entity.slug)}.html"
+    folder = "contacts" if entity.path.startswith("contacts/") else "orgs"  # Entity.kind's test
+    pages = _PAGES[folder]
+    page = pages.get(entity.slug)
+    if page is None:
+        page = pages[entity.slug] = f"{folder}/{url_slug(entity.slug)}.html"
+    return base + page
 
 
 class Links:
