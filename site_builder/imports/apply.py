@@ -238,7 +238,8 @@ def _describe(key: str, value: Any) -> str:
 
 
 _PLAIN = re.compile(r"^[^\s\-?:,\[\]{}#&*!|>'\"%@`+.0-9~=\\][^\n\t]*$")
-_FLOW_UNSAFE = re.compile(r"[,\[\]{}]")
+# In a flow list ([a, b]) a ":" followed by anything but a space is an error to PyYAML and libyaml.
+_FLOW_UNSAFE = re.compile(r"[,\[\]{}:]")
 _DATE_VALUE = re.compile(r"^(?:\d{4}|-)-\d{2}-\d{2}$")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
@@ -246,8 +247,8 @@ _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 def yaml_scalar(value: str, *, flow: bool = False) -> str:
     """A string as a YAML scalar that every YAML reader takes as that same string: plain
     when nothing in it could mean something else (no indicator first, no ': ' or ' #', not
-    a YAML 1.1 boolean or null, not a number or date), else double-quoted (JSON's escapes
-    are valid YAML)."""
+    a YAML 1.1 boolean or null, not a number or date; in a flow list, no ',', ':' or
+    bracket), else double-quoted (JSON's escapes are valid YAML)."""
     plain = (_PLAIN.match(value) is not None and value == value.strip() and ": " not in value
              and " #" not in value and not value.endswith(":") and value.lower() not in _RESERVED
              and not (flow and _FLOW_UNSAFE.search(value)))
