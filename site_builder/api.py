@@ -3,7 +3,6 @@ names) that tests can call directly, with the clock and the root passed in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable

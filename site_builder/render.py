@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import jinja2
 import jinja2.bccache
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from . import cmark_free
 from .fs import is_inside

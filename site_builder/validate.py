@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .model import (
     CHANNELS, CONTACT_KEYS, CRM, DEAL_KEYS, DEAL_STAGES, INVOICE_KEYS, NEWSLETTER, NOTE_KIND, ORG_KEYS,
-    ROLES, STATUSES, TIERS, Contact, Entity, Org, as_date, as_money, as_text, parse_birthday, parse_cadence,
+    ROLES, STATUSES, TIERS, Contact, Entity, Org, as_date, as_money, as_text, parse_birthday,
 )
 from .parse import MENTION
 from .problems import Problem, error, warning
@@ -291,7 +291,7 @@ def check_section_kinds(entity: Entity, crm: CRM) -> Iterator[Problem]:
     for section in entity.sections:
         if section.kind not in kinds:
             close = difflib.get_close_matches(section.kind, kinds, n=1, cutoff=0.7)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (add it to touch_kinds in crm.yaml to count it as a touch)"
+            hint = f"; did you mean '{close[0]}'?" if close else " (add it to touch_kinds in crm.yaml to count it as a touch)"
             yield warning(entity.path, section.line, "unknown-kind",
                           f"section kind '{section.kind}' is not a known kind, so it is kept as a note{hint}")
 
