@@ -193,16 +193,16 @@ def parse_many(files: list[fs.SourceFile], workers: int | None = None,
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
         return list(map(_parse_one, files))
-    # This process parses a share itself instead of waiting, a little more than an equal
-    # one: a worker also pickles what it parsed (about a quarter of the cost of parsing
-    # it), and unpickling it here costs about half that. Measured at 10,000 files, cold
-    # `crm check`: 0.9 of an equal share, 4.28 to 4.57 s; 1.05, 3.96 to 4.35 s; 1.2 no
-    # better (three interleaved runs each).
     # Imported here: a process pool costs a command about 30 ms of imports, which only a
     # parse of many files pays for.
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    # This process parses a share itself instead of waiting, a little more than an equal
+    # one: a worker also pickles what it parsed (about a quarter of the cost of parsing
+    # it), and unpickling it here costs about half that. Measured at 10,000 files, cold
+    # `crm check`: 0.9 of an equal share, 4.28 to 4.57 s; 1.05, 3.96 to 4.35 s; 1.2 no
+    # better (three interleaved runs each).
     own = int(len(files) * _OWN_SHARE / workers)
     theirs = files[own:]
     chunks = [theirs[i:i + _CHUNK] for i in range(0, len(theirs), _CHUNK)]

@@ -238,7 +238,7 @@ def _describe(key: str, value: Any) -> str:
 
 
 _PLAIN = re.compile(r"^[^\s\-?:,\[\]{}#&*!|>'\"%@`+.0-9~=\\][^\n\t]*$")
-# In a flow list ([a, b]) a ":" followed by anything but a space is an error to PyYAML and libyaml.
+# In a flow list ([a, b]) a ":" makes an item a mapping ("a: b") or a syntax error ("A:?"): such items are quoted.
 _FLOW_UNSAFE = re.compile(r"[,\[\]{}:]")
 _DATE_VALUE = re.compile(r"^(?:\d{4}|-)-\d{2}-\d{2}$")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
