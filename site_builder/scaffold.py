@@ -17,6 +17,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from . import fs
 from .model import CONTACT_KEYS, ORG_KEYS, STATUSES, TIERS
@@ -82,14 +83,22 @@ def dump_front_matter(values: dict[str, Any], order: tuple[str, ...]) -> str:
         if value in (None, "", []):
             continue
         if isinstance(value, list):
-            seq = CommentedSeq(value)
-            if key in FLOW_LISTS:
+            flow = key in FLOW_LISTS
+            seq = CommentedSeq(flow_item(item) for item in value) if flow else CommentedSeq(value)
+            if flow:
                 seq.fa.set_flow_style()
             value = seq
         mapping[key] = value
     buffer = io.StringIO()
     _yaml().dump(mapping, buffer)
     return buffer.getvalue()
+
+
+def flow_item(item: Any) -> Any:
+    """An item for ruamel.yaml to write in a one-line list, quoted when it has a ':':
+    ruamel.yaml (YAML 1.2) leaves "A:?" plain there, which PyYAML, and so `crm check`,
+    cannot read. For `crm new` and for what `crm import` adds to a file."""
+    return SingleQuotedScalarString(item) if isinstance(item, str) and ":" in item else item
 
 
 def _file_text(front_matter: str, summary: str) -> str:

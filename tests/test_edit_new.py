@@ -11,6 +11,7 @@ import pytest
 
 from site_builder import api
 from site_builder.fmt import format_file
+from site_builder.parse import parse_file
 from site_builder.scaffold import NewContact, NewOrg, create_contact, create_org, init_crm
 
 from conftest import TODAY, TODAY_ARG
@@ -162,3 +163,16 @@ def test_pre_commit_hooks_run_real_commands() -> None:
     pattern = re.compile(by_id["crm-fmt"]["files"])
     assert pattern.search("contacts/ada.md") and pattern.search("orgs/acme.md")
     assert not pattern.search("output/contacts/ada.md") and not pattern.search("README.md")
+
+
+def test_new_contact_quotes_a_colon_in_a_one_line_list(tmp_path: Path) -> None:
+    """ruamel.yaml leaves "A:?" plain in `tags: [...]`, which PyYAML cannot read: `crm new`
+    refused such a tag as a YAML error in the file it was about to write."""
+    (tmp_path / "contacts").mkdir()
+    made = create_contact(tmp_path, NewContact(name="Quinn", tags=["A:?", "b:c", "x"], since=TODAY))
+    assert made.path is not None and made.problems == []
+    text = (tmp_path / made.path).read_text(encoding="utf-8")
+    assert "tags: ['A:?', 'b:c', x]" in text
+    assert parse_file(made.path, text.encode("utf-8")).meta["tags"] == ["A:?", "b:c", "x"]
+    formatted = format_file(made.path, text.encode("utf-8"))
+    assert formatted.text is not None and not formatted.changed

@@ -87,6 +87,21 @@ def test_merge_adds_only_what_is_missing_and_keeps_comments_order_and_body(crm_r
     assert not api.check(crm_root).errors
 
 
+def test_a_colon_merged_into_a_one_line_list_is_quoted(crm_root: Path, tmp_path: Path) -> None:
+    """ruamel.yaml leaves "A:?" plain in `tags: [...]`, which PyYAML cannot read: merged into
+    Zoë's one-line tags, or as a new one-line aka, such a value is quoted (scaffold.flow_item)."""
+    card = write_import(tmp_path, "zoe.vcf", vcf(
+        "FN:Zoe Mueller\nNICKNAME:Z:?\nEMAIL:Zoe.Mueller@Nordlicht-Logistics.de\nCATEGORIES:a:?"))
+    import_vcards(crm_root, [card])
+    after = (crm_root / "contacts/zoe-muller.md").read_text(encoding="utf-8")
+    assert "tags: [client, forecasting, 'a:?']\n" in after
+    assert "'Z:?']\n" in after
+    checked = api.check(crm_root)
+    assert not checked.errors
+    zoe = checked.crm.contacts["zoe-muller"]
+    assert "a:?" in zoe.tags and "Z:?" in zoe.aka
+
+
 def test_merge_exact_text(crm_root: Path, tmp_path: Path) -> None:
     card = write_import(tmp_path, "zoe.vcf", vcf("FN:Zoë Müller\nEMAIL:zoe.mueller@nordlicht-logistics.de\n"
                                                  "EMAIL:zoe@posteo.example\nTEL:+49 40 555 0142"))

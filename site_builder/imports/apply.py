@@ -30,6 +30,7 @@ from .. import fs
 from ..model import CRM, Contact, Org, build_contact, build_org
 from ..parse import ParsedFile, parse_file
 from ..problems import Problem, warning
+from ..scaffold import flow_item
 from ..slugify import slugify, unique_slug
 from ..validate import EMAIL, ENTITY_CHECKS
 from .matching import ContactIndex, normalise_email, normalise_name, phones_match
@@ -130,9 +131,10 @@ def _dump(yaml: YAML, data: Any) -> str:
 
 
 def _block(items: list[str], flow: bool = False) -> CommentedSeq:
-    seq = CommentedSeq(items)
-    if flow:
-        seq.fa.set_flow_style()
+    if not flow:
+        return CommentedSeq(items)
+    seq = CommentedSeq(map(flow_item, items))
+    seq.fa.set_flow_style()
     return seq
 
 
@@ -212,7 +214,8 @@ def _merge_key(data: CommentedMap, key: str, value: Any, added: list[str]) -> No
         return
     if isinstance(value, list) and isinstance(current, list):
         new = [v for v in value if not any(_same(key, v, str(c)) for c in current)]
-        current.extend(new)
+        one_line = isinstance(current, CommentedSeq) and current.fa.flow_style()
+        current.extend(map(flow_item, new) if one_line else new)
         if new:
             added.append(_describe(key, new))
     elif isinstance(value, dict) and isinstance(current, dict):
